@@ -1,0 +1,41 @@
+# storyqa — the two README commands are `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL := 1
+
+.PHONY: run test test-fast lint typecheck check benchmark clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Main job on embedded defaults (generate the default dataset if missing, then report).
+run: $(STAMP)
+	$(BIN)/python scripts/generate_data.py
+
+## Whole test suite, slow tests included, then lint and type check.
+test: $(STAMP)
+	bash scripts/run_tests.sh $(BIN)/python
+
+## Fast subset for iteration.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check stories metrics trainers scripts tests
+	$(BIN)/ruff format --check stories metrics trainers scripts tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+benchmark: $(STAMP)
+	$(BIN)/python scripts/benchmark.py all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite (slow tests included), then lint and type checks.
+# Usage: scripts/run_tests.sh [PYTHON]   (defaults to .venv/bin/python)
+set -uo pipefail
+PY="${1:-.venv/bin/python}"
+BIN="$(dirname "$PY")"
+export TF_CPP_MIN_LOG_LEVEL=1
+status=0
+
+"$PY" -m pytest
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "pytest collected no tests: failing" >&2
+  status=1
+elif [ "$rc" -ne 0 ]; then
+  status=$rc
+fi
+
+echo "--- ruff"
+"$BIN/ruff" check stories metrics trainers scripts tests || status=1
+echo "--- mypy"
+"$BIN/mypy" || status=1
+exit $status

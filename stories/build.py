@@ -1,0 +1,297 @@
+"""Build dataset versions: plan cells, generate in parallel, write atomically, cache by hash.
+
+A dataset version is the folder ``<output_dir>/datasets/<name>-<size>-<hash8>/`` holding one
+JSONL file per split, ``vocab.json`` and ``manifest.json``. The hash covers the content config,
+the seed and the generator's source code, so the same request is a cache hit that rewrites
+nothing, and any change that could alter the output gives a new version.
+
+Generation writes into a hidden temporary folder that is renamed into place only when complete,
+under a file lock, so an interrupted or concurrent build never leaves a folder that looks done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import hashlib
+import inspect
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from stories import generator, names
+from stories.config import DENSE_TURN_FACTORS, SPLITS, DatasetConfig
+from stories.errors import DatasetIntegrityError, OutputDirError
+from stories.generator import Cell, CellResult, CellTask, GeneratorParams, derive_seed
+from stories.jsonl import write_records
+from stories.vocab import Vocabulary
+
+MANIFEST: Final = "manifest.json"
+VOCAB: Final = "vocab.json"
+DATASETS_DIR: Final = "datasets"
+#: Below this many requested examples, generation runs in-process (pool start-up costs more).
+PARALLEL_THRESHOLD: Final = 4_000
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("storyqa")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def generator_code_hash() -> str:
+    """sha256 of the source of every module that shapes generated content."""
+    digest = hashlib.sha256()
+    for module in (generator, names):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
+
+
+def dataset_hash(config: DatasetConfig, seed: int) -> str:
+    """Full hex hash identifying the content of ``config`` generated with ``seed``."""
+    payload = {"config": config.content_dict(), "seed": seed, "generator": generator_code_hash()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def dataset_version(config: DatasetConfig, seed: int) -> str:
+    """Folder name of the dataset version: ``<name>-<size>-<hash8>``."""
+    return f"{config.name}-{config.size}-{dataset_hash(config, seed)[:8]}"
+
+
+def plan_tasks(config: DatasetConfig, seed: int) -> list[CellTask]:
+    """One task per noun count, holding its cells in split then category order."""
+    per_cell = config.examples_per_cell()
+    params = GeneratorParams(
+        directions=config.directions,
+        names=config.actor_names,
+        max_events=config.max_events,
+        two_actor_prob=float(config.two_actor_prob),
+        follow_prob=float(config.follow_prob),
+        dense_turn_factors=tuple(DENSE_TURN_FACTORS.items()),
+        stall_limit=config.stall_limit,
+    )
+    cells: dict[int, list[Cell]] = {}
+    for split in SPLITS:
+        for category in config.categories:
+            for n in config.noun_counts(split):
+                cells.setdefault(n, []).append(Cell(split, category, n, per_cell[split]))
+    return [CellTask(n, tuple(cells[n]), seed, params) for n in sorted(cells)]
+
+
+def _task_weight(task: CellTask) -> int:
+    # Larger stories cost more per example; schedule heavy tasks first.
+    return sum(c.requested for c in task.cells) * task.noun_count
+
+
+def run_tasks(tasks: list[CellTask], workers: int, progress: bool = True) -> list[CellResult]:
+    """Run ``tasks`` (in-process or over ``workers`` processes); results in task order."""
+    total = sum(c.requested for t in tasks for c in t.cells)
+    bar = tqdm(total=total, unit="ex", desc="generating", disable=not progress, dynamic_ncols=True)
+    results: dict[int, list[CellResult]] = {}
+    try:
+        if workers <= 1 or total < PARALLEL_THRESHOLD:
+            for task in tasks:
+                results[task.noun_count] = generator.generate_cells(task)
+                bar.update(sum(c.requested for c in task.cells))
+        else:
+            context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+            ordered = sorted(tasks, key=_task_weight, reverse=True)
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {pool.submit(generator.generate_cells, t): t for t in ordered}
+                for future in concurrent.futures.as_completed(futures):
+                    task = futures[future]
+                    results[task.noun_count] = future.result()
+                    bar.update(sum(c.requested for c in task.cells))
+    finally:
+        bar.close()
+    return [r for t in tasks for r in results[t.noun_count]]
+
+
+def assemble_splits(results: list[CellResult], seed: int) -> dict[str, list[dict[str, Any]]]:
+    """Group cell results by split, shuffle each split deterministically and assign ids."""
+    splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    for result in results:
+        splits[result.cell.split].extend(result.records)
+    for split, records in splits.items():
+        random.Random(derive_seed(seed, "shuffle", split)).shuffle(records)
+        for index, record in enumerate(records):
+            record_with_id = {"id": f"{split}-{index:06d}", **record}
+            records[index] = record_with_id
+    return splits
+
+
+def _counts(results: list[CellResult]) -> dict[str, Any]:
+    counts: dict[str, Any] = {}
+    for result in results:
+        cell = result.cell
+        yes = sum(1 for r in result.records if r["label"] == 1)
+        counts.setdefault(cell.split, {}).setdefault(cell.category, {})[str(cell.noun_count)] = {
+            "yes": yes,
+            "no": len(result.records) - yes,
+        }
+    return counts
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Check every file listed in the manifest against its sha256.
+
+    Raises:
+        DatasetIntegrityError: Naming the file and how to rebuild.
+    """
+    for name, info in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            problem = "is missing"
+        elif _sha256(path) != info["sha256"]:
+            problem = "no longer matches the sha256 in manifest.json (edited or corrupt)"
+        else:
+            continue
+        raise DatasetIntegrityError(
+            f"dataset {folder}: {name} {problem}. Delete the folder (rm -r '{folder}') and "
+            "run the same command again to rebuild it."
+        )
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read ``manifest.json`` of a dataset folder."""
+    path = folder / MANIFEST
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise DatasetIntegrityError(
+            f"dataset {folder}: cannot read {MANIFEST} ({error}). Delete the folder "
+            f"(rm -r '{folder}') and run the same command again to rebuild it."
+        ) from None
+    if not isinstance(manifest, dict) or "files" not in manifest:
+        raise DatasetIntegrityError(
+            f"dataset {folder}: {MANIFEST} has no file list. Delete the folder and rebuild it."
+        )
+    return manifest
+
+
+def _write_version(
+    folder: Path, config: DatasetConfig, seed: int, results: list[CellResult], seconds: float
+) -> None:
+    splits = assemble_splits(results, seed)
+    for split, records in splits.items():
+        write_records(folder / f"{split}.jsonl", records)
+    vocab = Vocabulary.build(t for r in splits["train"] for t in (r["story"], r["question"]))
+    vocab.save(folder / VOCAB)
+    files = sorted([f"{split}.jsonl" for split in SPLITS] + [VOCAB])
+    manifest = {
+        "name": config.name,
+        "version": folder.name,
+        "hash": dataset_hash(config, seed),
+        "seed": seed,
+        "config": config.content_dict(),
+        "generator": {"code_sha256": generator_code_hash(), "package_version": _package_version()},
+        "totals": {split: len(records) for split, records in splits.items()},
+        "counts": _counts(results),
+        "shortfalls": [
+            {
+                "split": r.cell.split,
+                "category": r.cell.category,
+                "noun_count": r.cell.noun_count,
+                "requested": r.cell.requested,
+                "generated": len(r.records),
+            }
+            for r in results
+            if r.shortfall
+        ],
+        "vocab": {"size": len(vocab), "sha256": vocab.hash},
+        "files": {
+            name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size}
+            for name in files
+        },
+        "generation_seconds": round(seconds, 3),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "package_version": _package_version(),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _ensure_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise OutputDirError(
+            f"cannot write to output directory {path}: {error.strerror or error}. "
+            "Choose a writable folder (paths.output_dir=... on the command line)."
+        ) from None
+
+
+def _remove_stale_temporaries(datasets: Path, version: str) -> None:
+    for stale in datasets.glob(f".tmp-{version}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def build_version(
+    config: DatasetConfig,
+    seed: int,
+    output_dir: Path,
+    *,
+    progress: bool = True,
+    on_generated: Callable[[Path], None] | None = None,
+) -> tuple[Path, bool]:
+    """Generate the dataset version unless it exists; return ``(folder, was_cached)``.
+
+    Args:
+        config: What to generate (validated here).
+        seed: Generator seed.
+        output_dir: Output root; the version goes to ``<output_dir>/datasets/``.
+        progress: Show a tqdm progress bar.
+        on_generated: Called with the temporary folder once its files are written, before the
+            rename (used by tests to simulate an interruption).
+
+    Raises:
+        OutputDirError: The output root cannot be written.
+        DatasetIntegrityError: An existing version does not match its manifest.
+    """
+    config.validate()
+    datasets = Path(output_dir) / DATASETS_DIR
+    _ensure_dir(datasets)
+    version = dataset_version(config, seed)
+    final = datasets / version
+    with FileLock(str(datasets / f".{version}.lock")):
+        if final.is_dir():
+            verify_files(final, read_manifest(final))
+            return final, True
+        _remove_stale_temporaries(datasets, version)
+        temporary = datasets / f".tmp-{version}-{os.getpid()}"
+        temporary.mkdir()
+        try:
+            start = time.perf_counter()
+            workers = config.workers or os.cpu_count() or 1
+            results = run_tasks(plan_tasks(config, seed), workers, progress)
+            _write_version(temporary, config, seed, results, time.perf_counter() - start)
+            if on_generated is not None:
+                on_generated(temporary)
+            temporary.rename(final)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+    return final, False

@@ -1,0 +1,213 @@
+"""The dataset object and the two entry points, :func:`build_dataset` and :func:`load_dataset`.
+
+Example::
+
+    ds = build_dataset("all_4dir", size="tiny", seed=0)
+    ds["train"].head()                   # a pandas DataFrame
+    inputs = ds.encode_transformer("test")  # memory-mapped, cached .npy
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from stories.build import MANIFEST, VOCAB, build_version, read_manifest, verify_files
+from stories.config import SPLITS, DatasetConfig
+from stories.encoding import LSTMInputs, TransformerInputs, encode_lstm, encode_transformer
+from stories.errors import DataFileError
+from stories.jsonl import read_records, read_user_records
+from stories.vocab import Vocabulary
+
+#: Columns every split frame has (user files may add more).
+METADATA_COLUMNS: Final[tuple[str, ...]] = ("category", "noun_count")
+ENCODED_DIR: Final = "encoded"
+USER_CACHE_DIR: Final = ".storyqa-cache"
+
+
+@dataclass
+class StoryDataset:
+    """Splits of one dataset, its manifest and its vocabulary.
+
+    Attributes:
+        name: Dataset name (the version folder name for generated datasets).
+        path: Dataset folder, or the user's JSONL file.
+        splits: Split name -> DataFrame with at least ``story``, ``question``, ``answer``,
+            ``label``, ``category``, ``noun_count``.
+        manifest: ``manifest.json`` of a generated dataset; a small description for user data.
+        vocab: Vocabulary of the ``train`` split (``None`` for user data without one until a
+            model's vocabulary is attached with :meth:`with_vocab`).
+        cache_dir: Where encoded arrays are cached (``None``: not cached).
+    """
+
+    name: str
+    path: Path
+    splits: dict[str, pd.DataFrame]
+    manifest: dict[str, Any]
+    vocab: Vocabulary | None
+    cache_dir: Path | None = field(default=None, repr=False)
+
+    def __getitem__(self, split: str) -> pd.DataFrame:
+        if split not in self.splits:
+            raise KeyError(
+                f"dataset {self.name} has no split {split!r}; it has {list(self.splits)}"
+            )
+        return self.splits[split]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.splits)
+
+    def __len__(self) -> int:
+        return len(self.splits)
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the dataset (the manifest's, or of the user files)."""
+        return str(self.manifest["hash"])
+
+    def metadata(self, split: str) -> pd.DataFrame:
+        """The metadata columns of ``split`` (what the metrics break down by)."""
+        return self[split][list(METADATA_COLUMNS)]
+
+    def with_vocab(self, vocab: Vocabulary) -> StoryDataset:
+        """The same splits encoded with another vocabulary (e.g. a trained model's)."""
+        return StoryDataset(self.name, self.path, self.splits, self.manifest, vocab, self.cache_dir)
+
+    def _require_vocab(self) -> Vocabulary:
+        if self.vocab is None:
+            raise ValueError(
+                f"dataset {self.name} has no train split to build a vocabulary from; "
+                "attach the model's vocabulary with dataset.with_vocab(vocab)"
+            )
+        return self.vocab
+
+    def _cache_for(self, vocab: Vocabulary) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / vocab.hash[:16]
+
+    def encode_transformer(self, split: str) -> TransformerInputs:
+        """Transformer arrays of ``split`` (cached as memory-mapped ``.npy``)."""
+        vocab = self._require_vocab()
+        return encode_transformer(self[split], vocab, cache_dir=self._cache_for(vocab), key=split)
+
+    def encode_lstm(self, split: str) -> LSTMInputs:
+        """LSTM arrays of ``split`` (cached as memory-mapped ``.npy``)."""
+        vocab = self._require_vocab()
+        return encode_lstm(self[split], vocab, cache_dir=self._cache_for(vocab), key=split)
+
+    def summary(self) -> Any:
+        """A :class:`stories.summary.DatasetSummary` (printable)."""
+        from stories.summary import summarize
+
+        return summarize(self)
+
+
+#: Columns of a split frame, also when it is empty.
+FRAME_COLUMNS: Final[tuple[str, ...]] = (
+    "id", "story", "question", "answer", "label", "category", "noun_count", "split",
+)  # fmt: skip
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=FRAME_COLUMNS)
+    for column in ("label", "noun_count"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+def build_dataset(
+    config: DatasetConfig | Mapping[str, Any] | str = "all_4dir",
+    *,
+    size: str | None = None,
+    seed: int = 0,
+    output_dir: str | Path = "models_out",
+    progress: bool = True,
+) -> StoryDataset:
+    """Generate a dataset version (or reuse the cached one) and load it.
+
+    Args:
+        config: A :class:`DatasetConfig`, a mapping of its fields, or a preset name.
+        size: Size override (``tiny``, ``default``, ``paper``, ``large``).
+        seed: Generator seed; a different seed gives a different version.
+        output_dir: Output root; the version goes to ``<output_dir>/datasets/``.
+        progress: Show a progress bar while generating.
+
+    Raises:
+        stories.errors.StoriesError: On an invalid config, an unwritable output directory
+            or a cached version that no longer matches its manifest.
+    """
+    if isinstance(config, str):
+        resolved = DatasetConfig.preset(config, size=size or "default")
+    elif isinstance(config, DatasetConfig):
+        resolved = config.replace(size=size) if size else config.replace()
+    else:
+        resolved = DatasetConfig.from_mapping({**config, **({"size": size} if size else {})})
+    folder, _ = build_version(resolved, seed, Path(output_dir), progress=progress)
+    return _load_generated(folder, verified=True)
+
+
+def _load_generated(folder: Path, verified: bool = False) -> StoryDataset:
+    manifest = read_manifest(folder)
+    if not verified:
+        verify_files(folder, manifest)
+    splits = {split: _frame(read_records(folder / f"{split}.jsonl")) for split in SPLITS}
+    vocab = Vocabulary.load(folder / VOCAB)
+    return StoryDataset(folder.name, folder, splits, manifest, vocab, folder / ENCODED_DIR)
+
+
+def _user_manifest(name: str, files: list[Path], splits: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return {
+        "name": name,
+        "version": name,
+        "hash": digest.hexdigest(),
+        "source": "user",
+        "files": [str(p) for p in files],
+        "totals": {split: len(frame) for split, frame in splits.items()},
+    }
+
+
+def load_dataset(path: str | Path) -> StoryDataset:
+    """Load a generated dataset folder, a folder of user JSONL files, or one user JSONL file.
+
+    * A folder with ``manifest.json`` is a generated version: its files are checked against
+      the manifest's sha256 first.
+    * A folder without one: every ``*.jsonl`` in it is a split named after the file.
+    * A ``.jsonl`` file: one split named after the file stem.
+
+    User rows are validated line by line (see :func:`stories.jsonl.read_user_records`). The
+    vocabulary comes from a ``train`` split when there is one.
+
+    Raises:
+        DataFileError: A missing path, a folder without JSONL files, or an invalid row.
+        DatasetIntegrityError: A generated folder that does not match its manifest.
+    """
+    path = Path(path)
+    if path.is_dir() and (path / MANIFEST).exists():
+        return _load_generated(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.jsonl"))
+        if not files:
+            raise DataFileError(f"{path}: no *.jsonl files in this folder")
+        name, cache_root = path.name, path / USER_CACHE_DIR
+    elif path.is_file():
+        files, name, cache_root = [path], path.stem, path.parent / USER_CACHE_DIR / path.stem
+    else:
+        raise DataFileError(
+            f"{path}: no such file or folder; give a dataset folder or a JSONL file"
+        )
+    splits = {f.stem: _frame(read_user_records(f, f.stem)) for f in files}
+    manifest = _user_manifest(name, files, splits)
+    vocab = None
+    if "train" in splits:
+        train = splits["train"]
+        vocab = Vocabulary.build([*train["story"], *train["question"]])
+    return StoryDataset(name, path, splits, manifest, vocab, cache_root / manifest["hash"][:16])
