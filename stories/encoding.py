@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -163,14 +164,25 @@ def _load_cached(
 def _store_cached(
     arrays: dict[str, np.ndarray], cache_dir: Path, key: str, family: str
 ) -> dict[str, np.ndarray]:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    for name, array in arrays.items():
-        _save_atomic(cache_dir / f"{key}.{family}.{name}.npy", array)
-    loaded = _load_cached(
-        list(arrays), cache_dir, key, family, next(iter(arrays.values())).shape[0]
-    )
-    assert loaded is not None
-    return loaded
+    """Write ``arrays`` to the cache and return them memory-mapped.
+
+    A cache that cannot be written (read-only data folder, full disk) is not an error: the
+    arrays are returned from memory and a warning says why they were not cached.
+    """
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for name, array in arrays.items():
+            _save_atomic(cache_dir / f"{key}.{family}.{name}.npy", array)
+    except OSError as error:
+        warnings.warn(
+            f"encoded arrays not cached in {cache_dir}: {error.strerror or error}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return arrays
+    return {
+        name: np.load(cache_dir / f"{key}.{family}.{name}.npy", mmap_mode="r") for name in arrays
+    }
 
 
 def encode_transformer(

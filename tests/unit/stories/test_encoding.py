@@ -85,3 +85,18 @@ def test_unknown_tokens_map_to_unk_without_a_cache():
     lstm = encode_lstm(frame, vocab)
     assert lstm.story_ids[0, 0] == UNK_ID and lstm.story_ids[0, 1] == vocab.id_of("walks")
     assert encode_transformer(frame, vocab).input_ids[0, 0] == CLS_ID
+
+
+def test_unwritable_cache_falls_back_to_memory_with_a_warning(tmp_path):
+    import pandas as pd
+    import pytest
+
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    vocab = Vocabulary.build(["Ava walks north."])
+    frame = pd.DataFrame({"story": ["Ava walks north."], "question": ["Is Ava?"], "label": [1]})
+    with pytest.warns(RuntimeWarning, match="not cached"):
+        inputs = encode_lstm(frame, vocab, cache_dir=blocker / "sub")
+    assert inputs.story_ids.tolist() == [
+        [vocab.id_of("ava"), vocab.id_of("walks"), vocab.id_of("north"), 4]
+    ]
