@@ -5,7 +5,8 @@ Usage::
     python scripts/benchmark.py {data,metrics,tracking,all} [--quick] [--output FILE]
 
 Ratios are measured side by side in the same run. Results are written to
-``benchmarks/results.json`` (or ``--output``).
+``benchmarks/results.json`` (or ``--output``); running one section replaces only that
+section's rows there.
 """
 
 from __future__ import annotations
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print(format_table(rows))
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the other sections' latest rows: running one section updates only its own.
+    kept = []
+    if args.output.is_file():
+        previous = json.loads(args.output.read_text())
+        kept = [r for r in previous.get("rows", []) if r.get("section") not in sections]
     payload = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "quick": args.quick,
-        "rows": [r.as_dict() for r in rows],
+        "rows": kept + [r.as_dict() for r in rows],
     }
     tmp = args.output.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
