@@ -28,8 +28,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check stories metrics trainers scripts tests
-	$(BIN)/ruff format --check stories metrics trainers scripts tests
+	$(BIN)/ruff check stories metrics trainers models scripts tests
+	$(BIN)/ruff format --check stories metrics trainers models scripts tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -17,7 +17,7 @@ elif [ "$rc" -ne 0 ]; then
 fi
 
 echo "--- ruff"
-"$BIN/ruff" check stories metrics trainers scripts tests || status=1
+"$BIN/ruff" check stories metrics trainers models scripts tests || status=1
 echo "--- mypy"
 "$BIN/mypy" || status=1
 exit $status

@@ -1,0 +1,159 @@
+"""A Transformer encoder that answers yes/no questions about stories.
+
+Input is ``[CLS] story [SEP] question`` (see :func:`stories.encode_transformer`). Tokens are
+embedded and scaled by ``sqrt(d_model)``, a sinusoidal positional encoding (any length) is
+added, a stack of ``nn.TransformerEncoder`` layers runs with the padding mask applied, and the
+``[CLS]`` position's output gives one logit (train it with ``BCEWithLogitsLoss``).
+
+Example:
+    >>> import torch
+    >>> model = StoryTransformer(TransformerConfig(vocab_size=50, d_model=16, nhead=2, d_hid=32))
+    >>> ids = torch.tensor([[2, 7, 8, 3, 9, 0, 0], [2, 7, 3, 9, 9, 9, 0]])
+    >>> model(ids).shape
+    torch.Size([2])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+PAD_ID = 0
+CLS_POSITION = 0
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture hyperparameters.
+
+    Attributes:
+        vocab_size: Number of token ids (the vocabulary's length).
+        d_model: Embedding and hidden width; must be divisible by ``nhead``.
+        nhead: Attention heads per layer.
+        d_hid: Width of each layer's feed-forward block.
+        nlayers: Encoder layers.
+        dropout: Dropout inside the encoder and after the positional encoding.
+        norm_first: Pre-layer-norm encoder layers (more stable to train) instead of post-norm.
+    """
+
+    vocab_size: int
+    d_model: int = 64
+    nhead: int = 4
+    d_hid: int = 128
+    nlayers: int = 2
+    dropout: float = 0.0
+    norm_first: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "nhead", "d_hid", "nlayers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"model.{name}: must be a positive integer, got {value!r}")
+        if self.d_model % self.nhead:
+            raise ValueError(
+                f"model.d_model ({self.d_model}) must be divisible by model.nhead ({self.nhead})"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.dropout: must be in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-container form (safe to store in checkpoints loaded with weights_only)."""
+        return asdict(self)
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds the fixed sine/cosine positional encoding of Vaswani et al. to ``[B, L, D]`` input.
+
+    The table is computed for the longest input seen so far and grown on demand, so any
+    length works (the test split's stories are longer than any training story).
+
+    Args:
+        d_model: Width of the input.
+        dropout: Dropout applied after adding the encoding.
+    """
+
+    #: Positions precomputed at construction; the table grows past this when needed.
+    INITIAL_LENGTH: ClassVar[int] = 512
+    #: Base of the wavelength progression.
+    BASE: ClassVar[float] = 10_000.0
+
+    table: torch.Tensor
+
+    def __init__(self, d_model: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.dropout = nn.Dropout(dropout)
+        self.register_buffer("table", self.encoding(self.INITIAL_LENGTH, d_model), persistent=False)
+
+    @classmethod
+    def encoding(cls, length: int, d_model: int) -> torch.Tensor:
+        """The ``[length, d_model]`` encoding table."""
+        position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
+        frequencies = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(cls.BASE) / d_model)
+        )
+        table = torch.zeros(length, d_model)
+        table[:, 0::2] = torch.sin(position * frequencies)
+        table[:, 1::2] = torch.cos(position * frequencies[: d_model // 2])
+        return table
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length = x.size(1)
+        table = self.table
+        if length > table.size(0):
+            table = self.encoding(max(length, 2 * table.size(0)), self.d_model).to(table.device)
+            self.table = table
+        return self.dropout(x + table[:length].to(x.dtype))
+
+
+class StoryTransformer(nn.Module):
+    """Transformer encoder with a ``[CLS]`` classification head producing one logit.
+
+    Args:
+        config: Architecture hyperparameters.
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD_ID)
+        self.positional = SinusoidalPositionalEncoding(config.d_model, config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            d_model=config.d_model,
+            nhead=config.nhead,
+            dim_feedforward=config.d_hid,
+            dropout=config.dropout,
+            batch_first=True,
+            norm_first=config.norm_first,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer,
+            num_layers=config.nlayers,
+            norm=nn.LayerNorm(config.d_model) if config.norm_first else None,
+            enable_nested_tensor=False,
+        )
+        self.classifier = nn.Linear(config.d_model, 1)
+        self.scale = math.sqrt(config.d_model)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings scaled by ``sqrt(d_model)`` plus positions: ``[B, L, D]``."""
+        return self.positional(self.embedding(input_ids) * self.scale)
+
+    def forward(
+        self, input_ids: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits ``[B]`` for ``input_ids`` ``[B, L]``.
+
+        Args:
+            input_ids: Token ids, ``[CLS]`` first, right-padded with ``[PAD]`` (id 0).
+            key_padding_mask: ``bool [B, L]``, True on padding; derived from ``input_ids``
+                when omitted.
+        """
+        if key_padding_mask is None:
+            key_padding_mask = input_ids == PAD_ID
+        hidden = self.encoder(self.embed(input_ids), src_key_padding_mask=key_padding_mask)
+        return self.classifier(hidden[:, CLS_POSITION]).squeeze(-1)
