@@ -1,0 +1,233 @@
+"""The per-epoch routine both trainers call: score, log, decide top-k, print one line.
+
+The Lightning and Keras adapters collect, at the end of each epoch, the train loss and
+accuracy and the validation labels, probabilities and metadata, and call one
+:class:`EpochRoutine`. It
+
+1. scores validation with :class:`~metrics.processor.MetricsProcessor`;
+2. logs ``metrics/train/{loss,accuracy}`` and every ``metrics/val/...`` name at step = epoch;
+3. asks the :class:`~trainers.checkpoints.TopKPolicy` what to keep and stores the policy state
+   (``checkpoints/topk_state.json``, for resume);
+4. sets ``best/...`` on a new best and ``top_epochs/<rank>/...`` when the top-k changes;
+5. flushes the tracker (``metrics.jsonl`` is then complete up to this epoch) and prints::
+
+       epoch 003 | train loss 0.6012 acc 0.6810 |
+           val loss 0.6231 acc 0.6540 | * new best | + top-3 #1
+
+It returns an :class:`EpochOutcome`: a Keras callback passes ``outcome.decision`` to
+:class:`~trainers.checkpoints.CheckpointManager` to save and delete files; a Lightning callback
+can trust ``ModelCheckpoint(**lightning_checkpoint_kwargs(...))`` to do the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+from metrics import EvaluationResult, MetricsProcessor
+from metrics import namespaces as ns
+from trainers.checkpoints import CheckpointFiles, TopKDecision, TopKPolicy, TopKStateStore
+from trainers.tracking.tracker import Tracker
+
+
+@dataclass(frozen=True)
+class EpochOutcome:
+    """What happened at the end of one epoch.
+
+    Attributes:
+        epoch: 0-based epoch.
+        train_loss: Mean training loss.
+        train_accuracy: Training accuracy.
+        val_loss: Validation loss (from the processor).
+        val_accuracy: Validation accuracy.
+        is_new_best: Whether this epoch is the new best by the monitored value.
+        top_k_rank: Rank among the kept epochs (1 = best), ``None`` if not kept.
+        checkpoint: File name to save for this epoch (entering the top-k), else ``None``.
+        delete: File names of evicted epochs, to delete.
+        decision: The full top-k decision (for :class:`~trainers.checkpoints.CheckpointManager`).
+        result: The validation :class:`~metrics.processor.EvaluationResult`.
+        line: The console line printed.
+    """
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    is_new_best: bool
+    top_k_rank: int | None
+    checkpoint: str | None
+    delete: tuple[str, ...]
+    decision: TopKDecision
+    result: EvaluationResult
+    line: str
+
+
+class EpochRoutine:
+    """The shared end-of-epoch routine.
+
+    Args:
+        tracker: Where values go.
+        files: The run's checkpoint file names (and ``topk_state.json`` location).
+        policy: Top-k policy (default :class:`~trainers.checkpoints.TopKPolicy` ``()``).
+        processor: Validation scorer (default ``MetricsProcessor()``).
+        resume_epoch: First epoch of a resumed run: the policy state stored after
+            ``resume_epoch - 1`` is restored. ``None`` for a new run.
+        echo: Prints the console line (``print`` by default; ``tqdm.write`` under a progress
+            bar; ``None`` for silence).
+    """
+
+    STAGE: ClassVar[str] = "val"
+    BEST_MARK: ClassVar[str] = "* new best"
+    TOP_K_MARK: ClassVar[str] = "+ top-{k} #{rank}"
+    SEPARATOR: ClassVar[str] = " | "
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        files: CheckpointFiles,
+        policy: TopKPolicy | None = None,
+        processor: MetricsProcessor | None = None,
+        resume_epoch: int | None = None,
+        echo: Callable[[str], object] | None = print,
+    ):
+        self.tracker = tracker
+        self.files = files
+        self.processor = MetricsProcessor() if processor is None else processor
+        self.state = TopKStateStore(files.state_path)
+        fresh = TopKPolicy() if policy is None else policy
+        self.policy = fresh if resume_epoch is None else self.state.load(resume_epoch, fresh)
+        self.echo = echo
+
+    def __call__(
+        self,
+        epoch: int,
+        train_loss: float,
+        train_accuracy: float,
+        y_true: object,
+        y_prob: object,
+        metadata: pd.DataFrame,
+        losses: object | None = None,
+    ) -> EpochOutcome:
+        """Run the routine for one finished epoch.
+
+        Args:
+            epoch: 0-based epoch.
+            train_loss: Mean training loss of the epoch.
+            train_accuracy: Training accuracy of the epoch.
+            y_true: Validation 0/1 labels.
+            y_prob: Validation probabilities of label 1.
+            metadata: Validation metadata (``category``, ``noun_count``...), aligned by row.
+            losses: Optional per-example validation losses (their mean is the val loss).
+        """
+        train_loss, train_accuracy = float(train_loss), float(train_accuracy)
+        result = self.processor.evaluate(y_true, y_prob, metadata, losses=losses)
+        series = {
+            ns.epoch_metric("train", "loss"): train_loss,
+            ns.epoch_metric("train", "accuracy"): train_accuracy,
+            **result.epoch_namespaces(stage=self.STAGE),
+        }
+        self.tracker.log_metrics(series, step=epoch)
+
+        val_accuracy = float(result.accuracy)
+        val_loss = float(result.loss)
+        decision = self.policy.update(
+            epoch,
+            float(getattr(result, self.policy.metric)),
+            val_accuracy,
+            self.files.epoch_filename(epoch, val_accuracy),
+        )
+        self.tracker.log_fields(self._fields(decision, val_loss))
+        self.state.save(epoch, self.policy)
+        self.tracker.flush()
+
+        line = self.format_line(epoch, train_loss, train_accuracy, val_loss, val_accuracy, decision)
+        if self.echo is not None:
+            self.echo(line)
+        return EpochOutcome(
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=train_accuracy,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            is_new_best=decision.is_new_best,
+            top_k_rank=decision.rank,
+            checkpoint=decision.entry.filename if decision.rank is not None else None,
+            delete=decision.delete,
+            decision=decision,
+            result=result,
+            line=line,
+        )
+
+    def _fields(self, decision: TopKDecision, val_loss: float) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        if decision.is_new_best:
+            entry = decision.entry
+            fields[ns.best("epoch")] = entry.epoch
+            fields[ns.best("val_accuracy")] = entry.val_accuracy
+            fields[ns.best("val_loss")] = val_loss
+            fields[ns.best("checkpoint")] = entry.filename
+        if decision.rank is not None:
+            for rank, kept in enumerate(decision.ranking, start=1):
+                fields[ns.top_epoch(rank, "epoch")] = kept.epoch
+                fields[ns.top_epoch(rank, "val_accuracy")] = kept.val_accuracy
+                fields[ns.top_epoch(rank, "checkpoint")] = kept.filename
+        return fields
+
+    def format_line(
+        self,
+        epoch: int,
+        train_loss: float,
+        train_accuracy: float,
+        val_loss: float,
+        val_accuracy: float,
+        decision: TopKDecision,
+    ) -> str:
+        """The console line of one epoch, with marks for a new best and a top-k entry.
+
+        Args:
+            epoch: 0-based epoch.
+            train_loss: Training loss.
+            train_accuracy: Training accuracy.
+            val_loss: Validation loss.
+            val_accuracy: Validation accuracy.
+            decision: The top-k decision of the epoch.
+        """
+        parts = [
+            f"epoch {epoch:03d}",
+            f"train loss {train_loss:.4f} acc {train_accuracy:.4f}",
+            f"val loss {val_loss:.4f} acc {val_accuracy:.4f}",
+        ]
+        if decision.is_new_best:
+            parts.append(self.BEST_MARK)
+        if decision.rank is not None:
+            k = "all" if self.policy.k == -1 else str(self.policy.k)
+            parts.append(self.TOP_K_MARK.format(k=k, rank=decision.rank))
+        return self.SEPARATOR.join(parts)
+
+    def log_checkpoints(self, directories: tuple[Path, ...] | None = None) -> list[Path]:
+        """Record the best file and the kept top-k files as ``artifacts/checkpoints/...``.
+
+        Call once after training (files are linked into ``<run_dir>/artifacts/checkpoints``).
+
+        Args:
+            directories: Where to look for the files; default the checkpoint directory,
+                then the fallback directory.
+
+        Returns:
+            The kept artifact paths.
+        """
+        search = directories or (self.files.directory, self.files.fallback_directory)
+        names = [self.files.best_filename, *(entry.filename for entry in self.policy.ranking())]
+        logged: list[Path] = []
+        for name in names:
+            found = next((d / name for d in search if (d / name).exists()), None)
+            if found is not None:
+                kept = self.tracker.log_artifact("checkpoints", found)
+                if kept is not None:
+                    logged.append(kept)
+        return logged
