@@ -14,14 +14,17 @@ in ``<run_dir>/checkpoints/``::
 Lightning's ``trainer.current_epoch`` and Keras' ``on_epoch_end(epoch)``. The file name always
 carries the validation accuracy, whatever the monitored quantity.
 
-Tie rule (identical to Lightning's ``ModelCheckpoint``, checked against its source): while
-fewer than ``k`` files are kept, every epoch enters; once ``k`` are kept, a new epoch enters
-only if it is *strictly* better than the worst kept one, so on a tie the earlier epoch keeps
-its place and the new one is not saved. The evicted file is the worst kept one; if several
-kept epochs tie for worst, Lightning evicts the earliest of them (``min()`` over its
-insertion-ordered dict), and so does :class:`TopKPolicy`, so both frameworks always hold the
-same files. The best epoch is the earliest of those tied for the best value. A NaN score ranks
-below every number (Lightning replaces it by ``-inf``/``+inf``).
+Tie rule: the earlier epoch wins. While fewer than ``k`` files are kept, every epoch enters;
+once ``k`` are kept, a new epoch enters only if it is *strictly* better than the worst kept
+one, so on a tie the earlier epoch keeps its place and the new one is not saved. The evicted
+file is the worst kept one; if several kept epochs tie for worst, the *latest* of them goes,
+so the earlier epoch wins here too. The best epoch is the earliest of those tied for the best
+value. A NaN score ranks below every number.
+
+Lightning's ``ModelCheckpoint`` follows the same rule except in one corner: among kept epochs
+tied for worst it evicts the earliest (``min()`` over its insertion-ordered dict). The
+Lightning trainer must therefore take the eviction choice from this policy, not from
+``ModelCheckpoint``'s own bookkeeping, so both frameworks keep the same files.
 """
 
 from __future__ import annotations
@@ -230,10 +233,10 @@ class TopKPolicy:
         return TopKDecision(entry, rank, is_new_best, evicted, ranking, self._best)
 
     def _worst(self) -> CheckpointEntry:
-        # The first (earliest) of the kept entries tied for worst, as Lightning's
-        # ``min(best_k_models, key=best_k_models.get)`` over its insertion-ordered dict.
-        pick = min if self.mode == "max" else max
-        return pick(self._kept, key=lambda entry: entry.score)
+        # Among kept entries tied for worst, the latest goes: the earlier epoch wins ties.
+        if self.mode == "max":
+            return min(self._kept, key=lambda entry: (entry.score, -entry.epoch))
+        return max(self._kept, key=lambda entry: (entry.score, entry.epoch))
 
     def to_dict(self) -> dict[str, Any]:
         """The policy and its state as a JSON-ready dict (see :meth:`from_dict`)."""
@@ -378,7 +381,10 @@ def lightning_checkpoint_kwargs(files: CheckpointFiles, policy: TopKPolicy) -> d
     """Keyword arguments of Lightning's ``ModelCheckpoint`` that reproduce ``policy``.
 
     ``ModelCheckpoint`` then keeps the same top-k files, with the same names, as
-    :class:`CheckpointManager` (see the module docstring for the tie rule), and writes
+    :class:`CheckpointManager`, except when several kept epochs tie for worst and a better
+    epoch arrives: ``ModelCheckpoint`` evicts the earliest of them, the policy the latest (see
+    the module docstring). The Lightning trainer has to apply the policy's eviction in that
+    case (a ``ModelCheckpoint`` subclass or :class:`CheckpointManager`). It writes
     ``last.ckpt``. It writes no ``best.ckpt``: the Lightning adapter copies the epoch file
     (``ModelCheckpoint.best_model_path``) when :class:`TopKDecision` says ``is_new_best``.
     The LightningModule must log ``val/accuracy`` (and the monitor key) per epoch.

@@ -16,8 +16,8 @@ from .simulation import read_jsonl, start, train
 
 # Accuracies on 60 examples (exact multiples of 1/60), k=3. Epochs 0-2 fill the top-3 (all
 # 0.70); epoch 3 only ties the worst kept value: not kept, the earlier epochs win. Epoch 4
-# (0.75) evicts the earliest of the tied worst (epoch 0), as Lightning's ModelCheckpoint does;
-# epoch 5 (0.80) evicts epoch 1; epoch 6 (0.70) ties the worst kept (epoch 2): not kept.
+# (0.75) evicts the latest of the tied worst (epoch 2), so the earlier epochs win again;
+# epoch 5 (0.80) evicts epoch 1; epoch 6 (0.70) ties the worst kept (epoch 0): not kept.
 ACCURACIES = [42 / 60, 42 / 60, 42 / 60, 42 / 60, 45 / 60, 48 / 60, 42 / 60]
 
 
@@ -32,7 +32,7 @@ def test_topk_files_best_and_fields(tmp_path: Path, capsys: pytest.CaptureFixtur
         run.routine.echo = print
         train(run, range(len(ACCURACIES)), ACCURACIES)
     files = run.files
-    expected = {files.epoch_filename(e, ACCURACIES[e]) for e in (2, 4, 5)}
+    expected = {files.epoch_filename(e, ACCURACIES[e]) for e in (0, 4, 5)}
     assert checkpoint_files(files.directory) == expected | {
         files.best_filename,
         files.last_filename,
@@ -47,7 +47,7 @@ def test_topk_files_best_and_fields(tmp_path: Path, capsys: pytest.CaptureFixtur
     outcomes = run.outcomes
     assert [o.top_k_rank for o in outcomes] == [1, 2, 3, None, 1, 1, None]
     assert [o.is_new_best for o in outcomes] == [True, False, False, False, True, True, False]
-    assert outcomes[4].delete == (files.epoch_filename(0, 0.7),)
+    assert outcomes[4].delete == (files.epoch_filename(2, 0.7),)
     assert outcomes[5].delete == (files.epoch_filename(1, 0.7),)
     assert outcomes[3].checkpoint is None and outcomes[5].checkpoint == files.epoch_filename(5, 0.8)
 
@@ -60,7 +60,7 @@ def test_topk_files_best_and_fields(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert ranked == [
         (5, files.epoch_filename(5, 0.8)),
         (4, files.epoch_filename(4, 0.75)),
-        (2, files.epoch_filename(2, 0.7)),
+        (0, files.epoch_filename(0, 0.7)),
     ]
 
     lines = capsys.readouterr().out.splitlines()

@@ -46,13 +46,15 @@ def test_tie_with_the_worst_kept_keeps_the_earlier_epoch() -> None:
     assert [e.epoch for e in policy.ranking()] == [0, 3]  # tie at 0.6: earlier first
 
 
-def test_tied_worst_entries_lose_the_earliest_like_lightning() -> None:
-    # Lightning's ModelCheckpoint evicts min(best_k_models, key=get): the first inserted of
-    # the tied worst. TopKPolicy does the same so both frameworks keep the same files.
-    policy = TopKPolicy(k=2)
-    decisions = [policy.update(e, s, s, f"e{e}") for e, s in enumerate([0.5, 0.5, 0.6])]
-    assert decisions[2].delete == ("e0",)
-    assert kept_epochs(policy) == {1, 2}
+@pytest.mark.parametrize(
+    ("monitor", "scores"), [("val/accuracy", [0.5, 0.5, 0.6]), ("val/loss", [0.5, 0.5, 0.4])]
+)
+def test_among_tied_worst_entries_the_latest_is_evicted(monitor: str, scores: list[float]) -> None:
+    # The earlier epoch wins ties also when a better epoch pushes one of them out.
+    policy = TopKPolicy(k=2, monitor=monitor)
+    decisions = [policy.update(e, s, s, f"e{e}") for e, s in enumerate(scores)]
+    assert decisions[2].delete == ("e1",)
+    assert kept_epochs(policy) == {0, 2}
 
 
 def test_new_best_only_when_strictly_better() -> None:
