@@ -105,15 +105,11 @@ class EvaluationResult:
     def scores(self) -> dict[str, float]:
         """Overall metrics in ``namespaces.EVAL_METRICS`` order; ``roc_auc`` absent if
         undefined."""
-        values: dict[str, float | None] = {
-            "loss": self.loss,
-            "accuracy": self.accuracy,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "roc_auc": self.roc_auc,
-        }
-        return {name: value for name in ns.EVAL_METRICS if (value := values[name]) is not None}
+        return {name: value for name, value in self._overall().items() if value is not None}
+
+    def _overall(self) -> dict[str, float | None]:
+        # Overall metrics by their ``namespaces.EVAL_METRICS`` names (attributes of the same name).
+        return {name: getattr(self, name) for name in ns.EVAL_METRICS}
 
     def breakdown(self, *keys: str) -> pd.DataFrame:
         """The table of one breakdown, e.g. ``result.breakdown("category", "noun_count")``."""
@@ -218,12 +214,7 @@ class EvaluationResult:
             "schema_version": SCHEMA_VERSION,
             "n_samples": self.n_samples,
             "threshold": self.threshold,
-            "loss": self.loss,
-            "accuracy": self.accuracy,
-            "precision": self.precision,
-            "recall": self.recall,
-            "f1": self.f1,
-            "roc_auc": self.roc_auc,
+            **self._overall(),
             "confusion_matrix": {
                 "tn": self.confusion.tn,
                 "fp": self.confusion.fp,
