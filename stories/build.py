@@ -191,7 +191,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def _write_version(
-    folder: Path, config: DatasetConfig, seed: int, results: list[CellResult], seconds: float
+    folder: Path,
+    version: str,
+    config: DatasetConfig,
+    seed: int,
+    results: list[CellResult],
+    seconds: float,
 ) -> None:
     splits = assemble_splits(results, seed)
     for split, records in splits.items():
@@ -201,7 +206,7 @@ def _write_version(
     files = sorted([f"{split}.jsonl" for split in SPLITS] + [VOCAB])
     manifest = {
         "name": config.name,
-        "version": folder.name,
+        "version": version,
         "hash": dataset_hash(config, seed),
         "seed": seed,
         "config": config.content_dict(),
@@ -287,7 +292,7 @@ def build_version(
             start = time.perf_counter()
             workers = config.workers or os.cpu_count() or 1
             results = run_tasks(plan_tasks(config, seed), workers, progress)
-            _write_version(temporary, config, seed, results, time.perf_counter() - start)
+            _write_version(temporary, version, config, seed, results, time.perf_counter() - start)
             if on_generated is not None:
                 on_generated(temporary)
             temporary.rename(final)

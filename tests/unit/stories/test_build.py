@@ -62,6 +62,7 @@ def test_version_name_and_manifest_contents(tmp_path):
     assert folder.name == dataset_version(TINY, 7)
     assert folder.name.startswith("all_4dir-tiny-") and len(folder.name.rsplit("-", 1)[1]) == 8
     manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["version"] == folder.name  # the final name, not the temporary folder's
     assert manifest["seed"] == 7 and manifest["hash"].startswith(folder.name[-8:])
     assert manifest["counts"]["test"]["dense"]["24"] == {"yes": 1, "no": 1}
     assert manifest["totals"]["train"] == 700 and manifest["shortfalls"] == []
