@@ -220,7 +220,7 @@ class Tracker:
             self._dispatch("log_parameters", parameters)
         return parameters
 
-    def log_artifact(self, kind: str, path: str | Path) -> Path | None:
+    def log_artifact(self, kind: str, path: str | Path, filename: str | None = None) -> Path | None:
         """Keep a file under ``<run_dir>/artifacts/<kind>/`` and record it as
         ``artifacts/<kind>/<file>``.
 
@@ -230,13 +230,15 @@ class Tracker:
         Args:
             kind: ``checkpoints`` or ``plots``.
             path: The file.
+            filename: Name to keep it under; default the file's own name.
 
         Returns:
             The kept path, or ``None`` if it could not be kept (logged as a warning).
         """
         source = Path(path)
-        name = ns.artifact(kind, source.name)
-        target = self.run_dir / self.ARTIFACTS_DIR / kind / source.name
+        kept_name = filename or source.name
+        name = ns.artifact(kind, kept_name)
+        target = self.run_dir / self.ARTIFACTS_DIR / kind / kept_name
         try:
             if source.resolve() != target.resolve():
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,513 @@
+"""``ModelTrainer``: the interface and the shared set-up of both trainers.
+
+A trainer owns one run directory. :meth:`ModelTrainer.train` seeds everything from one seed,
+writes the manifest, opens the tracker, logs the parameters and the dataset version, and hands
+the framework a :class:`FitRequest` holding the shared per-epoch routine (metrics breakdowns,
+tracker names, top-k bookkeeping, console marks). :meth:`ModelTrainer.evaluate` scores a model
+on any split, prints the console report, saves the evaluation under ``eval/<split>/`` and logs
+``eval/<split>/...``. Subclasses only supply the framework: building a model, fitting,
+predicting, loading checkpoints.
+
+Example (any subclass; plain Python objects, no Hydra)::
+
+    ds = build_dataset("all_4dir", size="tiny")
+    trainer = LightningTrainer("models_out/runs/demo", dataset=ds, seed=0,
+                               config=TrainerConfig(max_epochs=2))
+    hp = TransformerHyperparams()
+    model = trainer.build_model(hp, vocab_size=len(ds.vocab))
+    result = trainer.train(model, ds.encode_transformer("train"), ds.encode_transformer("valid_a"),
+                           ds.metadata("train"), ds.metadata("valid_a"), hp)
+    trainer.load_checkpoint(model, result.best_checkpoint)
+    evaluation = trainer.evaluate(model, ds.encode_transformer("test"), ds.metadata("test"), "test")
+    trainer.close()
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from metrics import EvaluationResult, MetricsProcessor
+from metrics import namespaces as ns
+from metrics.history import epoch_history
+from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy
+from trainers.config import TrainerConfig
+from trainers.errors import CheckpointError, ResumeError, TrainerInputError
+from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
+from trainers.manifest import ManifestStatus, RunManifest
+from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
+from trainers.run import DatasetInfo, seed_everything
+from trainers.tracking import RunStatus, Tracker, TrackerConfig
+
+if TYPE_CHECKING:
+    from stories import StoryDataset
+
+#: How a manifest status maps to the tracker's run status.
+TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
+    "running": "finished",
+    "finished": "finished",
+    "interrupted": "killed",
+    "failed": "failed",
+}
+
+
+class ModelTrainer(ABC):
+    """Trains and evaluates one framework's models in one run directory.
+
+    Args:
+        run_dir: The run directory (``<output_root>/runs/<run_id>``); created if missing.
+        config: Trainer settings (``trainer.*``); default :class:`TrainerConfig` ``()``.
+        tracker: Tracker settings (``tracker.*``); default ``jsonl`` only.
+        seed: The one seed: Python, NumPy, the framework and the data order.
+        dataset: The dataset (a :class:`~stories.StoryDataset` or a :class:`DatasetInfo`);
+            names the checkpoints and is recorded in the manifest and the tracker.
+        output_root: Home of ``mlflow.db`` and ``.neptune``; default the folder above
+            ``runs/`` (or the run directory's parent).
+        processor: Scorer of validation and evaluation predictions.
+        run_config: The full config of the run (e.g. from Hydra), logged as
+            ``parameters/...`` and kept in the manifest; default the hyperparameters, the
+            trainer settings and the seed.
+        echo: Prints console lines (default ``tqdm.write``, safe under progress bars).
+    """
+
+    FRAMEWORK: ClassVar[Framework]
+    #: The encoded-input class this framework trains on (``TransformerInputs``...).
+    INPUT_NAME: ClassVar[str]
+    #: How a user gets those inputs from a dataset.
+    INPUT_HINT: ClassVar[str]
+    EVAL_DIR: ClassVar[str] = "eval"
+    DEFAULT_DATASET_NAME: ClassVar[str] = "dataset"
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        *,
+        config: TrainerConfig | None = None,
+        tracker: TrackerConfig | None = None,
+        seed: int = 0,
+        dataset: StoryDataset | DatasetInfo | None = None,
+        output_root: str | Path | None = None,
+        processor: MetricsProcessor | None = None,
+        run_config: Mapping[str, Any] | None = None,
+        echo: Callable[[str], object] | None = None,
+    ):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise TrainerInputError(f"seed: must be a non-negative integer, got {seed!r}")
+        self.run_dir = Path(run_dir).expanduser().resolve()
+        self.config = TrainerConfig() if config is None else config
+        self.tracker_config = TrackerConfig(sinks=("jsonl",)) if tracker is None else tracker
+        self.seed = seed
+        if dataset is None:
+            dataset = DatasetInfo(self.DEFAULT_DATASET_NAME)
+        elif not isinstance(dataset, DatasetInfo):
+            dataset = DatasetInfo.from_dataset(dataset)
+        self.dataset = dataset
+        self.output_root = Path(output_root).resolve() if output_root else self._default_root()
+        self.processor = MetricsProcessor() if processor is None else processor
+        self.run_config = dict(run_config) if run_config is not None else None
+        self.echo = echo if echo is not None else _tqdm_write
+        self.files = CheckpointFiles.for_run(self.run_dir, self.FRAMEWORK, dataset.name)
+        self.manifest: RunManifest | None = None
+        self.tracker: Tracker | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def _default_root(self) -> Path:
+        parent = self.run_dir.parent
+        return parent.parent if parent.name == "runs" else parent
+
+    # --- the framework's part --------------------------------------------------------------
+
+    @abstractmethod
+    def build_model(self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int) -> Any:
+        """A fresh model for ``hyperparams`` and a vocabulary of ``vocab_size`` tokens.
+
+        Call after the trainer exists: building seeds the framework, so the same seed gives
+        the same initial weights.
+        """
+
+    @abstractmethod
+    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities of ``yes`` and per-example losses, in row order, in one pass."""
+
+    @abstractmethod
+    def load_checkpoint(self, model: Any, path: str | Path) -> Any:
+        """Load the weights in ``path`` into ``model`` (safely: no code execution).
+
+        Raises:
+            CheckpointError: The file is missing, corrupt, or does not fit the model.
+        """
+
+    @abstractmethod
+    def _seed_framework(self, seed: int) -> None:
+        """Seed the framework (and make it deterministic when ``config.deterministic``)."""
+
+    @abstractmethod
+    def _fit(self, request: FitRequest) -> FitSummary:
+        """Run the epochs, calling ``request.routine`` after each, saving checkpoints by
+        ``request.policy``; restore ``request.resume`` first when given."""
+
+    @abstractmethod
+    def _resume_point(self) -> ResumePoint:
+        """Where this run directory resumes from.
+
+        Raises:
+            ResumeError: Nothing to resume from (no finished epoch), naming the folder.
+        """
+
+    @abstractmethod
+    def libraries(self) -> dict[str, str]:
+        """Versions of the libraries this framework trains with."""
+
+    # --- shared -----------------------------------------------------------------------------
+
+    def seed_everything(self) -> None:
+        """Seed Python, NumPy and the framework from :attr:`seed`."""
+        seed_everything(self.seed)
+        self._seed_framework(self.seed)
+
+    def coerce_hyperparams(self, hyperparams: Hyperparams | Mapping[str, Any]) -> Hyperparams:
+        """The hyperparameters as this framework's dataclass.
+
+        Raises:
+            TrainerInputError: They belong to the other framework.
+            trainers.settings.SettingsError: A mapping has an unknown key or a bad value.
+        """
+        expected = HYPERPARAMS_BY_FRAMEWORK[self.FRAMEWORK]
+        if isinstance(hyperparams, Mapping):
+            return expected.from_mapping(hyperparams, ignore=("framework",))
+        if not isinstance(hyperparams, expected):
+            raise TrainerInputError(
+                f"model {getattr(hyperparams, 'name', hyperparams)!r} is trained by the "
+                f"{getattr(hyperparams, 'framework', '?')} trainer, not {self.FRAMEWORK}; "
+                f"pass {expected.__name__} to {type(self).__name__}"
+            )
+        return hyperparams
+
+    def check_inputs(self, data: Any, metadata: pd.DataFrame | None, role: str) -> None:
+        """Fail clearly when ``data`` is not this framework's input or does not match
+        ``metadata`` row for row."""
+        if type(data).__name__ != self.INPUT_NAME:
+            raise TrainerInputError(
+                f"{role}: {type(self).__name__} trains on {self.INPUT_NAME} "
+                f"({self.INPUT_HINT}), got {type(data).__name__}"
+            )
+        if len(data) == 0:
+            raise TrainerInputError(f"{role}: no examples")
+        if metadata is not None and len(metadata) != len(data):
+            raise TrainerInputError(
+                f"{role}: {len(data)} examples but {len(metadata)} metadata rows; pass the "
+                "metadata of the same split (dataset.metadata(split))"
+            )
+
+    def train(
+        self,
+        model: Any,
+        train_data: Any,
+        val_data: Any,
+        metadata_train: pd.DataFrame,
+        metadata_val: pd.DataFrame,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        epochs: int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> TrainingResult:
+        """Train ``model``, keeping the top-k checkpoints by validation accuracy.
+
+        Args:
+            model: A model from :meth:`build_model` (or a compatible one).
+            train_data: Encoded training split.
+            val_data: Encoded validation split (scored after every epoch).
+            metadata_train: Training metadata, row-aligned.
+            metadata_val: Validation metadata, row-aligned (breakdowns per epoch).
+            hyperparams: The model hyperparameters (dataclass or mapping).
+            epochs: Total epochs; default ``config.max_epochs``.
+            resume_from: This run's directory or its ``last.*`` checkpoint: continue the
+                interrupted run (same directory, same tracker run).
+
+        Returns:
+            The best epoch, its scores, the checkpoint paths and the history.
+
+        Raises:
+            TrainerInputError: Inputs that do not fit this trainer.
+            ResumeError: ``resume_from`` is not this run or holds nothing to resume.
+        """
+        started = time.perf_counter()
+        hp = self.coerce_hyperparams(hyperparams)
+        epochs = self.config.max_epochs if epochs is None else epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise TrainerInputError(f"epochs: must be a positive integer, got {epochs!r}")
+        self.check_inputs(train_data, metadata_train, "train")
+        self.check_inputs(val_data, metadata_val, "validation")
+        resume = self._resolve_resume(resume_from)
+        if resume is not None and resume.epoch >= epochs:
+            raise ResumeError(
+                f"{self.run_dir}: {resume.epoch} epoch(s) already done, nothing left of "
+                f"{epochs}; raise trainer.max_epochs to train longer"
+            )
+
+        self.seed_everything()
+        self._open(hp, resume)
+        assert self.tracker is not None and self.manifest is not None
+        from trainers.tracking.epoch import EpochRoutine
+
+        policy = TopKPolicy(k=self.config.top_k)
+        routine = EpochRoutine(
+            self.tracker,
+            self.files,
+            policy,
+            self.processor,
+            resume_epoch=None if resume is None else resume.epoch,
+            echo=self.echo,
+        )
+        request = FitRequest(
+            model=model,
+            train_data=train_data,
+            val_data=val_data,
+            metadata_train=metadata_train,
+            metadata_val=metadata_val,
+            hyperparams=hp,
+            epochs=epochs,
+            routine=routine,
+            files=self.files,
+            policy=routine.policy,
+            resume=resume,
+        )
+        try:
+            summary = self._fit(request)
+        except KeyboardInterrupt:
+            self._end("interrupted", "interrupted (Ctrl-C or SIGTERM); resume with resume_from")
+            raise
+        except BaseException as error:
+            self._end("failed", f"{type(error).__name__}: {error}")
+            raise
+        routine.log_checkpoints()
+        result = self._result(routine.policy, summary, time.perf_counter() - started)
+        durations = dict(self.manifest.durations)
+        durations["train"] = round(durations.get("train", 0.0) + result.duration_s, 3)
+        self.manifest.update(
+            epochs_completed=summary.epochs_completed,
+            stopped_early=summary.stopped_early,
+            device=summary.device,
+            precision=summary.precision,
+            durations=durations,
+            best={
+                "epoch": result.best_epoch,
+                "val_accuracy": result.best_val_accuracy,
+                "val_loss": result.best_val_loss,
+                "checkpoint": self.files.best_filename,
+            },
+            checkpoints=self._checkpoint_paths(result),
+        )
+        self.manifest.finish("finished")
+        self.tracker.flush()
+        return result
+
+    def evaluate(
+        self,
+        model: Any,
+        eval_data: Any,
+        metadata_eval: pd.DataFrame,
+        eval_set_name: str = "validation",
+        *,
+        examples: pd.DataFrame | None = None,
+        report: bool = True,
+        save: bool = True,
+    ) -> EvaluationResult:
+        """Score ``model`` on one split in one prediction pass.
+
+        Args:
+            model: The model (load the best checkpoint first to evaluate it).
+            eval_data: Encoded split.
+            metadata_eval: Its metadata, row-aligned.
+            eval_set_name: Split name in ``eval/<split>/...`` and the folder name.
+            examples: Rows with ``story`` and ``question`` for the misclassified table.
+            report: Print the console report.
+            save: Write ``eval/<split>/`` (evaluation, breakdown, misclassified, plots), log
+                ``eval/<split>/...`` and the plots to the tracker, and record the scores in
+                the manifest.
+
+        Returns:
+            Overall metrics, breakdowns, confusion matrix and misclassified examples.
+        """
+        self.check_inputs(eval_data, metadata_eval, eval_set_name)
+        started = time.perf_counter()
+        probabilities, losses = self.predict(model, eval_data)
+        result = self.processor.evaluate(
+            eval_data.labels, probabilities, metadata_eval, losses=losses, examples=examples
+        )
+        if report:
+            self.echo(f"\n[{self.FRAMEWORK}] {eval_set_name}\n{result.console_report()}")
+        if save:
+            self._save_evaluation(result, eval_set_name, time.perf_counter() - started)
+        return result
+
+    def close(self, status: ManifestStatus = "finished") -> None:
+        """Close the tracker (flushing every sink). Idempotent."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self.tracker is not None and not self.tracker.closed:
+            self.tracker.close(TRACKER_STATUS[status])
+
+    def __enter__(self) -> ModelTrainer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.close("interrupted")
+        else:
+            self.close("failed")
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _resolve_resume(self, resume_from: str | Path | None) -> ResumePoint | None:
+        if resume_from is None:
+            return None
+        source = Path(resume_from).expanduser().resolve()
+        if not source.exists():
+            raise ResumeError(f"resume_from: {source} does not exist; pass the run directory")
+        run_dir = source if source.is_dir() else source.parent.parent
+        if run_dir != self.run_dir:
+            raise ResumeError(
+                f"resume_from: {source} belongs to run {run_dir}, but this trainer writes to "
+                f"{self.run_dir}; create the trainer with run_dir={run_dir}"
+            )
+        if not RunManifest.path_for(run_dir).exists():
+            raise ResumeError(f"resume_from: {run_dir} has no {RunManifest.FILENAME}; not a run")
+        return self._resume_point()
+
+    def _open(self, hyperparams: Hyperparams, resume: ResumePoint | None) -> None:
+        """Start or reopen the manifest and the tracker for a training attempt."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        config = self.run_config or {
+            "model": {"framework": self.FRAMEWORK, **hyperparams.to_dict()},
+            "trainer": self.config.to_dict(),
+            "seed": self.seed,
+        }
+        if resume is None:
+            self.manifest = RunManifest.start(
+                self.run_dir,
+                framework=self.FRAMEWORK,
+                model=hyperparams.name,
+                seed=self.seed,
+                dataset=self.dataset.to_dict(),
+                hyperparams=hyperparams.to_dict(),
+                trainer=self.config.to_dict(),
+                config=config,
+                libraries=self.libraries(),
+            )
+        else:
+            self.manifest = RunManifest.load(self.run_dir)
+            self.manifest.mark_resumed()
+        self._open_tracker(None if resume is None else resume.epoch)
+        assert self.tracker is not None
+        if resume is None:
+            self.tracker.log_parameters(config)
+            self.tracker.log_fields(self.dataset.tracker_fields())
+
+    def _open_tracker(self, resume_epoch: int | None) -> None:
+        if self.tracker is not None and not self.tracker.closed:
+            self.tracker.close("finished")
+        self.tracker = Tracker.from_config(
+            self.tracker_config,
+            self.output_root,
+            self.run_dir,
+            run_name=self.run_dir.name,
+            resume_epoch=resume_epoch,
+        )
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        # Closes the tracker at garbage collection or interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _close_at_exit, self.tracker)
+
+    def _end(self, status: ManifestStatus, error: str) -> None:
+        if self.manifest is not None:
+            self.manifest.finish(status, error)
+        self.close(status)
+
+    def _result(self, policy: TopKPolicy, summary: FitSummary, seconds: float) -> TrainingResult:
+        best = policy.best
+        if best is None:
+            raise CheckpointError(f"{self.run_dir}: no epoch was scored; nothing to report")
+        history = epoch_history(self.run_dir / "metrics.jsonl")
+        val_loss_name = ns.epoch_metric("val", "loss")
+        best_val_loss = math.nan
+        if val_loss_name in history and best.epoch in history.index:
+            best_val_loss = float(history[val_loss_name].loc[best.epoch])
+        kept = policy.ranking()
+        return TrainingResult(
+            run_dir=self.run_dir,
+            framework=self.FRAMEWORK,
+            best_epoch=best.epoch,
+            best_val_accuracy=best.val_accuracy,
+            best_val_loss=best_val_loss,
+            best_checkpoint=self._locate(self.files.best_filename),
+            last_checkpoint=self._locate(self.files.last_filename),
+            top_k=kept,
+            top_k_checkpoints=tuple(
+                path for entry in kept if (path := self._locate(entry.filename)) is not None
+            ),
+            epochs_completed=summary.epochs_completed,
+            stopped_early=summary.stopped_early,
+            history=history,
+            duration_s=seconds,
+        )
+
+    def _locate(self, filename: str) -> Path | None:
+        for directory in (self.files.directory, self.files.fallback_directory):
+            if (directory / filename).exists():
+                return directory / filename
+        return None
+
+    def _checkpoint_paths(self, result: TrainingResult) -> dict[str, Any]:
+        def relative(path: Path | None) -> str | None:
+            return None if path is None else str(path.relative_to(self.run_dir))
+
+        return {
+            "best": relative(result.best_checkpoint),
+            "last": relative(result.last_checkpoint),
+            "top_k": [relative(path) for path in result.top_k_checkpoints],
+        }
+
+    def _save_evaluation(self, result: EvaluationResult, split: str, seconds: float) -> None:
+        directory = self.run_dir / self.EVAL_DIR / ns.sanitize(split)
+        written = result.save(directory)
+        if self.manifest is None and RunManifest.path_for(self.run_dir).exists():
+            self.manifest = RunManifest.load(self.run_dir)
+        if self.tracker is None or self.tracker.closed:
+            resume_epoch = self.manifest.epochs_completed if self.manifest else None
+            self._open_tracker(resume_epoch)
+        assert self.tracker is not None
+        self.tracker.log_fields(result.as_namespaces(ns.eval_prefix(split)))
+        for path in written:
+            if path.suffix == ".png":
+                self.tracker.log_artifact(
+                    "plots", path, filename=f"{ns.sanitize(split)}-{path.name}"
+                )
+        self.tracker.flush()
+        if self.manifest is not None:
+            evaluation = dict(self.manifest.evaluation)
+            evaluation[split] = result.scores()
+            durations = dict(self.manifest.durations)
+            durations["evaluate"] = round(durations.get("evaluate", 0.0) + seconds, 3)
+            self.manifest.update(evaluation=evaluation, durations=durations)
+
+
+def _close_at_exit(tracker: Tracker) -> None:
+    if not tracker.closed:
+        tracker.close("finished")
+
+
+def _tqdm_write(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)

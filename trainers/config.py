@@ -1,0 +1,96 @@
+"""``TrainerConfig``: the ``trainer.*`` keys, with the same meaning for both frameworks.
+
+Example:
+    >>> config = TrainerConfig(max_epochs=2, top_k=3)
+    >>> config.max_epochs, config.precision
+    (2, 'auto')
+    >>> TrainerConfig.from_mapping({"max_epochs": 0})
+    Traceback (most recent call last):
+    ...
+    trainers.settings.SettingsError: trainer.max_epochs: must be > 0, got 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from trainers.settings import Settings
+
+
+@dataclass(frozen=True)
+class TrainerConfig(Settings):
+    """How to train, independent of the model.
+
+    Attributes:
+        max_epochs: Epochs to train (a resumed run counts the epochs already done).
+        top_k: Checkpoints kept by validation accuracy (``-1`` keeps all, ``0`` none).
+        early_stopping: Stop when validation accuracy has not improved for ``patience``
+            epochs.
+        patience: Epochs without improvement before early stopping.
+        min_delta: Smallest change in validation accuracy that counts as an improvement.
+        gradient_clip_val: Clip the gradient norm to this value; ``None`` for no clipping.
+        accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps``.
+        devices: Devices per node (an int, or ``auto``).
+        num_nodes: Machines (Lightning DDP).
+        strategy: ``auto``, ``ddp``, ``ddp_spawn``... (Lightning); ``auto`` or ``mirrored``
+            (Keras on TensorFlow).
+        precision: ``auto`` (32-bit on CPU, mixed on CUDA), ``32``, ``16-mixed`` or
+            ``bf16-mixed``.
+        deterministic: Deterministic algorithms (same config and seed give the same metrics
+            on CPU).
+        num_threads: CPU threads for the framework's kernels; ``None`` leaves its default.
+        eval_batch_size: Batch size of prediction passes (validation and evaluation).
+        every_n_epochs: Also keep a periodic checkpoint every N epochs; ``None`` for none.
+        progress: Show progress bars.
+        keras_backend: Keras backend for the LSTM: ``tensorflow``, ``jax`` or ``torch``.
+    """
+
+    KEY_PREFIX: ClassVar[str] = "trainer"
+    ACCELERATORS: ClassVar[tuple[str, ...]] = ("auto", "cpu", "gpu", "cuda", "mps")
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "32", "16-mixed", "bf16-mixed")
+    KERAS_BACKENDS: ClassVar[tuple[str, ...]] = ("tensorflow", "jax", "torch")
+
+    max_epochs: int = 100
+    top_k: int = 3
+    early_stopping: bool = False
+    patience: int = 5
+    min_delta: float = 0.0
+    gradient_clip_val: float | None = 1.0
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "auto"
+    deterministic: bool = True
+    num_threads: int | None = None
+    eval_batch_size: int = 256
+    every_n_epochs: int | None = None
+    progress: bool = True
+    keras_backend: str = "tensorflow"
+
+    def check(self) -> None:
+        self.require_positive(
+            "max_epochs",
+            "patience",
+            "num_nodes",
+            "num_threads",
+            "eval_batch_size",
+            "every_n_epochs",
+            "gradient_clip_val",
+        )
+        if self.top_k < -1:
+            self.fail(
+                "top_k", f"must be -1 (keep all), 0 (none) or a positive count, got {self.top_k}"
+            )
+        if self.min_delta < 0:
+            self.fail("min_delta", f"must be >= 0, got {self.min_delta}")
+        self.require_choice("accelerator", self.ACCELERATORS)
+        self.require_choice("precision", self.PRECISIONS)
+        self.require_choice("keras_backend", self.KERAS_BACKENDS)
+        if isinstance(self.devices, str) and self.devices != "auto":
+            self.fail("devices", f"must be a positive integer or 'auto', got {self.devices!r}")
+        if isinstance(self.devices, int) and self.devices < 1:
+            self.fail("devices", f"must be a positive integer or 'auto', got {self.devices}")
+        if not self.strategy:
+            self.fail("strategy", "must be a non-empty strategy name such as 'auto' or 'ddp'")
