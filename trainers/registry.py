@@ -113,6 +113,7 @@ class Registry:
     """
 
     FILENAME: ClassVar[str] = "registry.json"
+    RUNS_DIR: ClassVar[str] = "runs"
     LOCK_TIMEOUT_S: ClassVar[float] = 60.0
 
     def __init__(self, output_root: str | Path):
@@ -176,6 +177,35 @@ class Registry:
             f"run {run_id!r} is not in {self.path} (latest: {known}); "
             "list them with: python scripts/registry.py list"
         )
+
+    def resolve_run(self, run: str | Path) -> Path:
+        """The run directory named by ``run``: a run id, or a path to a run directory.
+
+        Either way the run must lie under ``<output_root>/runs/`` and hold a manifest; ids
+        and paths that step outside (``../../x``, absolute paths elsewhere, links out) are
+        refused.
+
+        Raises:
+            RegistryError: Outside the output root, or not a run, naming what was given.
+        """
+        runs_root = (self.output_root / self.RUNS_DIR).resolve()
+        text = str(run).strip()
+        if not text:
+            raise RegistryError("run: empty; give a run id or a run directory")
+        candidate = Path(text).expanduser()
+        is_id = len(candidate.parts) == 1 and not candidate.is_absolute()
+        path = (runs_root / text if is_id else candidate).resolve()
+        if path.parent != runs_root:
+            raise RegistryError(
+                f"run={text!r}: runs live in {runs_root}; give a run id or a folder directly "
+                "inside it (set paths.output_dir for another output root)"
+            )
+        if not RunManifest.path_for(path).exists():
+            raise RegistryError(
+                f"run={text!r}: {path} is not a run (no {RunManifest.FILENAME}); "
+                "list runs with: python scripts/registry.py list"
+            )
+        return path
 
     def remove(self, run_id: str) -> None:
         """Drop the entry of ``run_id`` (the run folder stays)."""

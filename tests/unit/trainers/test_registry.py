@@ -67,3 +67,31 @@ def test_parallel_writers_lose_no_entry(tmp_path):
         assert process.exitcode == 0
     ids = {e.run_id for e in Registry(tmp_path).list()}
     assert ids == {f"w{w}-{i}" for w in range(4) for i in range(15)}
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["../../etc", "../runs2/x", "/etc", "runs/r1/..", "", "runs/../../r1", "r1/../../x"],
+)
+def test_run_references_outside_the_runs_folder_are_refused(tmp_path, given):
+    RunManifest.start(tmp_path / "runs" / "r1", framework="keras", model="lstm", seed=0)
+    with pytest.raises(RegistryError, match="run"):
+        Registry(tmp_path).resolve_run(given)
+
+
+def test_run_references_by_id_and_path(tmp_path, monkeypatch):
+    run_dir = tmp_path / "runs" / "r1"
+    RunManifest.start(run_dir, framework="keras", model="lstm", seed=0)
+    registry = Registry(tmp_path)
+    assert registry.resolve_run("r1") == run_dir.resolve()
+    assert registry.resolve_run(str(run_dir)) == run_dir.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert registry.resolve_run("runs/r1") == run_dir.resolve()
+    (tmp_path / "runs" / "bare").mkdir()
+    with pytest.raises(RegistryError, match="is not a run"):
+        registry.resolve_run("bare")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "runs" / "link").symlink_to(outside)
+    with pytest.raises(RegistryError, match="runs live in"):
+        registry.resolve_run("link")
