@@ -58,6 +58,9 @@ TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
     "failed": "failed",
 }
 
+#: The :class:`~stories.StoryDataset` method that encodes a split for each framework.
+ENCODERS: Mapping[str, str] = {"lightning": "encode_transformer", "keras": "encode_lstm"}
+
 
 class ModelTrainer(ABC):
     """Trains and evaluates one framework's models in one run directory.
@@ -167,6 +170,14 @@ class ModelTrainer(ABC):
         """Versions of the libraries this framework trains with."""
 
     # --- shared -----------------------------------------------------------------------------
+
+    def describe_model(self, model: Any) -> str:
+        """A readable summary of ``model`` (layers, shapes, parameter counts)."""
+        return repr(model)
+
+    def encode(self, dataset: StoryDataset, split: str) -> Any:
+        """The encoded arrays of ``split`` that this framework trains on."""
+        return getattr(dataset, ENCODERS[self.FRAMEWORK])(split)
 
     def seed_everything(self) -> None:
         """Seed Python, NumPy and the framework from :attr:`seed`."""

@@ -1,0 +1,52 @@
+"""Put finished runs side by side: per split, category and noun count, with differences
+against the first run; printed and saved as HTML (and CSV beside it).
+
+Usage::
+
+    python scripts/compare.py runs=[models_out/runs/<a>,models_out/runs/<b>]
+    python scripts/compare.py sweep=models_out/multirun/<time> splits=[valid_comp,test]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import hydra
+from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain, write_comparison
+from omegaconf import DictConfig
+
+from trainers.comparison import compare_runs, sweep_run_dirs
+from trainers.registry import Registry, RegistryError
+
+register_configs()
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="compare", version_base="1.3")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    plain = to_plain(cfg)
+    output_root = Path(plain["paths"]["output_dir"])
+    registry = Registry(output_root)
+    if plain["sweep"]:
+        sweep = Path(plain["sweep"]).expanduser().resolve()
+        if not sweep.is_relative_to((output_root / "multirun").resolve()):
+            raise RegistryError(
+                f"sweep={plain['sweep']!r}: multirun folders live in {output_root / 'multirun'}"
+            )
+        run_dirs = [registry.resolve_run(run) for run in sweep_run_dirs(sweep)]
+        default_output = sweep / "comparison.html"
+    else:
+        if not plain["runs"]:
+            raise RegistryError("runs: give runs=[<run id or dir>,...] or sweep=<multirun dir>")
+        run_dirs = [registry.resolve_run(run) for run in plain["runs"]]
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        default_output = output_root / "comparisons" / f"compare-{stamp}.html"
+    comparison = compare_runs(run_dirs, plain["splits"])
+    print(comparison.console_table())
+    html_path = write_comparison(comparison, Path(plain["output"] or default_output), run_dirs)
+    print(f"\nSaved: {html_path} and {html_path.with_suffix('.csv')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Re-evaluate a run's best checkpoint with the run's own saved config, on its splits or on a
+user dataset; prints the console report per split and updates ``eval/``, the manifest and the
+registry.
+
+Usage::
+
+    python scripts/evaluate.py run=models_out/runs/<run_id> splits=[valid_comp,test]
+    python scripts/evaluate.py run=<run_id> data.path=my_stories.jsonl
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
+from omegaconf import DictConfig
+
+from trainers.pipeline import evaluate_run
+from trainers.registry import Registry
+
+register_configs()
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    plain = to_plain(cfg)
+    run_dir = Registry(Path(plain["paths"]["output_dir"])).resolve_run(plain["run"])
+    splits = tuple(plain["splits"]) if plain["splits"] else None
+    results = evaluate_run(run_dir, splits, plain["data"]["path"])
+    print(f"\nEvaluated {', '.join(results)} of {run_dir}; saved under {run_dir / 'eval'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Train one model: build or reuse the dataset, train, evaluate the best checkpoint on every
+split, write ``report.html``, register the run and print the console report.
+
+Usage::
+
+    python scripts/train.py model=transformer data=all_4dir data.size=tiny trainer.max_epochs=2
+    python scripts/train.py -m model=lstm,transformer seed=0,1      # one run per job
+    python scripts/train.py resume=models_out/runs/<run_id>         # continue a run
+
+``model=`` picks a preset (``conf/model``; values in ``trainers/presets.py``), ``model.<key>=``
+overrides a hyperparameter, ``trainer.<key>=`` a trainer setting (``trainers/config.py``),
+``tracker.<key>=`` the tracking sinks. The whole config is validated before anything is built.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import hydra
+from _cli import CONFIG_DIR, register_configs, reports_user_errors, run_dir_for, to_plain
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from trainers.comparison import JOB_RUN_FILE
+from trainers.manifest import RunManifest
+from trainers.pipeline import PipelineConfig, run_pipeline
+
+register_configs()
+
+
+def _remove_if_empty_run(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's config dump (a rejected config)."""
+    if (
+        run_dir.is_dir()
+        and not RunManifest.path_for(run_dir).exists()
+        and {p.name for p in run_dir.iterdir()} <= {".hydra"}
+    ):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float:
+    hydra_config = HydraConfig.get()
+    run_dir = Path(hydra_config.runtime.output_dir)
+    try:
+        if hydra_config.mode == RunMode.RUN:
+            return _run(cfg, run_dir)
+        # A sweep job: its run goes to runs/<run_id>; its Hydra job folder points there.
+        new_run_dir = Path(run_dir_for(None, cfg.paths.output_dir, cfg.model.name, cfg.data.name))
+        accuracy = _run(cfg, new_run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / JOB_RUN_FILE).write_text(f"{new_run_dir.resolve()}\n", encoding="utf-8")
+        return accuracy
+    except BaseException:
+        if hydra_config.mode == RunMode.RUN:
+            _remove_if_empty_run(run_dir)
+        raise
+
+
+@reports_user_errors
+def _run(cfg: DictConfig, run_dir: Path | None) -> float:
+    plain = to_plain(cfg)
+    resume = plain.pop("resume")
+    progress = bool(plain.pop("progress"))
+    plain["output_dir"] = plain.pop("paths")["output_dir"]
+    if resume is None:
+        PipelineConfig.from_mapping(plain)  # every key checked before anything is built
+    out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress)
+    training = out["training"]
+    print(f"\nRun:    {out['run_dir']}")
+    print(f"Best:   epoch {training.best_epoch}, val accuracy {training.best_val_accuracy:.4f}")
+    print(f"Report: {out['report']}")
+    return float(training.best_val_accuracy)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""docs/namespaces.md lists every name a run logs, and nothing it lists is made up."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from trainers.config import TrainerConfig
+
+from .fake_trainer import HP, FakeTrainer
+
+PLACEHOLDERS = {
+    "<category>": r"[a-z_]+",
+    "<n>": r"\d+",
+    "<split>": r"[A-Za-z0-9_.-]+",
+    "<rank>": r"\d+",
+    "<file>": r"[^/]+",
+    "<key>/<key>...": r"[^/]+(/[^/]+)*",
+}
+
+
+def documented_patterns(repo_root) -> list[re.Pattern[str]]:
+    text = (repo_root / "docs" / "namespaces.md").read_text()
+    names = re.findall(r"^\| `([^`]+)` \|", text, flags=re.MULTILINE)
+    patterns = []
+    for name in names:
+        regex = re.escape(name)
+        for placeholder, replacement in PLACEHOLDERS.items():
+            regex = regex.replace(re.escape(placeholder), replacement)
+        regex = re.sub(
+            r"\\\{([a-z_,]+)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex
+        )
+        patterns.append(re.compile(regex))
+    return patterns
+
+
+def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
+    trainer = FakeTrainer(
+        tmp_path / "runs" / "r", dataset=tiny_4dir, config=TrainerConfig(max_epochs=3), echo=None
+    )
+    trainer.echo = lambda line: None
+    model = trainer.build_model(HP, 10)
+    trainer.train(
+        model,
+        tiny_4dir.encode_lstm("train"),
+        tiny_4dir.encode_lstm("valid_a"),
+        tiny_4dir.metadata("train"),
+        tiny_4dir.metadata("valid_a"),
+        HP,
+    )
+    trainer.evaluate(model, tiny_4dir.encode_lstm("test"), tiny_4dir.metadata("test"), "test")
+    trainer.close()
+    lines = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()
+    logged = {json.loads(line)["name"] for line in lines}
+    patterns = documented_patterns(repo_root)
+    undocumented = sorted(n for n in logged if not any(p.fullmatch(n) for p in patterns))
+    assert undocumented == []
+    unused = [p.pattern for p in patterns if not any(p.fullmatch(n) for n in logged)]
+    assert unused == [], "documented names that a run never logs"

@@ -1,0 +1,86 @@
+"""Compare finished runs side by side (``scripts/compare.py``, the end of a multirun, notebooks).
+
+A run is labelled by its model preset, with the seed when several runs share a preset and the
+run id when even that is ambiguous. Runs are found by id or path (see
+:meth:`trainers.registry.Registry.resolve_run`) or as the jobs of a Hydra multirun folder.
+
+Example::
+
+    comparison = compare_runs(["models_out/runs/lstm-...", "models_out/runs/transformer-..."])
+    print(comparison.console_table())
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from metrics.compare import Comparison, compare_results, load_split_results
+from trainers.manifest import RunManifest
+from trainers.registry import RegistryError
+
+#: File a multirun job writes in its Hydra job folder: the path of its run directory.
+JOB_RUN_FILE = "run_dir.txt"
+
+
+def run_labels(manifests: Sequence[RunManifest]) -> list[str]:
+    """Short unique labels: ``model``, else ``model-s<seed>``, else ``model-s<seed>-<run id>``."""
+    models = Counter(m.model for m in manifests)
+    seeded = Counter((m.model, m.seed) for m in manifests)
+    labels = []
+    for manifest in manifests:
+        if models[manifest.model] == 1:
+            labels.append(manifest.model)
+        elif seeded[(manifest.model, manifest.seed)] == 1:
+            labels.append(f"{manifest.model}-s{manifest.seed}")
+        else:
+            labels.append(f"{manifest.model}-s{manifest.seed}-{manifest.run_id}")
+    return labels
+
+
+def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
+    """The run directories of a Hydra multirun folder's jobs, in job order.
+
+    Raises:
+        RegistryError: When the folder holds no finished job.
+    """
+    sweep = Path(sweep_dir)
+    files = sorted(sweep.glob(f"*/{JOB_RUN_FILE}"), key=lambda p: _job_number(p.parent.name))
+    if not files:
+        raise RegistryError(
+            f"sweep={sweep}: no job folder with {JOB_RUN_FILE}; give the multirun folder "
+            "(models_out/multirun/<time>) of a finished `train.py -m` sweep"
+        )
+    return [Path(f.read_text(encoding="utf-8").strip()) for f in files]
+
+
+def _job_number(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (-1, name)
+
+
+def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = None) -> Comparison:
+    """Evaluations of several runs side by side (per split, category and noun count), with
+    differences against the first run.
+
+    Args:
+        run_dirs: Run directories (each with ``manifest.json`` and ``eval/``).
+        splits: Splits to keep; default every evaluated split.
+
+    Raises:
+        RegistryError: A run has no evaluation yet, naming it.
+    """
+    if len(run_dirs) < 1:
+        raise RegistryError("runs: give at least one run to compare")
+    manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
+    results = {}
+    for label, manifest in zip(run_labels(manifests), manifests, strict=True):
+        eval_dir = manifest.run_dir / "eval"
+        if not eval_dir.is_dir():
+            raise RegistryError(
+                f"run {manifest.run_id} has no evaluation (status {manifest.status}); "
+                f"evaluate it first: python scripts/evaluate.py run={manifest.run_dir}"
+            )
+        by_split = load_split_results(eval_dir)
+        results[label] = {s: r for s, r in by_split.items() if splits is None or s in splits}
+    return compare_results(results)

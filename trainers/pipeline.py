@@ -1,0 +1,443 @@
+"""The end-to-end flow of one run, for notebooks and for ``scripts/train.py``.
+
+``run_pipeline`` validates the whole config before anything is built, builds (or reuses) the
+dataset version, trains, evaluates the best checkpoint on every requested split, writes
+``report.html``, registers the run and returns the results::
+
+    from trainers.pipeline import run_pipeline
+    out = run_pipeline({"model": "lstm", "data": {"name": "all_4dir", "size": "tiny"},
+                        "trainer": {"max_epochs": 2}, "output_dir": "models_out"})
+    out["evaluations"]["test"].accuracy
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from stories import DatasetConfig, StoryDataset, build_dataset
+from trainers.base import ModelTrainer
+from trainers.config import TrainerConfig
+from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
+from trainers.manifest import RunManifest
+from trainers.presets import model_preset
+from trainers.registry import Registry
+from trainers.run import new_run_id
+from trainers.settings import SettingsError
+from trainers.tracking import TrackerConfig
+
+#: Framework -> "module:class" of its trainer (imported only when used).
+TRAINERS: Mapping[str, str] = {
+    "lightning": "trainers.lightning_trainer:LightningTrainer",
+    "keras": "trainers.keras_trainer:KerasTrainer",
+}
+SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
+#: The run's copy of its training vocabulary.
+VOCAB_FILE = "vocab.json"
+#: Columns of a split kept with each misclassified or diagnosed example.
+EXAMPLE_COLUMNS: tuple[str, ...] = ("id", "story", "question", "category", "noun_count")
+
+
+def trainer_class(framework: str) -> type[ModelTrainer]:
+    """The trainer of ``framework`` (imports that framework only)."""
+    if framework not in TRAINERS:
+        raise SettingsError(f"model.framework: {framework!r} is not one of {sorted(TRAINERS)}")
+    module, name = TRAINERS[framework].split(":")
+    cls: type[ModelTrainer] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run, validated.
+
+    Attributes:
+        model: Model hyperparameters (the framework follows from their type).
+        data: Dataset config.
+        trainer: Trainer settings.
+        tracker: Tracker settings.
+        output_dir: Output root.
+        seed: Training seed (weights, data order).
+        data_seed: Dataset generator seed (the same data across training seeds).
+        run_id: Run id; default ``<model>-<dataset>-<time>-<hex>``.
+        evaluate_splits: Splits the best checkpoint is evaluated on.
+    """
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "model",
+        "data",
+        "trainer",
+        "tracker",
+        "output_dir",
+        "seed",
+        "data_seed",
+        "run_id",
+        "evaluate_splits",
+    )
+
+    model: Hyperparams
+    data: DatasetConfig
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    output_dir: Path = Path("models_out")
+    seed: int = 0
+    data_seed: int = 0
+    run_id: str | None = None
+    evaluate_splits: tuple[str, ...] = SPLITS
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> PipelineConfig:
+        """Validate a plain config (e.g. Hydra's, as a dict); errors name the key.
+
+        ``model`` is a preset name or a mapping with ``framework`` (or ``name`` of a preset)
+        and any hyperparameters to override; ``data`` a preset name or a mapping.
+        """
+        unknown = sorted(set(config) - set(cls.KEYS))
+        if unknown:
+            raise SettingsError(f"{unknown[0]}: unknown key; valid keys are {list(cls.KEYS)}")
+        data = config.get("data", "all_4dir")
+        data_config = (
+            DatasetConfig.preset(data)
+            if isinstance(data, str)
+            else DatasetConfig.from_mapping(data)
+        )
+        splits = tuple(config.get("evaluate_splits", SPLITS))
+        for split in splits:
+            if split not in SPLITS:
+                raise SettingsError(f"evaluate_splits: {split!r} is not one of {list(SPLITS)}")
+        return cls(
+            model=resolve_model(config.get("model", "transformer")),
+            data=data_config,
+            trainer=TrainerConfig.from_mapping(config.get("trainer") or {}),
+            tracker=TrackerConfig.from_mapping(config.get("tracker") or {}),
+            output_dir=Path(config.get("output_dir", "models_out")),
+            seed=_non_negative(config.get("seed", 0), "seed"),
+            data_seed=_non_negative(config.get("data_seed", 0), "data_seed"),
+            run_id=config.get("run_id"),
+            evaluate_splits=splits,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain config (what the manifest and the tracker record)."""
+        return {
+            "model": {"framework": self.model.framework, **self.model.to_dict()},
+            "data": self.data.content_dict(),
+            "trainer": self.trainer.to_dict(),
+            "tracker": {"sinks": list(self.tracker.sinks)},
+            "output_dir": str(self.output_dir),
+            "seed": self.seed,
+            "data_seed": self.data_seed,
+            "evaluate_splits": list(self.evaluate_splits),
+        }
+
+
+def _non_negative(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingsError(f"{key}: must be a non-negative integer, got {value!r}")
+    return value
+
+
+def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
+    """Hyperparameters from a preset name, a mapping (preset ``name`` plus overrides, or
+    ``framework`` plus values) or a ready dataclass."""
+    if isinstance(model, Hyperparams):
+        return model
+    if isinstance(model, str):
+        return model_preset(model)
+    values = dict(model)
+    framework = values.pop("framework", None)
+    name = values.get("name")
+    if framework is None and name is None:
+        raise SettingsError("model: give a preset name (model=transformer) or model.framework")
+    base = model_preset(name) if framework is None and name is not None else None
+    if base is not None:
+        return base.replace(**values)
+    if framework not in HYPERPARAMS_BY_FRAMEWORK:
+        raise SettingsError(
+            f"model.framework: {framework!r} is not one of {sorted(HYPERPARAMS_BY_FRAMEWORK)}"
+        )
+    return HYPERPARAMS_BY_FRAMEWORK[framework].from_mapping(values)
+
+
+def run_pipeline(
+    config: PipelineConfig | Mapping[str, Any],
+    *,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build data, train, evaluate the best checkpoint, write the report, register the run.
+
+    Args:
+        config: The run config (validated first).
+        run_dir: Where the run goes; default ``<output_dir>/runs/<run_id>``.
+        resume: A run directory to continue (its own saved config is used).
+        progress: Progress bars while generating data.
+
+    Returns:
+        ``run_id``, ``run_dir``, ``training`` (:class:`~trainers.results.TrainingResult`),
+        ``evaluations`` (split -> :class:`~metrics.EvaluationResult`), ``report`` (path),
+        ``registry_entry``.
+    """
+    if resume is not None:
+        run_dir = Path(resume).expanduser().resolve()
+        saved = RunManifest.load(run_dir).config
+        if not saved:
+            raise SettingsError(f"resume: {run_dir} has no saved config; it cannot be resumed")
+        config = saved
+    resolved = config if isinstance(config, PipelineConfig) else PipelineConfig.from_mapping(config)
+    output_root = resolved.output_dir.expanduser().resolve()
+    dataset = build_dataset(
+        resolved.data, seed=resolved.data_seed, output_dir=output_root, progress=progress
+    )
+    if run_dir is None:
+        run_id = resolved.run_id or new_run_id(resolved.model.name, resolved.data.name)
+        run_dir = output_root / "runs" / run_id
+    trainer = trainer_class(resolved.model.framework)(
+        run_dir,
+        config=resolved.trainer,
+        tracker=resolved.tracker,
+        seed=resolved.seed,
+        dataset=dataset,
+        output_root=output_root,
+        run_config=resolved.to_dict(),
+    )
+    with trainer:
+        return _train_and_evaluate(trainer, dataset, resolved, resume is not None)
+
+
+def _train_and_evaluate(
+    trainer: ModelTrainer, dataset: StoryDataset, config: PipelineConfig, resumed: bool
+) -> dict[str, Any]:
+    from metrics.report import write_run_report
+
+    assert dataset.vocab is not None
+    trainer.run_dir.mkdir(parents=True, exist_ok=True)
+    dataset.vocab.save(trainer.run_dir / VOCAB_FILE)  # the run is self-contained
+    model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
+    training = trainer.train(
+        model,
+        trainer.encode(dataset, "train"),
+        trainer.encode(dataset, "valid_a"),
+        dataset.metadata("train"),
+        dataset.metadata("valid_a"),
+        config.model,
+        resume_from=trainer.run_dir if resumed else None,
+    )
+    if training.best_checkpoint is not None:
+        trainer.load_checkpoint(model, training.best_checkpoint)
+    evaluations = {
+        split: trainer.evaluate(
+            model,
+            trainer.encode(dataset, split),
+            dataset.metadata(split),
+            split,
+            examples=_examples(dataset, split),
+        )
+        for split in config.evaluate_splits
+    }
+    manifest = RunManifest.load(trainer.run_dir)
+    report = write_run_report(
+        trainer.run_dir / "report.html",
+        evaluations,
+        summary={
+            "run id": manifest.run_id,
+            "framework": manifest.framework,
+            "model": manifest.model,
+            "dataset": manifest.dataset.get("version"),
+            "dataset hash": str(manifest.dataset.get("hash", ""))[:12],
+            "seed": manifest.seed,
+            "best epoch": training.best_epoch,
+            "best val accuracy": f"{training.best_val_accuracy:.4f}",
+            "epochs": training.epochs_completed,
+            "device": manifest.device,
+        },
+        learning_curve=trainer.run_dir / "metrics.jsonl",
+        title=f"storyqa run {manifest.run_id}",
+    )
+    entry = Registry(trainer.output_root).register_run(trainer.run_dir)
+    return {
+        "run_id": trainer.run_dir.name,
+        "run_dir": trainer.run_dir,
+        "training": training,
+        "evaluations": evaluations,
+        "report": report,
+        "registry_entry": entry,
+    }
+
+
+def _examples(dataset: StoryDataset, split: str) -> Any:
+    frame = dataset[split]
+    return frame[[c for c in EXAMPLE_COLUMNS if c in frame.columns]]
+
+
+def open_run(
+    run_dir: str | Path, data_path: str | Path | None = None
+) -> tuple[ModelTrainer, Any, StoryDataset, PipelineConfig]:
+    """A finished run ready to predict: its trainer, its best model and a dataset encoded
+    with the run's vocabulary (the run's own data, or ``data_path``: a user JSONL file or
+    folder).
+
+    Raises:
+        SettingsError: The run has no saved config.
+        trainers.errors.CheckpointError: The best checkpoint is missing or damaged.
+    """
+    from stories import load_dataset
+    from stories.vocab import Vocabulary
+    from trainers.errors import CheckpointError
+
+    run_dir = Path(run_dir).resolve()
+    manifest = RunManifest.load(run_dir)
+    if not manifest.config:
+        raise SettingsError(f"run: {run_dir} has no saved config; it cannot be re-evaluated")
+    config = PipelineConfig.from_mapping(manifest.config)
+    output_root = run_dir.parent.parent
+    if data_path is None:
+        dataset = build_dataset(
+            config.data, seed=config.data_seed, output_dir=output_root, progress=False
+        )
+    else:
+        dataset = load_dataset(data_path)
+    vocab_path = run_dir / VOCAB_FILE
+    if vocab_path.exists():
+        dataset = dataset.with_vocab(Vocabulary.load(vocab_path))
+    trainer = trainer_class(config.model.framework)(
+        run_dir,
+        config=config.trainer.replace(progress=False),
+        tracker=config.tracker,
+        seed=config.seed,
+        dataset=trainer_dataset_info(manifest),
+        output_root=output_root,
+        run_config=manifest.config,
+    )
+    best = manifest.checkpoints.get("best")
+    if not best:
+        raise CheckpointError(
+            f"run {manifest.run_id} has no best checkpoint (status {manifest.status}); "
+            f"resume it first: python scripts/train.py resume={run_dir}"
+        )
+    assert dataset.vocab is not None
+    model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
+    trainer.load_checkpoint(model, run_dir / best)
+    return trainer, model, dataset, config
+
+
+def trainer_dataset_info(manifest: RunManifest) -> Any:
+    """The :class:`~trainers.run.DatasetInfo` a run was trained on, from its manifest."""
+    from trainers.run import DatasetInfo
+
+    data = manifest.dataset
+    return DatasetInfo(
+        name=str(data.get("name") or ModelTrainer.DEFAULT_DATASET_NAME),
+        version=str(data.get("version", "")),
+        hash=str(data.get("hash", "")),
+        path=str(data.get("path", "")),
+        split_sizes=dict(data.get("split_sizes", {})),
+    )
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    splits: tuple[str, ...] | None = None,
+    data_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Re-evaluate a run's best checkpoint with its own saved config.
+
+    Args:
+        run_dir: The run directory.
+        splits: Splits to evaluate; default every split of the data.
+        data_path: Evaluate on a user JSONL file or folder instead (splits named after files).
+
+    Returns:
+        Split -> :class:`~metrics.EvaluationResult` (also saved in ``eval/<split>/``, logged,
+        recorded in the manifest and the registry).
+    """
+    trainer, model, dataset, _ = open_run(run_dir, data_path)
+    chosen = tuple(dataset) if splits is None else tuple(splits)
+    missing = [split for split in chosen if split not in dataset.splits]
+    if missing:
+        raise SettingsError(f"splits: {missing} not in the data; it has {list(dataset.splits)}")
+    with trainer:
+        results = {
+            split: trainer.evaluate(
+                model,
+                trainer.encode(dataset, split),
+                dataset.metadata(split),
+                split,
+                examples=_examples(dataset, split),
+            )
+            for split in chosen
+        }
+    Registry(trainer.output_root).register_run(trainer.run_dir)
+    return results
+
+
+#: Where :func:`diagnose_run` writes, inside the run directory.
+DIAGNOSE_DIR = "diagnose"
+
+
+def diagnose_run(
+    run_dir: str | Path, split: str = "test", data_path: str | Path | None = None
+) -> Path:
+    """Write per-example predictions of a run's best checkpoint for error analysis.
+
+    Files in ``<run_dir>/diagnose/<split>/``: ``predictions.jsonl`` (id, story, question,
+    label, probability, prediction, correct, category, noun_count, loss; one line per
+    example, in split order), ``index.json`` (per category and noun count: examples,
+    accuracy and the line numbers of the errors) and ``model_summary.txt``.
+
+    Returns:
+        The folder written.
+    """
+    import json
+
+    import numpy as np
+
+    trainer, model, dataset, _ = open_run(run_dir, data_path)
+    if split not in dataset.splits:
+        raise SettingsError(f"split: {split!r} is not in the data; it has {list(dataset.splits)}")
+    with trainer:
+        probabilities, losses = trainer.predict(model, trainer.encode(dataset, split))
+    frame = dataset[split].reset_index(drop=True)
+    labels = frame["label"].to_numpy()
+    predictions = (np.asarray(probabilities) > trainer.processor.threshold).astype(int)
+    folder = trainer.run_dir / DIAGNOSE_DIR / split
+    folder.mkdir(parents=True, exist_ok=True)
+    index: dict[str, dict[str, Any]] = {}
+    with (folder / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        for row, (example, probability, prediction, loss) in enumerate(
+            zip(frame.to_dict("records"), probabilities, predictions, losses, strict=True)
+        ):
+            correct = bool(prediction == labels[row])
+            record = {
+                **{c: example[c] for c in EXAMPLE_COLUMNS if c in example},
+                "label": int(labels[row]),
+                "probability": round(float(probability), 6),
+                "prediction": int(prediction),
+                "correct": correct,
+                "loss": round(float(loss), 6),
+            }
+            out.write(json.dumps(record, default=str) + "\n")
+            key = f"{example.get('category', 'all')}/noun_{example.get('noun_count', 0)}"
+            group = index.setdefault(key, {"examples": 0, "correct": 0, "error_lines": []})
+            group["examples"] += 1
+            group["correct"] += int(correct)
+            if not correct:
+                group["error_lines"].append(row + 1)
+    for group in index.values():
+        group["accuracy"] = round(group["correct"] / group["examples"], 6)
+    summary = {
+        "run_id": trainer.run_dir.name,
+        "split": split,
+        "examples": len(frame),
+        "accuracy": round(float((predictions == labels).mean()), 6),
+        "groups": dict(sorted(index.items())),
+    }
+    (folder / "index.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    (folder / "model_summary.txt").write_text(
+        trainer.describe_model(model) + "\n", encoding="utf-8"
+    )
+    return folder
