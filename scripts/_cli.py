@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from stories.config import DatasetConfig
@@ -118,7 +119,7 @@ def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
     return path
 
 
-class CompareJobsCallback:
+class CompareJobsCallback(Callback):
     """Hydra callback: at the end of a ``train.py -m`` sweep, print and save the comparison
     of its jobs (``<sweep dir>/comparison.html``)."""
 

@@ -171,6 +171,11 @@ class ModelTrainer(ABC):
 
     # --- shared -----------------------------------------------------------------------------
 
+    @property
+    def is_global_zero(self) -> bool:
+        """Whether this process writes the run's files (only rank zero does under DDP)."""
+        return True
+
     def describe_model(self, model: Any) -> str:
         """A readable summary of ``model`` (layers, shapes, parameter counts)."""
         return repr(model)

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+FILE_MODE = 0o644
+
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename.
@@ -33,6 +35,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp creates 0600; these files are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

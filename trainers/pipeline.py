@@ -227,6 +227,8 @@ def _train_and_evaluate(
         config.model,
         resume_from=trainer.run_dir if resumed else None,
     )
+    if not trainer.is_global_zero:  # a DDP worker: rank zero evaluates, reports, registers
+        return {"run_id": trainer.run_dir.name, "run_dir": trainer.run_dir, "training": training}
     if training.best_checkpoint is not None:
         trainer.load_checkpoint(model, training.best_checkpoint)
     evaluations = {

@@ -1,0 +1,146 @@
+"""Lightning trainer throughput against a plain PyTorch loop, side by side.
+
+Both sides train the same default-size Transformer (``TransformerHyperparams()``) on the same
+rows of the ``all_4dir`` dataset (``default`` size, a slice of ``train``; ``tiny`` with
+``--quick``), with the same batch size, the same length-bucketed batch order
+(:func:`trainers.batching.epoch_batches`), the same thread count, and one validation pass per
+epoch. The Lightning side runs :class:`~trainers.LightningTrainer` with everything on: the
+``jsonl`` tracker, per-epoch breakdowns, top-k/best/last checkpoints. The plain loop only trains
+and predicts. The two alternate, ``REPEATS`` times; each side's seconds per epoch is the median
+over its steady-state epochs (the first epoch of every run is dropped).
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import BenchmarkRow
+
+SECTION = "lightning"
+GOAL_RATIO = 0.90
+THREADS = 1
+SETTINGS = {  # quick -> (size, train rows, validation rows, epochs, repeats)
+    False: ("default", 4_000, 1_000, 4, 2),
+    True: ("tiny", 700, 140, 3, 2),
+}
+
+
+def _slice(data: Any, n: int) -> Any:
+    from stories.encoding import TransformerInputs
+
+    return TransformerInputs(data.input_ids[:n], data.lengths[:n], data.labels[:n])
+
+
+def _lightning_epochs(
+    ds: Any, train: Any, val: Any, meta: tuple[Any, Any], epochs: int
+) -> list[float]:
+    from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
+
+    hp = TransformerHyperparams()
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainerConfig(max_epochs=epochs, progress=False, num_threads=THREADS)
+        trainer = LightningTrainer(
+            Path(tmp) / "runs" / "bench",
+            dataset=ds,
+            seed=0,
+            config=config,
+            echo=lambda _: stamps.append(time.perf_counter()),
+        )
+        model = trainer.build_model(hp, len(ds.vocab))
+        start = time.perf_counter()
+        trainer.train(model, train, val, meta[0], meta[1], hp)
+        trainer.close()
+    ends = [start, *stamps]
+    return [b - a for a, b in itertools.pairwise(ends)]
+
+
+def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
+    import torch
+
+    from models.transformer import StoryTransformer, TransformerConfig
+    from trainers import TrainerConfig, TransformerHyperparams
+    from trainers.batching import epoch_batches
+    from trainers.lightning.data import StoryBatches, prediction_batches
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    hp = TransformerHyperparams()
+    model = StoryTransformer(
+        TransformerConfig(len(ds.vocab), hp.d_model, hp.nhead, hp.d_hid, hp.nlayers, hp.dropout)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    train_batches, val_batches = StoryBatches(train), StoryBatches(val)
+    eval_size = TrainerConfig().eval_batch_size
+    times = []
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        model.train()
+        for rows in epoch_batches(train.lengths, hp.batch_size, 0, epoch, hp.bucket_by_length):
+            ids, labels, _ = train_batches[rows]
+            loss = loss_fn(model(ids), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        model.eval()
+        probabilities = np.empty(len(val), dtype=np.float32)
+        with torch.inference_mode():
+            for rows in prediction_batches(val.lengths, eval_size):
+                probabilities[rows] = torch.sigmoid(model(val_batches[rows][0])).numpy()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run(quick: bool = False) -> list[BenchmarkRow]:
+    """Measure; ``quick`` uses the tiny dataset and fewer epochs."""
+    from stories import build_dataset
+
+    size, n_train, n_val, epochs, repeats = SETTINGS[quick]
+    ds = build_dataset("all_4dir", size=size, seed=0, progress=False)
+    train = _slice(ds.encode_transformer("train"), n_train)
+    val = _slice(ds.encode_transformer("valid_a"), n_val)
+    meta = (ds.metadata("train").iloc[:n_train], ds.metadata("valid_a").iloc[:n_val])
+    lightning: list[float] = []
+    plain: list[float] = []
+    for _ in range(repeats):
+        lightning += _lightning_epochs(ds, train, val, meta, epochs)[1:]
+        plain += _plain_epochs(ds, train, val, epochs)[1:]
+    lightning_s, plain_s = statistics.median(lightning), statistics.median(plain)
+    ratio = plain_s / lightning_s
+    note = (
+        f"all_4dir-{size}: {n_train:,} train, {n_val:,} validation rows; default Transformer, "
+        f"batch 64, bucketing, {THREADS} thread(s); median of {len(lightning)} epochs each side, "
+        "alternating runs"
+    )
+    return [
+        BenchmarkRow(SECTION, "lightning trainer, s/epoch", lightning_s, "s", note=note),
+        BenchmarkRow(SECTION, "plain torch loop, s/epoch", plain_s, "s", note=note),
+        BenchmarkRow(
+            SECTION,
+            "lightning trainer, training throughput",
+            n_train / lightning_s,
+            "examples/s",
+            note="jsonl tracking, per-epoch breakdowns, top-k/best/last checkpoints on",
+        ),
+        BenchmarkRow(
+            SECTION, "plain torch loop, training throughput", n_train / plain_s, "examples/s"
+        ),
+        BenchmarkRow(
+            SECTION,
+            "throughput ratio lightning / plain",
+            ratio,
+            "x",
+            goal=f">= {GOAL_RATIO:.2f}",
+            met=ratio >= GOAL_RATIO,
+            note="same model, data, batch order, threads; validation pass on both sides",
+        ),
+    ]

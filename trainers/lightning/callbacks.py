@@ -1,0 +1,227 @@
+"""Lightning callbacks of the Lightning trainer.
+
+* :class:`EpochReporter` gathers each epoch's validation predictions (all processes, padding
+  repeats dropped, original row order), runs the shared routine once through the
+  :class:`~trainers.lightning.relay.RoutineRelay` and logs the monitor keys.
+* :class:`PolicyCheckpoint` is ``ModelCheckpoint`` with the shared top-k policy's tie rule and
+  ``best.ckpt``.
+* :class:`InterruptRecorder` remembers a ``KeyboardInterrupt`` that Lightning turns into
+  ``SystemExit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from metrics import namespaces as ns
+from trainers.checkpoints import CheckpointFiles, TopKPolicy, lightning_checkpoint_kwargs
+from trainers.lightning.module import StoryModule
+from trainers.lightning.relay import EpochVerdict, RoutineRelay
+
+logger = logging.getLogger(__name__)
+
+
+def gather_predictions(module: StoryModule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The epoch's validation ``(rows, probabilities, losses)`` of every process, each row
+    once, in row order."""
+    outputs = module.val_outputs
+    if outputs:
+        rows, probs, losses = (torch.cat(parts) for parts in zip(*outputs, strict=True))
+    else:
+        rows = torch.zeros(0, dtype=torch.int64, device=module.device)
+        probs = losses = torch.zeros(0, device=module.device)
+    if module.trainer.world_size > 1:
+        rows, probs, losses = (_gather(module, t) for t in (rows, probs, losses))
+    rows_np = rows.cpu().numpy()
+    kept_rows, first = np.unique(rows_np, return_index=True)
+    return kept_rows, probs.cpu().numpy()[first], losses.cpu().numpy()[first]
+
+
+def _gather(module: StoryModule, tensor: torch.Tensor) -> torch.Tensor:
+    gathered = module.all_gather(tensor)
+    assert isinstance(gathered, torch.Tensor)
+    return gathered.reshape(-1)
+
+
+class EpochReporter(Callback):
+    """Reports each validation epoch to the shared routine and logs ``val/accuracy``.
+
+    Args:
+        relay: The routine's door (see :class:`~trainers.lightning.relay.RoutineRelay`).
+        labels: Validation labels, row-aligned.
+        metadata: Validation metadata, row-aligned.
+    """
+
+    def __init__(self, relay: RoutineRelay, labels: np.ndarray, metadata: pd.DataFrame):
+        self.relay = relay
+        self.labels = np.asarray(labels)
+        self.metadata = metadata
+        self.verdict: EpochVerdict | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        assert isinstance(pl_module, StoryModule)
+        rows, probs, losses = gather_predictions(pl_module)
+        if len(rows) != len(self.labels):
+            raise RuntimeError(
+                f"validation scored {len(rows)} of {len(self.labels)} examples; every example "
+                "must be scored exactly once"
+            )
+        train_loss, train_accuracy = pl_module.train_totals()
+        verdict = None
+        if trainer.is_global_zero:
+            verdict = self.relay(
+                trainer.current_epoch,
+                train_loss,
+                train_accuracy,
+                self.labels,
+                probs,
+                self.metadata,
+                losses,
+            )
+        self.verdict = trainer.strategy.broadcast(verdict, src=0)
+        assert self.verdict is not None
+        for metric, value in (
+            ("accuracy", self.verdict.val_accuracy),
+            ("loss", self.verdict.val_loss),
+        ):
+            # Every process holds the same value; "max" keeps it exact (float64 names the file
+            # as the policy does).
+            value_tensor = torch.tensor(value, dtype=torch.float64)
+            pl_module.log(
+                ns.monitor_key("val", metric), value_tensor, sync_dist=True, reduce_fx="max"
+            )
+
+
+class PolicyCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` configured by, and evicting by, the shared :class:`TopKPolicy`;
+    also keeps ``best.ckpt``.
+
+    ``ModelCheckpoint`` evicts the *earliest* of several kept epochs tied for worst; the
+    policy the *latest* (the earlier epoch wins every tie). Before each update the file to
+    evict is re-chosen by the policy's rule. ``last.ckpt`` is written after every epoch (plain
+    ``ModelCheckpoint`` skips it in epochs that save no top-k file), and a new best epoch (as
+    the routine decided) is copied to ``best.ckpt``. A save that fails is logged and
+    retried in the fallback directory (``checkpoints_fallback``); training goes on either way.
+
+    Args:
+        files: The run's checkpoint files.
+        policy: The run's top-k policy.
+        reporter: Holds the verdict of the epoch just validated.
+    """
+
+    TMP_PREFIX = "tmp-"
+
+    def __init__(self, files: CheckpointFiles, policy: TopKPolicy, reporter: EpochReporter):
+        super().__init__(**lightning_checkpoint_kwargs(files, policy))
+        self.files = files
+        self.reporter = reporter
+        self._best_written: int | None = None
+        self._last_saved_step: int | None = None
+
+    def _update_best_and_save(
+        self, current: torch.Tensor, trainer: pl.Trainer, monitor_candidates: dict[str, Any]
+    ) -> None:
+        if self.best_k_models and len(self.best_k_models) == self.save_top_k:
+            worst = self.best_k_models[self.kth_best_model_path]
+            tied = [path for path, score in self.best_k_models.items() if score == worst]
+            self.kth_best_model_path = tied[-1]  # insertion order = epoch order: the latest
+        super()._update_best_and_save(current, trainer, monitor_candidates)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)  # saves here when validating each epoch
+        if self._should_save_on_train_epoch_end(trainer):
+            self._finish_epoch(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)  # saves here otherwise
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._finish_epoch(trainer)
+
+    def _finish_epoch(self, trainer: pl.Trainer) -> None:
+        if trainer.sanity_checking:
+            return
+        # ModelCheckpoint refreshes last.ckpt only in epochs that saved a top-k file; resume
+        # needs it after every epoch.
+        if self._last_saved_step != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._write_best(trainer)
+
+    def _save_last_checkpoint(
+        self, trainer: pl.Trainer, monitor_candidates: dict[str, Any]
+    ) -> None:
+        super()._save_last_checkpoint(trainer, monitor_candidates)
+        self._last_saved_step = trainer.global_step
+
+    def _write_best(self, trainer: pl.Trainer) -> None:
+        verdict = self.reporter.verdict
+        if verdict is None or not verdict.is_new_best or verdict.epoch == self._best_written:
+            return
+        self._best_written = verdict.epoch
+        name = self.files.best_filename
+        if self.save_top_k == 0:
+            self._save_checkpoint(trainer, str(self.files.directory / name))
+            return
+        source = self._locate(Path(self.best_model_path).name)
+        if not trainer.is_global_zero or source is None:
+            return
+        for directory in (self.files.directory, self.files.fallback_directory):
+            tmp = directory / f"{self.TMP_PREFIX}{name}"
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, directory / name)
+                return
+            except OSError as error:
+                tmp.unlink(missing_ok=True)
+                logger.error("checkpoint save to %s failed (%s)", directory / name, error)
+        logger.error("checkpoint %s could not be saved anywhere; training goes on", name)
+
+    def _locate(self, name: str) -> Path | None:
+        for directory in (self.files.directory, self.files.fallback_directory):
+            if (directory / name).is_file():
+                return directory / name
+        return None
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        """Save; on failure retry in the fallback directory, and go on if that fails too."""
+        name = Path(filepath).name
+        for path in (Path(filepath), self.files.fallback_directory / name):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                super()._save_checkpoint(trainer, str(path))
+            except OSError as error:
+                logger.error("checkpoint save to %s failed (%s)", path, error)
+                continue
+            if path.parent != Path(filepath).parent:
+                logger.error("checkpoint %s saved to the fallback directory: %s", name, path)
+            return
+        logger.error("checkpoint %s could not be saved anywhere; training goes on", name)
+
+    def _remove_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        super()._remove_checkpoint(trainer, filepath)
+        fallback = self.files.fallback_directory / Path(filepath).name
+        super()._remove_checkpoint(trainer, str(fallback))
+
+
+class InterruptRecorder(Callback):
+    """Records whether fitting ended by ``KeyboardInterrupt`` (Lightning exits instead)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)

@@ -1,0 +1,112 @@
+"""``StoryModule``: the LightningModule around a :class:`~models.transformer.StoryTransformer`.
+
+Training minimises ``BCEWithLogitsLoss`` with Adam (AdamW when ``weight_decay > 0``) and a
+per-step schedule from :func:`trainers.batching.lr_multiplier` over
+``trainer.estimated_stepping_batches``. It keeps the epoch's example-weighted training loss
+and accuracy (:meth:`train_totals`) and the validation predictions with their row indices
+(:attr:`val_outputs`); :class:`~trainers.lightning.callbacks.EpochReporter` turns them into the
+epoch's report. Each training epoch seeds torch from ``(seed, epoch, rank)``, so dropout draws
+do not depend on whether the run was resumed.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch import nn
+
+from trainers.batching import lr_multiplier
+from trainers.errors import NonFiniteLossError
+from trainers.hyperparams import TransformerHyperparams
+from trainers.lightning.data import Batch
+
+
+class StoryModule(pl.LightningModule):
+    """Trains a one-logit binary classifier on ``(input_ids, labels, rows)`` batches.
+
+    Args:
+        model: The network (``input_ids [B, L] -> logits [B]``).
+        hyperparams: Optimiser settings, stored as a plain dict in the checkpoint.
+        seed: The run's seed (per-epoch torch seeding).
+    """
+
+    def __init__(self, model: nn.Module, hyperparams: TransformerHyperparams, seed: int = 0):
+        super().__init__()
+        self.model = model
+        to_dict = getattr(getattr(model, "config", None), "to_dict", None)
+        self.save_hyperparameters(
+            {
+                "model": to_dict() if callable(to_dict) else {},
+                "hyperparams": hyperparams.to_dict(),
+                "seed": seed,
+            }
+        )
+        self.hp = hyperparams
+        self.seed = seed
+        self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+        # loss sum, correct, examples
+        self._train_totals = torch.zeros(3, dtype=torch.float64)
+        self.val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids)
+
+    def on_train_epoch_start(self) -> None:
+        sequence = np.random.SeedSequence([self.seed, self.current_epoch, self.global_rank])
+        torch.manual_seed(int(sequence.generate_state(1)[0]))
+        self._train_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        input_ids, labels, _ = batch
+        logits = self.model(input_ids)
+        losses = self.loss_fn(logits.float(), labels)
+        loss = losses.mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
+                f"{self.global_step} (batch {batch_idx}); lower model.lr, keep "
+                "trainer.gradient_clip_val or use trainer.precision=32. The last good "
+                "checkpoint is kept."
+            )
+        correct = ((logits > 0) == (labels > 0.5)).sum()
+        stats = torch.stack([losses.detach().sum().double(), correct.double()])
+        self._train_totals[:2] += stats
+        self._train_totals[2] += labels.numel()
+        return loss
+
+    def train_totals(self) -> tuple[float, float]:
+        """The epoch's training loss (example-weighted mean) and accuracy, over all processes."""
+        totals = self.trainer.strategy.reduce(self._train_totals.clone(), reduce_op="sum")
+        loss_sum, correct, count = (float(v) for v in totals)
+        return (loss_sum / count, correct / count) if count else (math.nan, math.nan)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_outputs = []
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        input_ids, labels, rows = batch
+        logits = self.model(input_ids).float()
+        losses = self.loss_fn(logits, labels)
+        self.val_outputs.append((rows, torch.sigmoid(logits), losses))
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hp
+        optimizer: torch.optim.Optimizer
+        if hp.weight_decay > 0:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)
+        total = int(self.trainer.estimated_stepping_batches)
+
+        def factor(step: int) -> float:
+            return lr_multiplier(step, total, hp.warmup_steps, hp.lr_schedule)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

@@ -1,0 +1,406 @@
+"""``LightningTrainer``: the Transformer trained with PyTorch Lightning.
+
+A :class:`~trainers.lightning.module.StoryModule` wraps the
+:class:`~models.transformer.StoryTransformer`; a
+:class:`~trainers.lightning.data.StoryDataModule` feeds the shared length-bucketed epoch order;
+:class:`~trainers.lightning.callbacks.EpochReporter` runs the shared per-epoch routine on each
+epoch's validation predictions; ``ModelCheckpoint`` (as
+:class:`~trainers.lightning.callbacks.PolicyCheckpoint`) keeps the shared top-k files,
+``best.ckpt`` and ``last.ckpt``; ``EarlyStopping`` watches ``val/accuracy``. Checkpoints hold
+only tensors and plain containers and are loaded with ``torch.load(weights_only=True)``.
+
+Example::
+
+    trainer = LightningTrainer("models_out/runs/demo", dataset=ds,
+                               config=TrainerConfig(max_epochs=2))
+    hp = TransformerHyperparams(d_model=32, nhead=2)
+    model = trainer.build_model(hp, vocab_size=len(ds.vocab))
+    result = trainer.train(model, ds.encode_transformer("train"), ds.encode_transformer("valid_a"),
+                           ds.metadata("train"), ds.metadata("valid_a"), hp)
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from trainers.base import ModelTrainer
+from trainers.checkpoints import Framework, lightning_periodic_checkpoint_kwargs
+from trainers.errors import CheckpointError, ResumeError
+from trainers.hyperparams import Hyperparams, TransformerHyperparams
+from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+    import pandas as pd
+
+    from models.transformer import StoryTransformer
+
+#: Environment variables that mark a process launched by Lightning for a rank other than zero.
+RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK")
+
+
+def launched_rank() -> int:
+    """The global rank Lightning's ``ddp`` launcher gave this process (0 when not launched).
+
+    Example:
+        >>> launched_rank() if "LOCAL_RANK" not in os.environ else 0
+        0
+    """
+    return max((int(os.environ.get(name, "0") or 0) for name in RANK_VARIABLES), default=0)
+
+
+class LightningTrainer(ModelTrainer):
+    """Trains :class:`~models.transformer.StoryTransformer` models with Lightning.
+
+    See :class:`~trainers.base.ModelTrainer` for the arguments. Under ``strategy=ddp`` every
+    process runs the calling script: only rank zero writes the manifest, the tracker and the
+    checkpoints; other ranks train and return the same :class:`TrainingResult` (read from the
+    files rank zero wrote). Guard anything else with :attr:`is_global_zero`.
+    """
+
+    FRAMEWORK: ClassVar[Framework] = "lightning"
+    INPUT_NAME: ClassVar[str] = "TransformerInputs"
+    INPUT_HINT: ClassVar[str] = "dataset.encode_transformer(split)"
+    #: Strategies that start fresh processes and pickle the trainer into them.
+    SPAWN_STRATEGIES: ClassVar[tuple[str, ...]] = ("ddp_spawn", "ddp_notebook", "ddp_fork")
+
+    @property
+    def is_global_zero(self) -> bool:
+        """Whether this process is rank zero (always, except in ``ddp`` worker processes)."""
+        return launched_rank() == 0
+
+    # --- model ------------------------------------------------------------------------------
+
+    def build_model(
+        self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int
+    ) -> StoryTransformer:
+        """A fresh :class:`~models.transformer.StoryTransformer` (seeded: same seed, same
+        weights)."""
+        from models.transformer import StoryTransformer, TransformerConfig
+
+        hp = self.coerce_hyperparams(hyperparams)
+        assert isinstance(hp, TransformerHyperparams)
+        self.seed_everything()
+        return StoryTransformer(
+            TransformerConfig(
+                vocab_size=vocab_size,
+                d_model=hp.d_model,
+                nhead=hp.nhead,
+                d_hid=hp.d_hid,
+                nlayers=hp.nlayers,
+                dropout=hp.dropout,
+                norm_first=hp.norm_first,
+            )
+        )
+
+    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and per-example losses, in row order (length-sorted batches of
+        ``config.eval_batch_size`` on the model's device)."""
+        import torch
+
+        from trainers.lightning.data import StoryBatches, prediction_batches
+
+        self.check_inputs(data, None, "predict")
+        batches = StoryBatches(data)
+        probabilities = np.empty(len(data), dtype=np.float32)
+        losses = np.empty(len(data), dtype=np.float32)
+        device = next(model.parameters()).device
+        loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for rows in prediction_batches(data.lengths, self.config.eval_batch_size):
+                    input_ids, labels, _ = batches[rows]
+                    logits = model(input_ids.to(device)).float()
+                    probabilities[rows] = torch.sigmoid(logits).cpu().numpy()
+                    losses[rows] = loss_fn(logits, labels.to(device)).cpu().numpy()
+        finally:
+            model.train(was_training)
+        return probabilities, losses
+
+    def load_checkpoint(self, model: Any, path: str | Path) -> Any:
+        """Load the weights of a Lightning checkpoint (or a plain state dict) into ``model``.
+
+        Raises:
+            CheckpointError: The file is missing, corrupt, a Keras file, or made for another
+                vocabulary or architecture.
+        """
+        state = self._load_state(Path(path))
+        weights = state.get("state_dict", state)
+        prefix = "model."
+        if any(key.startswith(prefix) for key in weights):
+            weights = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        self._check_shapes(model, weights, Path(path))
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as error:
+            raise CheckpointError(f"{path}: does not fit the model: {error}") from None
+        return model
+
+    def _load_state(self, path: Path) -> dict[str, Any]:
+        import torch
+
+        if not path.is_file():
+            raise CheckpointError(f"{path}: checkpoint file not found")
+        if path.name.endswith(".h5"):
+            raise CheckpointError(
+                f"{path}: a Keras weights file; the Lightning trainer loads .ckpt files "
+                "(use KerasTrainer for LSTM checkpoints)"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise CheckpointError(
+                f"{path}: not a readable PyTorch checkpoint (corrupt or truncated?): {reason}"
+            ) from None
+        except zipfile.BadZipFile as error:
+            raise CheckpointError(f"{path}: corrupt or truncated checkpoint: {error}") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: holds {type(state).__name__}, not a checkpoint")
+        return state
+
+    @staticmethod
+    def _check_shapes(model: Any, weights: Mapping[str, Any], path: Path) -> None:
+        expected = model.state_dict()
+        for name, tensor in weights.items():
+            if name in expected and tuple(expected[name].shape) != tuple(tensor.shape):
+                if name == "embedding.weight":
+                    raise CheckpointError(
+                        f"{path}: vocabulary size {tensor.shape[0]} in the checkpoint, but the "
+                        f"model has {expected[name].shape[0]}; build the model with the "
+                        "vocabulary it was trained with"
+                    )
+                raise CheckpointError(
+                    f"{path}: {name} has shape {tuple(tensor.shape)} in the checkpoint but "
+                    f"{tuple(expected[name].shape)} in the model; use the same hyperparameters"
+                )
+
+    # --- training ---------------------------------------------------------------------------
+
+    def _seed_framework(self, seed: int) -> None:
+        from lightning.fabric.utilities.seed import seed_everything
+
+        seed_everything(seed, workers=True, verbose=False)
+        if self.config.num_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.config.num_threads)
+
+    def libraries(self) -> dict[str, str]:
+        import lightning
+        import torch
+
+        return {"torch": torch.__version__, "lightning": lightning.__version__}
+
+    def _resume_point(self) -> ResumePoint:
+        for directory in (self.files.directory, self.files.fallback_directory):
+            last = directory / self.files.last_filename
+            if last.is_file():
+                state = self._load_state(last)
+                if "epoch" not in state:
+                    raise ResumeError(f"{last}: not a Lightning training checkpoint")
+                return ResumePoint(last, int(state["epoch"]) + 1)
+        raise ResumeError(
+            f"{self.run_dir}: no {self.files.last_filename} in {self.files.directory} or "
+            f"{self.files.fallback_directory}; no epoch finished, so there is nothing to "
+            "resume: start a new run"
+        )
+
+    def train(
+        self,
+        model: Any,
+        train_data: Any,
+        val_data: Any,
+        metadata_train: pd.DataFrame,
+        metadata_val: pd.DataFrame,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        epochs: int | None = None,
+        resume_from: str | Path | None = None,
+    ) -> TrainingResult:
+        """See :meth:`ModelTrainer.train`; a ``ddp`` worker process (rank > 0) takes part in
+        fitting only, and reads its result from the files rank zero wrote."""
+        args = (model, train_data, val_data, metadata_train, metadata_val, hyperparams)
+        if self.is_global_zero:
+            return super().train(*args, epochs=epochs, resume_from=resume_from)
+        return self._train_worker(*args, epochs=epochs, resume_from=resume_from)
+
+    def _train_worker(
+        self,
+        model: Any,
+        train_data: Any,
+        val_data: Any,
+        metadata_train: pd.DataFrame,
+        metadata_val: pd.DataFrame,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        epochs: int | None,
+        resume_from: str | Path | None,
+    ) -> TrainingResult:
+        from trainers.checkpoints import TopKPolicy, TopKStateStore
+        from trainers.tracking import EpochRoutine, Tracker
+
+        started = time.perf_counter()
+        hp = self.coerce_hyperparams(hyperparams)
+        epochs = self.config.max_epochs if epochs is None else epochs
+        resume = self._resolve_resume(resume_from)
+        self.seed_everything()
+        fresh = TopKPolicy(k=self.config.top_k)
+        routine = EpochRoutine(  # never called here: rank zero runs the routine
+            Tracker(self.run_dir, []),
+            self.files,
+            fresh,
+            self.processor,
+            resume_epoch=None if resume is None else resume.epoch,
+            echo=None,
+        )
+        request = FitRequest(
+            model,
+            train_data,
+            val_data,
+            metadata_train,
+            metadata_val,
+            hp,
+            epochs,
+            routine,
+            self.files,
+            routine.policy,
+            resume,
+        )
+        summary = self._fit(request)
+        policy = TopKStateStore(self.files.state_path).load(summary.epochs_completed, fresh)
+        return self._result(policy, summary, time.perf_counter() - started)
+
+    def _fit(self, request: FitRequest) -> FitSummary:
+        from trainers.lightning.callbacks import EpochReporter, InterruptRecorder, PolicyCheckpoint
+        from trainers.lightning.data import StoryDataModule
+        from trainers.lightning.module import StoryModule
+        from trainers.lightning.relay import RoutineRelay
+
+        hp = request.hyperparams
+        assert isinstance(hp, TransformerHyperparams)
+        spawn = self.config.strategy in self.SPAWN_STRATEGIES
+        relay = RoutineRelay(request.routine, spawn=spawn)
+        reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val)
+        interrupts = InterruptRecorder()
+        callbacks: list[pl.Callback] = [
+            reporter,
+            interrupts,
+            PolicyCheckpoint(request.files, request.policy, reporter),
+        ]
+        trainer = self._lightning_trainer(request.epochs, callbacks)
+        module = StoryModule(request.model, hp, seed=self.seed)
+        data = StoryDataModule(
+            request.train_data,
+            request.val_data,
+            batch_size=hp.batch_size,
+            eval_batch_size=self.config.eval_batch_size,
+            seed=self.seed,
+            bucket_by_length=hp.bucket_by_length,
+        )
+        ckpt_path = None if request.resume is None else str(request.resume.checkpoint)
+        sigint = signal.getsignal(signal.SIGINT)
+        relay.serve()
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+        except SystemExit:
+            if not interrupts.interrupted:
+                raise
+            raise KeyboardInterrupt from None
+        finally:
+            relay.close()
+            if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and sigint is not None:
+                signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C on shutdown
+        last = relay.last_epoch  # the main process ran the routine (rank zero or spawn parent)
+        if last is None and reporter.verdict is not None:
+            last = reporter.verdict.epoch  # a ddp worker
+        start = 0 if request.resume is None else request.resume.epoch
+        completed = start if last is None else last + 1
+        return FitSummary(
+            epochs_completed=completed,
+            stopped_early=completed < request.epochs,
+            device=self._device(trainer),
+            precision=str(trainer.precision),
+        )
+
+    def _lightning_trainer(self, epochs: int, callbacks: list[pl.Callback]) -> pl.Trainer:
+        import lightning.pytorch as pl
+        from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+
+        from metrics import namespaces as ns
+
+        config = self.config
+        cuda = self._uses_cuda()
+        monitor = ns.monitor_key("val", "accuracy")
+        if config.early_stopping:
+            callbacks.append(
+                EarlyStopping(
+                    monitor=monitor,
+                    mode="max",
+                    patience=config.patience,
+                    min_delta=config.min_delta,
+                )
+            )
+        if config.every_n_epochs is not None:
+            kwargs = lightning_periodic_checkpoint_kwargs(self.files, config.every_n_epochs)
+            callbacks.append(ModelCheckpoint(**kwargs))
+        if config.progress:
+            callbacks.append(TQDMProgressBar())
+        return pl.Trainer(
+            accelerator=config.accelerator,
+            devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            precision=self._precision(cuda),  # type: ignore[arg-type]
+            max_epochs=epochs,
+            callbacks=callbacks,
+            gradient_clip_val=config.gradient_clip_val,
+            deterministic=config.deterministic
+            if not cuda
+            else ("warn" if config.deterministic else False),
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_progress_bar=config.progress,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+            default_root_dir=str(self.run_dir),
+        )
+
+    def _uses_cuda(self) -> bool:
+        import torch
+
+        accelerator = self.config.accelerator
+        return accelerator in ("gpu", "cuda") or (
+            accelerator == "auto" and torch.cuda.is_available()
+        )
+
+    def _precision(self, cuda: bool) -> str:
+        import torch
+
+        precision = self.config.precision
+        if precision == "auto":
+            if not cuda:
+                return "32-true"
+            return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+        return "32-true" if precision == "32" else precision
+
+    @staticmethod
+    def _device(trainer: pl.Trainer) -> str:
+        import torch
+
+        root: torch.device = trainer.strategy.root_device
+        name = str(root)
+        if root.type == "cuda":
+            name = f"{name} ({torch.cuda.get_device_name(root)})"
+        if trainer.world_size > 1:
+            name = f"{name} x{trainer.world_size} ({type(trainer.strategy).__name__})"
+        return name
