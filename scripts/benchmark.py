@@ -2,7 +2,8 @@
 
 Usage::
 
-    python scripts/benchmark.py {data,metrics,tracking,all} [--quick] [--output FILE]
+    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,all} [--quick]
+        [--output FILE]
 
 Ratios are measured side by side in the same run. Results are written to
 ``benchmarks/results.json`` (or ``--output``); running one section replaces only that
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench.common import BenchmarkRow
 
-SECTIONS = ("data", "metrics", "tracking")
+SECTIONS = ("data", "metrics", "tracking", "lightning", "keras")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
 
 

@@ -121,6 +121,10 @@ class ModelTrainer(ABC):
         self.manifest: RunManifest | None = None
         self.tracker: Tracker | None = None
         self._finalizer: weakref.finalize | None = None
+        self._setup()
+
+    def _setup(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Framework set-up at construction (e.g. choosing the Keras backend); nothing here."""
 
     def _default_root(self) -> Path:
         parent = self.run_dir.parent

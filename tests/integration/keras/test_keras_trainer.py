@@ -1,0 +1,140 @@
+"""KerasTrainer end to end on the tiny dataset (TensorFlow backend, CPU)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import keras
+import numpy as np
+import pytest
+
+from metrics import EvaluationResult
+from metrics.history import read_metrics_jsonl
+from trainers.errors import CheckpointError, NonFiniteLossError, ResumeError
+from trainers.manifest import RunManifest
+
+from .conftest import HP, fit
+
+
+def series(run_dir) -> dict[tuple[str, int], float]:
+    return {
+        (r.name, r.step): r.value
+        for r in read_metrics_jsonl(run_dir / "metrics.jsonl")
+        if r.step is not None
+    }
+
+
+@pytest.mark.slow
+def test_train_logs_checkpoints_and_evaluates(make_trainer, splits) -> None:
+    trainer = make_trainer()
+    model, result = fit(trainer, splits)
+    names = {name for name, _ in series(trainer.run_dir)}
+    assert {"metrics/train/loss", "metrics/val/accuracy"} <= names
+    assert any(n.startswith("metrics/val/by_category_noun/") for n in names)
+    history = result.history
+    assert list(history.index) == [0, 1]
+    assert result.best_val_accuracy == history["metrics/val/accuracy"].max()
+
+    files = sorted(p.name for p in (trainer.run_dir / "checkpoints").glob("*.weights.h5"))
+    assert "best.weights.h5" in files and "last.weights.h5" in files
+    assert len(files) == 2 + 2  # top-2 epoch files + best + last
+    manifest = RunManifest.load(trainer.run_dir)
+    assert (manifest.status, manifest.device, manifest.precision) == ("finished", "cpu", "32")
+    assert manifest.libraries["backend"] == "tensorflow" and "keras" in manifest.libraries
+
+    val, meta_val = splits["valid_a"]
+    trainer.load_checkpoint(model, result.best_checkpoint)
+    evaluation = trainer.evaluate(model, val, meta_val, "valid_a", report=False, save=False)
+    trainer.close()
+    assert isinstance(evaluation, EvaluationResult)
+    # The best checkpoint reproduces the best epoch's validation scores.
+    assert evaluation.accuracy == pytest.approx(result.best_val_accuracy)
+    assert evaluation.loss == pytest.approx(result.best_val_loss, rel=1e-5)
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_trainer, splits) -> None:
+    hp = replace(HP, lr_schedule="cosine", warmup_steps=5)
+    straight = make_trainer("straight", max_epochs=3)
+    fit(straight, splits, hp)
+    straight.close()
+
+    broken = make_trainer("broken", max_epochs=3)
+    broken.extra_callbacks.append(StopAfter(1))
+    with pytest.raises(KeyboardInterrupt):
+        fit(broken, splits, hp)
+    manifest = RunManifest.load(broken.run_dir)
+    assert manifest.status == "interrupted"
+    assert (broken.run_dir / "checkpoints" / "last.weights.h5").is_file()
+    assert {step for _, step in series(broken.run_dir)} == {0, 1}
+
+    resumed = make_trainer("broken", max_epochs=3)
+    _, result = fit(resumed, splits, hp, resume_from=resumed.run_dir)
+    resumed.close()
+    assert result.epochs_completed == 3
+    assert series(resumed.run_dir) == series(straight.run_dir)  # exact, every series
+    kept = {p.name for p in (straight.run_dir / "checkpoints").glob("*.h5")}
+    assert {p.name for p in (resumed.run_dir / "checkpoints").glob("*.h5")} == kept
+    assert RunManifest.load(resumed.run_dir).status == "finished"
+
+
+def test_resume_without_a_finished_epoch_is_refused(make_trainer, splits) -> None:
+    trainer = make_trainer()
+    trainer.extra_callbacks.append(StopAfter(-1))
+    RunManifest.start(trainer.run_dir, framework="keras", model="lstm", seed=0)
+    with pytest.raises(ResumeError, match="nothing to resume"):
+        fit(trainer, splits, resume_from=trainer.run_dir)
+
+
+def test_load_checkpoint_names_the_file_for_every_failure(make_trainer, splits, tmp_path) -> None:
+    trainer = make_trainer()
+    model, result = fit(trainer, splits)
+    trainer.close()
+    good = result.best_checkpoint
+    truncated = tmp_path / "cut.weights.h5"
+    truncated.write_bytes(good.read_bytes()[:200])
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(b"torch")
+    cases = {
+        tmp_path / "missing.weights.h5": "no such checkpoint",
+        truncated: "corrupt or truncated",
+        ckpt: "Lightning checkpoint",
+    }
+    for path, message in cases.items():
+        with pytest.raises(CheckpointError, match=message) as error:
+            trainer.load_checkpoint(model, path)
+        assert str(path) in str(error.value)
+    other = trainer.build_model(HP, vocab_size=splits["vocab_size"] + 5)
+    with pytest.raises(CheckpointError, match="another vocabulary size") as error:
+        trainer.load_checkpoint(other, good)
+    assert good.name in str(error.value)
+
+
+def test_non_finite_loss_stops_with_a_clear_error(make_trainer, splits) -> None:
+    trainer = make_trainer(max_epochs=3)
+    hp = replace(HP, lr=1e30, l2=1.0)  # the L2 penalty overflows float32
+    with pytest.raises(NonFiniteLossError, match=r"training loss is (nan|inf)"):
+        fit(trainer, splits, hp)
+    assert RunManifest.load(trainer.run_dir).status == "failed"
+    assert not (trainer.run_dir / "checkpoints" / "last.weights.h5").exists()
+
+
+def test_early_stopping_on_validation_accuracy(make_trainer, splits) -> None:
+    trainer = make_trainer(max_epochs=6, early_stopping=True, patience=1)
+    _, result = fit(trainer, splits, replace(HP, lr=1e-12, dropout=0.0))
+    trainer.close()
+    accuracies = result.history["metrics/val/accuracy"].to_numpy()
+    assert result.stopped_early and result.epochs_completed == 2
+    assert np.all(accuracies == accuracies[0])  # no improvement after epoch 0
+    assert json.loads((trainer.run_dir / "manifest.json").read_text())["stopped_early"]

@@ -1,0 +1,60 @@
+"""EpochTracking: one validation pass per epoch into the shared routine, values into logs."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import keras  # noqa: F401  (the Keras backend must load here)
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainers.errors import NonFiniteLossError
+from trainers.keras.tracking import EpochTracking
+
+
+class Routine:
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def __call__(self, epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=None):
+        self.calls.append(dict(epoch=epoch, loss=train_loss, acc=train_accuracy, prob=y_prob))
+        return SimpleNamespace(epoch=epoch, val_accuracy=0.75, val_loss=0.5)
+
+
+class Predictor:
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def __call__(self, model, data):
+        self.passes += 1
+        return np.full(len(data.labels), 0.6), np.full(len(data.labels), 0.4)
+
+
+def make() -> tuple[EpochTracking, Routine, Predictor]:
+    routine, predictor = Routine(), Predictor()
+    data = SimpleNamespace(labels=np.array([1, 0, 1]))
+    callback = EpochTracking(routine, data, pd.DataFrame({"category": ["a"] * 3}), predictor)  # type: ignore[arg-type]
+    return callback, routine, predictor
+
+
+def test_one_prediction_pass_feeds_the_routine_and_the_logs() -> None:
+    callback, routine, predictor = make()
+    logs = {"loss": 0.9, "bce": 0.7, "accuracy": 0.55}
+    callback.on_epoch_end(3, logs)
+    assert predictor.passes == 1
+    [call] = routine.calls
+    assert (call["epoch"], call["loss"], call["acc"]) == (3, 0.7, 0.55)  # bce, not loss
+    assert logs[EpochTracking.VAL_ACCURACY_KEY] == 0.75 and logs[EpochTracking.VAL_LOSS_KEY] == 0.5
+    assert callback.outcome is not None and callback.outcome.epoch == 3
+
+
+@pytest.mark.parametrize("key", ["loss", "bce"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_training_loss_raises_before_anything_is_recorded(key, value) -> None:
+    callback, routine, predictor = make()
+    logs = {"loss": 0.9, "bce": 0.7, "accuracy": 0.5, key: value}
+    with pytest.raises(NonFiniteLossError, match=f"epoch 002: training {key}"):
+        callback.on_epoch_end(2, logs)
+    assert routine.calls == [] and predictor.passes == 0 and callback.outcome is None

@@ -1,0 +1,162 @@
+"""Keras backend selection, seeding, threads, precision and device: set once per process.
+
+Keras reads ``KERAS_BACKEND`` when it is first imported, so the backend must be chosen before
+that and cannot change afterwards in the same process.
+
+Example:
+    >>> use_backend("nope")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown Keras backend 'nope'; expected one of ['tensorflow', 'jax', 'torch']
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import ClassVar, Final
+
+BACKENDS: Final = ("tensorflow", "jax", "torch")
+ENV_VAR: Final = "KERAS_BACKEND"
+
+
+class BackendError(RuntimeError):
+    """Keras is already running on another backend in this process."""
+
+
+def use_backend(backend: str) -> None:
+    """Make ``backend`` the Keras backend of this process.
+
+    Sets ``KERAS_BACKEND`` when Keras is not imported yet; otherwise checks that the running
+    backend is the requested one.
+
+    Args:
+        backend: ``tensorflow``, ``jax`` or ``torch``.
+
+    Raises:
+        ValueError: Unknown backend.
+        BackendError: Keras already runs on another backend (start a new process).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown Keras backend {backend!r}; expected one of {list(BACKENDS)}")
+    if "keras" not in sys.modules:
+        os.environ[ENV_VAR] = backend
+        return
+    import keras
+
+    running = keras.config.backend()
+    if running != backend:
+        raise BackendError(
+            f"trainer.keras_backend={backend!r}, but Keras is already imported in this process "
+            f"with the {running!r} backend; the backend is fixed per process: start a new "
+            f"process (or set {ENV_VAR}={backend} before anything imports keras)"
+        )
+
+
+def seed_and_configure(seed: int, deterministic: bool, num_threads: int | None) -> None:
+    """Seed Keras (and the backend's RNGs), make TensorFlow deterministic, set CPU threads.
+
+    Args:
+        seed: The run's seed.
+        deterministic: Enable TensorFlow's op determinism (the other backends are
+            deterministic on CPU).
+        num_threads: CPU threads of the backend's kernels; ``None`` leaves the default.
+    """
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+        if num_threads is not None:
+            _set_tf_threads(tf, num_threads)
+    elif backend == "torch" and num_threads is not None:
+        import torch
+
+        torch.set_num_threads(num_threads)
+    keras.utils.set_random_seed(seed)
+
+
+def _set_tf_threads(tf: object, num_threads: int) -> None:
+    threading = tf.config.threading  # type: ignore[attr-defined]
+    try:
+        threading.set_intra_op_parallelism_threads(num_threads)
+        threading.set_inter_op_parallelism_threads(num_threads)
+    except RuntimeError:
+        # The runtime is already initialised (an earlier run in this process); it keeps the
+        # threads it started with.
+        pass
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and how precisely the model trains.
+
+    Attributes:
+        device: ``cpu`` or ``gpu:0 (<name>)``.
+        precision: ``32``, ``16-mixed`` or ``bf16-mixed`` (the trainer's vocabulary).
+        policy: The Keras dtype policy (``float32``, ``mixed_float16``, ``mixed_bfloat16``).
+    """
+
+    device: str
+    precision: str
+    policy: str
+
+    POLICIES: ClassVar[dict[str, str]] = {
+        "32": "float32",
+        "16-mixed": "mixed_float16",
+        "bf16-mixed": "mixed_bfloat16",
+    }
+
+    @classmethod
+    def resolve(cls, accelerator: str, precision: str) -> Placement:
+        """Mixed float16 on a visible GPU (``precision`` ``auto``/``16-mixed``; ``bf16-mixed``
+        on request), float32 on CPU whatever was asked.
+
+        Args:
+            accelerator: ``trainer.accelerator`` (``cpu`` keeps float32 even with a GPU).
+            precision: ``trainer.precision``.
+        """
+        gpu = None if accelerator == "cpu" else gpu_name()
+        if gpu is None:
+            return cls("cpu", "32", cls.POLICIES["32"])
+        chosen = "16-mixed" if precision == "auto" else precision
+        return cls(f"gpu:0 ({gpu})", chosen, cls.POLICIES[chosen])
+
+    def apply(self) -> None:
+        """Set the Keras global dtype policy (before building the model)."""
+        import keras
+
+        keras.mixed_precision.set_global_policy(self.policy)
+
+
+def gpu_name() -> str | None:
+    """Name of the first GPU the Keras backend sees, ``None`` without one."""
+    import keras
+
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return gpus[0].name if gpus else None
+    if backend == "jax":
+        import jax
+
+        devices = [d for d in jax.devices() if d.platform == "gpu"]
+        return str(devices[0].device_kind) if devices else None
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def versions() -> dict[str, str]:
+    """Versions of Keras and of the backend library in use."""
+    import keras
+
+    backend = keras.config.backend()
+    library = __import__(backend)
+    return {"keras": keras.__version__, backend: str(library.__version__), "backend": backend}

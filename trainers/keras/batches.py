@@ -1,0 +1,176 @@
+"""Length-bucketed batches of :class:`~stories.encoding.LSTMInputs` for Keras.
+
+Training batches come from :func:`trainers.batching.epoch_batches`, so the order depends only
+on ``(seed, epoch)`` (the same order as the Lightning trainer, and the same after a resume).
+Each batch is cut to its own longest story and question: real tokens are never dropped,
+padding is. Prediction sorts rows by length and restores row order at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import keras
+import numpy as np
+
+from models.lstm import QUESTION_INPUT, STORY_INPUT
+from trainers.batching import epoch_batches
+
+if TYPE_CHECKING:
+    from stories.encoding import LSTMInputs
+
+#: Probabilities are clipped to [EPSILON, 1 - EPSILON] in the loss, as Keras does.
+EPSILON = 1e-7
+
+
+def padded_width(length: int, multiple: int) -> int:
+    """``length`` rounded up to a multiple of ``multiple`` (at least 1).
+
+    Example:
+        >>> padded_width(33, 1), padded_width(33, 32), padded_width(0, 8)
+        (33, 64, 8)
+    """
+    return max(multiple, -(-length // multiple) * multiple)
+
+
+def batch_inputs(data: LSTMInputs, rows: np.ndarray, multiple: int = 1) -> dict[str, np.ndarray]:
+    """Story and question ids of ``rows``, each cut to the batch's longest row.
+
+    Args:
+        data: The encoded split.
+        rows: Row indices of the batch.
+        multiple: Round the width up to a multiple of this (fewer distinct shapes for
+            backends that compile per shape); padding is masked, so outputs do not change.
+    """
+    story = padded_width(int(data.story_lengths[rows].max()), multiple)
+    question = padded_width(int(data.question_lengths[rows].max()), multiple)
+    return {
+        STORY_INPUT: _take(data.story_ids, rows, story),
+        QUESTION_INPUT: _take(data.question_ids, rows, question),
+    }
+
+
+def _take(ids: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+    taken = np.asarray(ids[rows, : min(width, ids.shape[1])], dtype=np.int32)
+    if taken.shape[1] < width:
+        taken = np.pad(taken, ((0, 0), (0, width - taken.shape[1])))
+    return taken
+
+
+def example_lengths(data: LSTMInputs) -> np.ndarray:
+    """Story plus question length of every row (what bucketing sorts by)."""
+    return np.asarray(data.story_lengths, dtype=np.int64) + data.question_lengths
+
+
+class BucketedBatches(keras.utils.PyDataset):
+    """One epoch of training batches; :class:`EpochOrder` sets :attr:`epoch` before each epoch.
+
+    Args:
+        data: The encoded training split.
+        batch_size: Examples per batch.
+        seed: The run's seed.
+        bucket_by_length: Batch similar lengths together (see
+            :func:`~trainers.batching.epoch_batches`).
+        multiple: Width rounding (see :func:`batch_inputs`).
+        epoch: The first epoch (a resumed run's).
+    """
+
+    def __init__(
+        self,
+        data: LSTMInputs,
+        batch_size: int,
+        seed: int,
+        bucket_by_length: bool = True,
+        multiple: int = 1,
+        epoch: int = 0,
+    ):
+        super().__init__()
+        self.data = data
+        self.batch_size = batch_size
+        self.seed = seed
+        self.bucket_by_length = bucket_by_length
+        self.multiple = multiple
+        self.lengths = example_lengths(data)
+        self.labels = np.asarray(data.labels, dtype=np.float32)[:, None]
+        self._batches: list[np.ndarray] = []
+        self.epoch = epoch
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose batches are served."""
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, epoch: int) -> None:
+        self._epoch = epoch
+        self._batches = epoch_batches(
+            self.lengths, self.batch_size, self.seed, epoch, self.bucket_by_length
+        )
+
+    def rows(self, index: int) -> np.ndarray:
+        """Row indices of batch ``index`` of the current epoch."""
+        return self._batches[index]
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        rows = self._batches[index]
+        return batch_inputs(self.data, rows, self.multiple), self.labels[rows]
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """Tells a :class:`BucketedBatches` which epoch starts (so resume gets the same order).
+
+    Args:
+        batches: The training dataset.
+    """
+
+    def __init__(self, batches: BucketedBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.epoch = epoch
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Row indices sorted by length, in chunks of ``batch_size`` (stable: ties keep row order)."""
+    order = np.argsort(lengths, kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+class Predictor:
+    """Probabilities and per-example binary cross-entropy of a model on a split, in one pass.
+
+    Uses ``predict_on_batch`` (safe inside ``fit`` callbacks on every backend) on batches
+    sorted by length.
+
+    Args:
+        batch_size: Examples per prediction batch.
+        multiple: Width rounding (see :func:`batch_inputs`).
+    """
+
+    EPSILON: ClassVar[float] = EPSILON
+
+    def __init__(self, batch_size: int, multiple: int = 1):
+        self.batch_size = batch_size
+        self.multiple = multiple
+
+    def probabilities(self, model: keras.Model, data: LSTMInputs) -> np.ndarray:
+        """``float64 [N]`` probabilities of ``yes``, in row order."""
+        out = np.empty(len(data), dtype=np.float64)
+        for rows in sorted_batches(example_lengths(data), self.batch_size):
+            predicted = model.predict_on_batch(batch_inputs(data, rows, self.multiple))
+            out[rows] = np.asarray(predicted, dtype=np.float64).reshape(-1)
+        return out
+
+    def __call__(self, model: keras.Model, data: LSTMInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and per-example losses, in row order."""
+        probabilities = self.probabilities(model, data)
+        clipped = np.clip(probabilities, self.EPSILON, 1.0 - self.EPSILON)
+        labels = np.asarray(data.labels, dtype=np.float64)
+        losses = -(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped))
+        return probabilities, losses

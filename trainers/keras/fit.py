@@ -1,0 +1,141 @@
+"""One ``model.fit`` of the Keras trainer: optimizer, batches and callbacks from a
+:class:`~trainers.results.FitRequest`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+
+from metrics import namespaces as ns
+from metrics.history import epoch_history
+from models.lstm import compile_lstm
+from trainers.batching import steps_per_epoch
+from trainers.config import TrainerConfig
+from trainers.hyperparams import LSTMHyperparams
+from trainers.keras.batches import BucketedBatches, EpochOrder, Predictor
+from trainers.keras.checkpoint import TopKCheckpoint
+from trainers.keras.rng import EpochRandomState
+from trainers.keras.schedule import WarmupDecay
+from trainers.keras.tracking import EpochTracking
+from trainers.results import FitRequest
+
+
+class KerasFit:
+    """Compiles the model for the run and calls ``model.fit`` with the trainer's callbacks.
+
+    Args:
+        request: What to fit (from :meth:`~trainers.base.ModelTrainer.train`).
+        config: Trainer settings.
+        seed: The run's seed (batch order).
+        backup_dir: ``BackupAndRestore``'s folder.
+        width_multiple: Batch width rounding (see :func:`~trainers.keras.batches.batch_inputs`).
+        run_dir: The run directory (``metrics.jsonl`` replays early stopping on resume).
+    """
+
+    METRICS_FILE: ClassVar[str] = "metrics.jsonl"
+
+    def __init__(
+        self,
+        request: FitRequest,
+        *,
+        config: TrainerConfig,
+        seed: int,
+        backup_dir: Path,
+        width_multiple: int,
+        run_dir: Path,
+    ):
+        self.request = request
+        self.config = config
+        self.seed = seed
+        self.backup_dir = backup_dir
+        self.width_multiple = width_multiple
+        self.run_dir = run_dir
+        self.start = 0 if request.resume is None else request.resume.epoch
+
+    @staticmethod
+    def clear_backup(backup_dir: Path) -> None:
+        """Remove a stale backup so a new run never restores another attempt's state."""
+        shutil.rmtree(backup_dir, ignore_errors=True)
+
+    def optimizer(self, hp: LSTMHyperparams, total_steps: int) -> keras.optimizers.Optimizer:
+        """Adam at ``hp.lr`` with the shared schedule and global-norm gradient clipping."""
+        scheduled = hp.lr_schedule != "constant" or hp.warmup_steps > 0
+        lr: float | WarmupDecay = (
+            WarmupDecay(hp.lr, total_steps, hp.warmup_steps, hp.lr_schedule) if scheduled else hp.lr
+        )
+        return keras.optimizers.Adam(
+            learning_rate=lr, global_clipnorm=self.config.gradient_clip_val
+        )
+
+    def early_stopping(self) -> keras.callbacks.EarlyStopping:
+        """``EarlyStopping`` on the routine's validation accuracy, replayed up to the resume
+        epoch so patience counts the epochs before the interruption too."""
+        stopper = _ResumableEarlyStopping(
+            monitor=EpochTracking.VAL_ACCURACY_KEY,
+            mode="max",
+            patience=self.config.patience,
+            min_delta=self.config.min_delta,
+        )
+        if self.start > 0:
+            history = epoch_history(self.run_dir / self.METRICS_FILE)
+            column = history[ns.epoch_metric("val", "accuracy")]
+            stopper.past = [float(column.loc[e]) for e in range(self.start)]
+        return stopper
+
+    def run(self, extra: list[keras.callbacks.Callback]) -> tuple[int, bool]:
+        """Fit; returns ``(epochs completed in the run, stopped early)``."""
+        request = self.request
+        hp = request.hyperparams
+        assert isinstance(hp, LSTMHyperparams)
+        model = request.model
+        batches = BucketedBatches(
+            request.train_data,
+            hp.batch_size,
+            self.seed,
+            hp.bucket_by_length,
+            self.width_multiple,
+            epoch=self.start,
+        )
+        total = steps_per_epoch(len(request.train_data), hp.batch_size) * request.epochs
+        compile_lstm(model, self.optimizer(hp, total))
+        tracking = EpochTracking(
+            request.routine,
+            request.val_data,
+            request.metadata_val,
+            Predictor(self.config.eval_batch_size, self.width_multiple),
+        )
+        callbacks: list[keras.callbacks.Callback] = [EpochOrder(batches), EpochRandomState()]
+        if self.config.progress:
+            from tqdm.keras import TqdmCallback
+
+            callbacks.append(TqdmCallback(verbose=1, leave=False))
+        callbacks += [tracking, TopKCheckpoint(request.files, tracking, self.config.every_n_epochs)]
+        stopper = self.early_stopping() if self.config.early_stopping else None
+        if stopper is not None:
+            callbacks.append(stopper)
+        callbacks.append(
+            keras.callbacks.BackupAndRestore(str(self.backup_dir), delete_checkpoint=False)
+        )
+        model.fit(
+            batches,
+            epochs=request.epochs,
+            callbacks=[*callbacks, *extra],
+            shuffle=False,  # the batch order is ours (epoch_batches)
+            verbose=0,
+        )
+        done = self.start if tracking.outcome is None else tracking.outcome.epoch + 1
+        return done, stopper is not None and stopper.stopped_epoch > 0
+
+
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` that first replays the monitored values of earlier epochs."""
+
+    past: list[float]
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        for epoch, value in enumerate(getattr(self, "past", [])):
+            super().on_epoch_end(epoch, {self.monitor: value})

@@ -1,0 +1,91 @@
+"""The Keras adapter of the shared per-epoch routine.
+
+At the end of every epoch :class:`EpochTracking` takes the epoch's training loss and accuracy
+from the logs, runs *one* prediction pass on the validation split, and calls the shared
+:class:`~trainers.tracking.epoch.EpochRoutine` (breakdowns, tracker names, top-k decision,
+console line). The validation loss and accuracy of that pass are written into the logs under
+:attr:`EpochTracking.VAL_ACCURACY_KEY` and :attr:`EpochTracking.VAL_LOSS_KEY`, so callbacks
+placed after it (``EarlyStopping``, :class:`~trainers.keras.checkpoint.TopKCheckpoint`) see
+them. ``fit`` gets no ``validation_data``: validation runs once, here.
+
+Training loss and accuracy are Keras' epoch metrics ``bce`` and ``accuracy``
+(:data:`models.lstm.BCE_METRIC`, :data:`models.lstm.ACCURACY_METRIC`): per-example binary
+cross-entropy and accuracy averaged over every example of the epoch (so batches count by
+their size, as on the Lightning side), without the regularisation penalty.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import keras
+import pandas as pd
+
+from models.lstm import ACCURACY_METRIC, BCE_METRIC
+from trainers.errors import NonFiniteLossError
+
+if TYPE_CHECKING:
+    from stories.encoding import LSTMInputs
+    from trainers.keras.batches import Predictor
+    from trainers.tracking.epoch import EpochOutcome, EpochRoutine
+
+
+class EpochTracking(keras.callbacks.Callback):
+    """Feeds the shared routine once per epoch from a single validation pass.
+
+    Args:
+        routine: The run's per-epoch routine.
+        val_data: The encoded validation split.
+        metadata_val: Its metadata, row-aligned.
+        predictor: Validation prediction (batch size and width rounding).
+
+    Attributes:
+        outcome: The routine's outcome of the latest epoch (``None`` before the first).
+    """
+
+    VAL_ACCURACY_KEY: ClassVar[str] = "val_accuracy"
+    VAL_LOSS_KEY: ClassVar[str] = "val_loss"
+    #: Training logs that must stay finite (``loss`` includes the regularisation penalty).
+    CHECKED_KEYS: ClassVar[tuple[str, ...]] = ("loss", BCE_METRIC)
+
+    def __init__(
+        self,
+        routine: EpochRoutine,
+        val_data: LSTMInputs,
+        metadata_val: pd.DataFrame,
+        predictor: Predictor,
+    ):
+        super().__init__()
+        self.routine = routine
+        self.val_data = val_data
+        self.metadata_val = metadata_val
+        self.predictor = predictor
+        self.outcome: EpochOutcome | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = {} if logs is None else logs
+        self._check_finite(epoch, logs)
+        probabilities, losses = self.predictor(self.model, self.val_data)
+        self.outcome = self.routine(
+            epoch,
+            float(logs[BCE_METRIC]),
+            float(logs[ACCURACY_METRIC]),
+            self.val_data.labels,
+            probabilities,
+            self.metadata_val,
+            losses=losses,
+        )
+        logs[self.VAL_ACCURACY_KEY] = self.outcome.val_accuracy
+        logs[self.VAL_LOSS_KEY] = self.outcome.val_loss
+
+    def _check_finite(self, epoch: int, logs: dict[str, Any]) -> None:
+        for key in self.CHECKED_KEYS:
+            value = float(logs.get(key, 0.0))
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"epoch {epoch:03d}: training {key} is {value}; the weights diverged. "
+                    "The last good checkpoint is kept (last.weights.h5 of the previous epoch); "
+                    "lower model.lr, add warm-up (model.warmup_steps) or gradient clipping "
+                    "(trainer.gradient_clip_val)"
+                )

@@ -1,0 +1,175 @@
+"""``KerasTrainer``: the dual-encoder LSTM (:mod:`models.lstm`) trained with Keras 3.
+
+``model.fit`` runs over :class:`~trainers.keras.batches.BucketedBatches` (the shared
+``(seed, epoch)`` batch order, each batch padded to its own longest row) with these
+callbacks, in order:
+
+* :class:`~trainers.keras.batches.EpochOrder` - tells the dataset which epoch starts;
+* :class:`~trainers.keras.rng.EpochRandomState` - dropout randomness from the epoch;
+* ``tqdm.keras.TqdmCallback`` - progress bars (``trainer.progress``);
+* :class:`~trainers.keras.tracking.EpochTracking` - one validation pass, the shared routine;
+* :class:`~trainers.keras.checkpoint.TopKCheckpoint` - top-k, ``best`` and ``last`` files;
+* ``keras.callbacks.EarlyStopping`` on the routine's validation accuracy
+  (``trainer.early_stopping``), its state replayed from ``metrics.jsonl`` on resume;
+* ``keras.callbacks.BackupAndRestore`` in ``<run_dir>/backup`` - weights, optimizer state and
+  RNG state after every epoch, restored on resume;
+* :attr:`KerasTrainer.extra_callbacks`.
+
+The Keras backend (``trainer.keras_backend``) is fixed per process: the trainer sets
+``KERAS_BACKEND`` if Keras is not imported yet and refuses another running backend. This
+module imports no framework until a method needs it, and never imports Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from trainers.base import ModelTrainer
+from trainers.checkpoints import Framework
+from trainers.errors import CheckpointError, ResumeError
+from trainers.hyperparams import Hyperparams, LSTMHyperparams
+from trainers.keras.backend import Placement, seed_and_configure, use_backend, versions
+from trainers.results import FitRequest, FitSummary, ResumePoint
+
+if TYPE_CHECKING:
+    import keras
+
+    from stories.encoding import LSTMInputs
+
+
+class KerasTrainer(ModelTrainer):
+    """Trains and evaluates the Keras LSTM (see :class:`~trainers.base.ModelTrainer`).
+
+    Takes the arguments of :class:`~trainers.base.ModelTrainer`.
+
+    Attributes:
+        placement: Device, precision and dtype policy (set by :meth:`build_model`).
+        extra_callbacks: Keras callbacks appended after the trainer's own.
+
+    Raises:
+        trainers.keras.backend.BackendError: Keras already runs on another backend.
+    """
+
+    FRAMEWORK: ClassVar[Framework] = "keras"
+    INPUT_NAME: ClassVar[str] = "LSTMInputs"
+    INPUT_HINT: ClassVar[str] = "dataset.encode_lstm(split)"
+    BACKUP_DIR: ClassVar[str] = "backup"
+    BACKUP_WEIGHTS: ClassVar[str] = "latest.weights.h5"
+    BACKUP_METADATA: ClassVar[str] = "training_metadata.json"
+    #: Batch widths are rounded up to a multiple of this per backend: JAX compiles one
+    #: program per input shape. Padding is masked, so it changes no output.
+    WIDTH_MULTIPLE: ClassVar[Mapping[str, int]] = {"tensorflow": 1, "torch": 1, "jax": 32}
+
+    def _setup(self) -> None:
+        use_backend(self.config.keras_backend)
+        self.placement: Placement | None = None
+        self.extra_callbacks: list[keras.callbacks.Callback] = []
+
+    @property
+    def backup_dir(self) -> Path:
+        """``<run_dir>/backup``: ``BackupAndRestore``'s folder."""
+        return self.run_dir / self.BACKUP_DIR
+
+    @property
+    def width_multiple(self) -> int:
+        """Width rounding of batches for the running backend."""
+        return self.WIDTH_MULTIPLE[self.config.keras_backend]
+
+    # --- ModelTrainer ------------------------------------------------------------------------
+
+    def build_model(
+        self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int
+    ) -> keras.Model:
+        """A fresh compiled LSTM (:func:`models.lstm.build_lstm`), seeded, under the dtype
+        policy of :attr:`placement`."""
+        hp = self.coerce_hyperparams(hyperparams)
+        assert isinstance(hp, LSTMHyperparams)
+        self.seed_everything()
+        self._placement().apply()
+        from models.lstm import build_lstm
+
+        return build_lstm(hp, vocab_size)
+
+    def predict(self, model: Any, data: LSTMInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and per-example binary cross-entropy, in row order (batches of
+        ``trainer.eval_batch_size`` sorted by length)."""
+        from trainers.keras.batches import Predictor
+
+        return Predictor(self.config.eval_batch_size, self.width_multiple)(model, data)
+
+    def load_checkpoint(self, model: Any, path: str | Path) -> Any:
+        """Load a ``.weights.h5`` file into ``model`` (no code execution).
+
+        Raises:
+            CheckpointError: Not a ``.weights.h5`` file, missing, corrupt or truncated, or
+                saved for another vocabulary or model size.
+        """
+        path = Path(path).expanduser()
+        if not path.name.endswith(".weights.h5"):
+            hint = " (a Lightning checkpoint: load it with LightningTrainer)"
+            raise CheckpointError(
+                f"{path}: KerasTrainer loads Keras weights files (.weights.h5) only"
+                f"{hint if path.suffix == '.ckpt' else ''}"
+            )
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint file")
+        try:
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not optimizer.built:
+                # The file holds the optimizer state too; give it variables to load into.
+                optimizer.build(model.trainable_variables)
+            model.load_weights(str(path))
+        except Exception as error:
+            raise CheckpointError(
+                f"{path}: cannot be loaded into this model ({type(error).__name__}: {error}); "
+                "the file is corrupt or truncated, or was saved for another vocabulary size "
+                "or model size"
+            ) from error
+        return model
+
+    def _seed_framework(self, seed: int) -> None:
+        seed_and_configure(seed, self.config.deterministic, self.config.num_threads)
+
+    def _resume_point(self) -> ResumePoint:
+        weights = self.backup_dir / self.BACKUP_WEIGHTS
+        metadata = self.backup_dir / self.BACKUP_METADATA
+        if not (weights.is_file() and metadata.is_file()):
+            raise ResumeError(
+                f"{self.run_dir}: nothing to resume: no Keras backup in {self.backup_dir} "
+                "(no epoch finished, or the run was not trained by KerasTrainer); start a "
+                "new run"
+            )
+        epoch = int(json.loads(metadata.read_text(encoding="utf-8"))["epoch"])
+        if epoch < 1:
+            raise ResumeError(f"{self.run_dir}: the backup holds no finished epoch")
+        return ResumePoint(weights, epoch)
+
+    def libraries(self) -> dict[str, str]:
+        return {**versions(), "numpy": np.__version__}
+
+    def _fit(self, request: FitRequest) -> FitSummary:
+        from trainers.keras.fit import KerasFit
+
+        placement = self._placement()
+        if request.resume is None and self.backup_dir.exists():
+            KerasFit.clear_backup(self.backup_dir)
+        fit = KerasFit(
+            request,
+            config=self.config,
+            seed=self.seed,
+            backup_dir=self.backup_dir,
+            width_multiple=self.width_multiple,
+            run_dir=self.run_dir,
+        )
+        epochs_completed, stopped_early = fit.run(self.extra_callbacks)
+        return FitSummary(epochs_completed, stopped_early, placement.device, placement.precision)
+
+    def _placement(self) -> Placement:
+        if self.placement is None:
+            self.placement = Placement.resolve(self.config.accelerator, self.config.precision)
+        return self.placement
