@@ -298,6 +298,9 @@ class ModelTrainer(ABC):
             files=self.files,
             policy=routine.policy,
             resume=resume,
+            deadline=None
+            if self.config.max_minutes is None
+            else time.time() + 60.0 * self.config.max_minutes,
         )
         try:
             summary = self._fit(request)

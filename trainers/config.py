@@ -24,6 +24,9 @@ class TrainerConfig(Settings):
 
     Attributes:
         max_epochs: Epochs to train (a resumed run counts the epochs already done).
+        max_minutes: Wall-clock budget of one training call: training stops at the end of
+            the first epoch that finishes after it (``None``: no budget). Both frameworks
+            apply it the same way, so equal budgets give a fair comparison.
         top_k: Checkpoints kept by validation accuracy (``-1`` keeps all, ``0`` none).
         early_stopping: Stop when validation accuracy has not improved for ``patience``
             epochs.
@@ -52,6 +55,7 @@ class TrainerConfig(Settings):
     KERAS_BACKENDS: ClassVar[tuple[str, ...]] = ("tensorflow", "jax", "torch")
 
     max_epochs: int = 100
+    max_minutes: float | None = None
     top_k: int = 3
     early_stopping: bool = False
     patience: int = 5
@@ -78,6 +82,7 @@ class TrainerConfig(Settings):
             "eval_batch_size",
             "every_n_epochs",
             "gradient_clip_val",
+            "max_minutes",
         )
         if self.top_k < -1:
             self.fail(

@@ -281,7 +281,12 @@ class LightningTrainer(ModelTrainer):
         return self._result(policy, summary, time.perf_counter() - started)
 
     def _fit(self, request: FitRequest) -> FitSummary:
-        from trainers.lightning.callbacks import EpochReporter, InterruptRecorder, PolicyCheckpoint
+        from trainers.lightning.callbacks import (
+            EpochReporter,
+            InterruptRecorder,
+            PolicyCheckpoint,
+            TimeBudget,
+        )
         from trainers.lightning.data import StoryDataModule
         from trainers.lightning.module import StoryModule
         from trainers.lightning.relay import RoutineRelay
@@ -297,6 +302,8 @@ class LightningTrainer(ModelTrainer):
             interrupts,
             PolicyCheckpoint(request.files, request.policy, reporter),
         ]
+        if request.deadline is not None:
+            callbacks.append(TimeBudget(request.deadline))
         trainer = self._lightning_trainer(request.epochs, callbacks)
         module = StoryModule(request.model, hp, seed=self.seed)
         data = StoryDataModule(

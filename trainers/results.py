@@ -3,6 +3,7 @@ result of training."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ class FitRequest:
         files: The run's checkpoint file names.
         policy: The top-k policy (the routine's; restored on resume).
         resume: Where to resume from, or ``None`` for a new run.
+        deadline: ``time.time()`` after which no new epoch starts (``trainer.max_minutes``);
+            ``None`` for no budget.
     """
 
     model: Any
@@ -60,6 +63,11 @@ class FitRequest:
     files: CheckpointFiles
     policy: TopKPolicy
     resume: ResumePoint | None
+    deadline: float | None = None
+
+    def out_of_time(self) -> bool:
+        """Whether the time budget is spent (checked at the end of each epoch)."""
+        return self.deadline is not None and time.time() >= self.deadline
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,8 @@ class FitSummary:
 
     Attributes:
         epochs_completed: Epochs finished in the run so far (including before a resume).
-        stopped_early: Whether early stopping ended training.
+        stopped_early: Whether training ended before ``max_epochs`` (early stopping or the
+            time budget).
         device: What trained the model (``cpu``, ``cuda:0 (<name>)``...).
         precision: Numeric precision used (``32``, ``16-mixed``...).
     """

@@ -106,6 +106,7 @@ class KerasFit:
             request.val_data,
             request.metadata_val,
             Predictor(self.config.eval_batch_size, self.width_multiple),
+            out_of_time=request.out_of_time,
         )
         callbacks: list[keras.callbacks.Callback] = [EpochOrder(batches), EpochRandomState()]
         if self.config.progress:
@@ -127,7 +128,8 @@ class KerasFit:
             verbose=0,
         )
         done = self.start if tracking.outcome is None else tracking.outcome.epoch + 1
-        return done, stopper is not None and stopper.stopped_epoch > 0
+        early = stopper is not None and stopper.stopped_epoch > 0
+        return done, early or tracking.stopped_by_budget
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):

@@ -17,6 +17,7 @@ their size, as on the Lightning side), without the regularisation penalty.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -39,6 +40,7 @@ class EpochTracking(keras.callbacks.Callback):
         val_data: The encoded validation split.
         metadata_val: Its metadata, row-aligned.
         predictor: Validation prediction (batch size and width rounding).
+        out_of_time: Whether the time budget is spent; training then stops after this epoch.
 
     Attributes:
         outcome: The routine's outcome of the latest epoch (``None`` before the first).
@@ -55,13 +57,16 @@ class EpochTracking(keras.callbacks.Callback):
         val_data: LSTMInputs,
         metadata_val: pd.DataFrame,
         predictor: Predictor,
+        out_of_time: Callable[[], bool] = lambda: False,
     ):
         super().__init__()
         self.routine = routine
         self.val_data = val_data
         self.metadata_val = metadata_val
         self.predictor = predictor
+        self.out_of_time = out_of_time
         self.outcome: EpochOutcome | None = None
+        self.stopped_by_budget = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {} if logs is None else logs
@@ -78,6 +83,9 @@ class EpochTracking(keras.callbacks.Callback):
         )
         logs[self.VAL_ACCURACY_KEY] = self.outcome.val_accuracy
         logs[self.VAL_LOSS_KEY] = self.outcome.val_loss
+        if self.out_of_time():
+            self.model.stop_training = True
+            self.stopped_by_budget = True
 
     def _check_finite(self, epoch: int, logs: dict[str, Any]) -> None:
         for key in self.CHECKED_KEYS:

@@ -5,6 +5,7 @@
   :class:`~trainers.lightning.relay.RoutineRelay` and logs the monitor keys.
 * :class:`PolicyCheckpoint` is ``ModelCheckpoint`` with the shared top-k policy's tie rule and
   ``best.ckpt``.
+* :class:`TimeBudget` stops training after the epoch that ends past ``trainer.max_minutes``.
 * :class:`InterruptRecorder` remembers a ``KeyboardInterrupt`` that Lightning turns into
   ``SystemExit``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +227,27 @@ class InterruptRecorder(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+
+
+class TimeBudget(Callback):
+    """Stops training at the end of the first epoch that ends after ``deadline``
+    (``trainer.max_minutes``), the same rule as the Keras trainer's.
+
+    Args:
+        deadline: ``time.time()`` after which no new epoch starts.
+
+    Attributes:
+        stopped: Whether the budget ended training.
+    """
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.stopped = False
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        spent = trainer.strategy.reduce_boolean_decision(time.time() >= self.deadline, all=False)
+        if spent:
+            trainer.should_stop = True
+            self.stopped = True

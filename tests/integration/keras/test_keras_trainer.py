@@ -138,3 +138,11 @@ def test_early_stopping_on_validation_accuracy(make_trainer, splits) -> None:
     assert result.stopped_early and result.epochs_completed == 2
     assert np.all(accuracies == accuracies[0])  # no improvement after epoch 0
     assert json.loads((trainer.run_dir / "manifest.json").read_text())["stopped_early"]
+
+
+def test_time_budget_stops_after_the_epoch_that_spends_it(make_trainer, splits) -> None:
+    trainer = make_trainer(max_epochs=4, max_minutes=1e-6)
+    _, result = fit(trainer, splits)
+    trainer.close()
+    assert result.stopped_early and result.epochs_completed == 1
+    assert list(result.history.index) == [0]

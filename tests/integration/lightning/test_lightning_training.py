@@ -248,3 +248,11 @@ def test_top_k_zero_keeps_best_last_and_periodic_files_only(tmp_path: Path, smal
 
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 1  # written after every epoch, not only after top-k saves
+
+
+def test_time_budget_stops_after_the_epoch_that_spends_it(tmp_path: Path, small: Small) -> None:
+    trainer = make_trainer(tmp_path / "run", small, max_epochs=4, max_minutes=1e-6)
+    _, result = fit(trainer, small, hyperparams())
+    trainer.close()
+    assert result.stopped_early and result.epochs_completed == 1
+    assert list(result.history.index) == [0]
