@@ -22,12 +22,14 @@ from stories.errors import StoriesError
 from trainers.errors import TrainerError
 from trainers.registry import RegistryError
 from trainers.settings import SettingsError
+from trainers.tracking import TrackerConfigError
 
 CONFIG_DIR: Final = str(Path(__file__).resolve().parent.parent / "conf")
 #: Errors that are the user's to fix: printed as one line, exit code 2.
 USER_ERRORS: Final[tuple[type[BaseException], ...]] = (
     StoriesError,
     SettingsError,
+    TrackerConfigError,
     TrainerError,
     RegistryError,
 )

@@ -12,8 +12,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from trainers.settings import Settings
 
@@ -39,7 +40,7 @@ class TrainerConfig(Settings):
         strategy: ``auto``, ``ddp``, ``ddp_spawn``... (Lightning); ``auto`` or ``mirrored``
             (Keras on TensorFlow).
         precision: ``auto`` (32-bit on CPU, mixed on CUDA), ``32``, ``16-mixed`` or
-            ``bf16-mixed``.
+            ``bf16-mixed`` (a number is read as its text).
         deterministic: Deterministic algorithms (same config and seed give the same metrics
             on CPU).
         num_threads: CPU threads for the framework's kernels; ``None`` leaves its default.
@@ -72,6 +73,16 @@ class TrainerConfig(Settings):
     every_n_epochs: int | None = None
     progress: bool = True
     keras_backend: str = "tensorflow"
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], ignore: Iterable[str] = ()) -> TrainerConfig:
+        """As :meth:`Settings.from_mapping`; a numeric precision (the command line reads
+        ``trainer.precision=32`` as a number) means its text."""
+        values = dict(mapping)
+        precision = values.get("precision")
+        if isinstance(precision, int) and not isinstance(precision, bool):
+            values["precision"] = str(precision)
+        return super().from_mapping(values, ignore)
 
     def check(self) -> None:
         self.require_positive(

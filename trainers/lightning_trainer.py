@@ -289,6 +289,7 @@ class LightningTrainer(ModelTrainer):
         )
         from trainers.lightning.data import StoryDataModule
         from trainers.lightning.module import StoryModule
+        from trainers.lightning.quiet import quiet_lightning
         from trainers.lightning.relay import RoutineRelay
 
         hp = request.hyperparams
@@ -318,7 +319,8 @@ class LightningTrainer(ModelTrainer):
         sigint = signal.getsignal(signal.SIGINT)
         relay.serve()
         try:
-            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+            with quiet_lightning():
+                trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit:
             if not interrupts.interrupted:
                 raise
@@ -362,25 +364,28 @@ class LightningTrainer(ModelTrainer):
             callbacks.append(ModelCheckpoint(**kwargs))
         if config.progress:
             callbacks.append(TQDMProgressBar())
-        return pl.Trainer(
-            accelerator=config.accelerator,
-            devices=config.devices,
-            num_nodes=config.num_nodes,
-            strategy=config.strategy,
-            precision=self._precision(cuda),  # type: ignore[arg-type]
-            max_epochs=epochs,
-            callbacks=callbacks,
-            gradient_clip_val=config.gradient_clip_val,
-            deterministic=config.deterministic
-            if not cuda
-            else ("warn" if config.deterministic else False),
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_progress_bar=config.progress,
-            enable_model_summary=False,
-            use_distributed_sampler=False,
-            default_root_dir=str(self.run_dir),
-        )
+        from trainers.lightning.quiet import quiet_lightning
+
+        with quiet_lightning():
+            return pl.Trainer(
+                accelerator=config.accelerator,
+                devices=config.devices,
+                num_nodes=config.num_nodes,
+                strategy=config.strategy,
+                precision=self._precision(cuda),  # type: ignore[arg-type]
+                max_epochs=epochs,
+                callbacks=callbacks,
+                gradient_clip_val=config.gradient_clip_val,
+                deterministic=config.deterministic
+                if not cuda
+                else ("warn" if config.deterministic else False),
+                num_sanity_val_steps=0,
+                logger=False,
+                enable_progress_bar=config.progress,
+                enable_model_summary=False,
+                use_distributed_sampler=False,
+                default_root_dir=str(self.run_dir),
+            )
 
     def _uses_cuda(self) -> bool:
         import torch

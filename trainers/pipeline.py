@@ -23,7 +23,7 @@ from trainers.base import ModelTrainer
 from trainers.config import TrainerConfig
 from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
 from trainers.manifest import RunManifest
-from trainers.presets import model_preset
+from trainers.presets import PRESETS, model_preset
 from trainers.registry import Registry
 from trainers.run import new_run_id
 from trainers.settings import SettingsError
@@ -152,9 +152,15 @@ def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
     name = values.get("name")
     if framework is None and name is None:
         raise SettingsError("model: give a preset name (model=transformer) or model.framework")
-    base = model_preset(name) if framework is None and name is not None else None
-    if base is not None:
-        return base.replace(**values)
+    preset = model_preset(name) if isinstance(name, str) and name in PRESETS else None
+    if preset is not None and framework not in (None, preset.framework):
+        raise SettingsError(
+            f"model.framework: model {name!r} is trained by the {preset.framework} trainer, "
+            f"not {framework}; pick a {framework} model (e.g. "
+            f"model={'lstm' if framework == 'keras' else 'transformer'})"
+        )
+    if preset is not None:
+        return preset.replace(**values)
     if framework not in HYPERPARAMS_BY_FRAMEWORK:
         raise SettingsError(
             f"model.framework: {framework!r} is not one of {sorted(HYPERPARAMS_BY_FRAMEWORK)}"

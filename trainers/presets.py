@@ -27,11 +27,10 @@ PRESETS: Mapping[str, Hyperparams] = {
         d_model=64,
         nhead=4,
         d_hid=128,
-        nlayers=2,
+        nlayers=4,
         dropout=0.0,
         lr=1e-3,
         batch_size=64,
-        lr_schedule="cosine",
         warmup_steps=200,
     ),
     "transformer_paper": TransformerHyperparams(
@@ -48,8 +47,8 @@ PRESETS: Mapping[str, Hyperparams] = {
         name="lstm",
         hidden=64,
         dropout=0.2,
-        lr=1e-3,
-        batch_size=64,
+        lr=3e-3,
+        batch_size=256,
     ),
     "lstm_paper": LSTMHyperparams(
         name="lstm_paper",

@@ -1,0 +1,169 @@
+"""The training commands as a user runs them: train, sweep, resume, evaluate, compare,
+diagnose, registry, and the bad inputs they must refuse cleanly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SMALL = {
+    "transformer": ["model.d_model=16", "model.nhead=2", "model.d_hid=32", "model.nlayers=1"],
+    "lstm": ["model.hidden=8", "model.embedding_dim=8"],
+}
+COMMON = ["data.size=tiny", "trainer.progress=false", "tracker.sinks=[jsonl]", "progress=false"]
+
+
+def run(script: str, *args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def train(model: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run(
+        "train.py",
+        f"model={model}",
+        *SMALL[model],
+        *COMMON,
+        f"paths.output_dir={out}",
+        *extra,
+        cwd=out.parent,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("cli") / "out"
+    out.parent.mkdir(exist_ok=True)
+    runs = {}
+    for model in ("transformer", "lstm"):
+        done = train(model, out, "trainer.max_epochs=2")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "EVALUATION RESULTS BY CATEGORY" in done.stdout and "Report:" in done.stdout
+        console = done.stdout + done.stderr
+        assert "Tip:" not in console and "LeafSpec" not in console  # third-party noise
+        assert "Traceback" not in console
+        (run_dir,) = (out / "runs").glob(f"{model}-all_4dir-*")
+        runs[model] = run_dir
+    return runs
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_registered_run(trained: dict[str, Path]) -> None:
+    for model, run_dir in trained.items():
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "finished" and manifest["model"] == model
+        assert set(manifest["evaluation"]) == {"train", "valid_a", "valid_comp", "test"}
+        for split in manifest["evaluation"]:
+            assert (run_dir / "eval" / split / "evaluation.json").is_file()
+        assert (run_dir / "report.html").stat().st_size > 10_000
+        assert (run_dir / ".hydra" / "config.yaml").is_file()
+        assert (run_dir / "checkpoints" / manifest["checkpoints"]["best"].split("/")[-1]).exists()
+    registry = json.loads((run_dir.parent.parent / "registry.json").read_text())
+    assert {entry["run_id"] for entry in registry["models"]} == {d.name for d in trained.values()}
+
+
+@pytest.mark.slow
+def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> None:
+    out = trained["lstm"].parent.parent
+    lstm = trained["lstm"]
+    evaluated = run(
+        "evaluate.py", f"run={lstm.name}", "splits=[test]", f"paths.output_dir={out}", cwd=out
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert evaluated.stdout.count("EVALUATION RESULTS BY CATEGORY") == 1
+
+    compared = run(
+        "compare.py",
+        f"runs=[{trained['lstm']},{trained['transformer']}]",
+        f"paths.output_dir={out}",
+        cwd=out,
+    )
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert "transformer - lstm" in compared.stdout and "valid_comp" in compared.stdout
+    assert list((out / "comparisons").glob("compare-*.html"))
+
+    diagnosed = run(
+        "diagnose.py", f"run={lstm}", "split=valid_comp", f"paths.output_dir={out}", cwd=out
+    )
+    assert diagnosed.returncode == 0, diagnosed.stderr[-3000:]
+    folder = lstm / "diagnose" / "valid_comp"
+    lines = (folder / "predictions.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert {"story", "question", "label", "probability", "correct", "category"} <= set(first)
+    index = json.loads((folder / "index.json").read_text())
+    assert index["examples"] == len(lines)
+    errors = [n for g in index["groups"].values() for n in g["error_lines"]]
+    assert all(not json.loads(lines[n - 1])["correct"] for n in errors)
+
+    listed = run("registry.py", "list", "--output-dir", str(out), cwd=out)
+    assert listed.returncode == 0 and lstm.name in listed.stdout
+
+
+@pytest.mark.slow
+def test_resume_continues_a_run_to_more_epochs(trained: dict[str, Path]) -> None:
+    run_dir = trained["transformer"]
+    out = run_dir.parent.parent
+    again = run("train.py", f"resume={run_dir}", "trainer.max_epochs=3", cwd=out)
+    # The resumed run uses its saved config: max_epochs stays 2, so nothing is left to train.
+    assert again.returncode == 2
+    assert "raise trainer.max_epochs" in again.stderr
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model=gpt"], "Could not find 'model/gpt'"),
+        (["model=lstm", "model.hidden=0"], "model.hidden: must be > 0"),
+        (["model=lstm", "model.d_model=4"], "Key 'd_model' is not in struct"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs: must be > 0"),
+        (["trainer.precision=8"], "trainer.precision: '8' is not one of"),
+        (["trainer.keras_backend=mxnet"], "trainer.keras_backend"),
+        (["tracker.sinks=[jsonl,wandb]"], "tracker.sinks: unknown sink 'wandb'"),
+        (["model.framework=keras"], "is trained by the lightning trainer, not keras"),
+        (["seed=-1"], "seed: must be a non-negative integer"),
+        (["evaluate_splits=[tset]"], "evaluate_splits: 'tset' is not one of"),
+        (["data.size=huge"], "data.size: unknown size 'huge'"),
+    ],
+)
+def test_bad_config_is_refused_before_anything_is_built(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    size = [] if any(a.startswith("data.size=") for a in args) else ["data.size=tiny"]
+    done = run("train.py", *args, f"paths.output_dir={out}", *size, cwd=tmp_path, timeout=120)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert not (out / "datasets").exists() and not list(out.glob("runs/*"))
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("evaluate.py", ["run=../../etc"], "runs live in"),
+        ("evaluate.py", ["run=nope"], "is not a run"),
+        ("evaluate.py", [], "run: required"),
+        ("diagnose.py", ["run=/etc"], "runs live in"),
+        ("compare.py", [], "give runs="),
+        ("compare.py", ["sweep=/tmp"], "multirun folders live in"),
+    ],
+)
+def test_bad_run_references_are_refused(
+    tmp_path: Path, script: str, args: list[str], message: str
+) -> None:
+    done = run(script, *args, f"paths.output_dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and "Traceback" not in done.stderr
