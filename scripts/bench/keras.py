@@ -1,34 +1,50 @@
-"""Keras trainer throughput: the full trainer against a plain ``model.fit``, and per backend.
+"""Keras trainer throughput against a plain ``model.fit``, side by side, and per backend.
 
-Both sides train the same LSTM (hidden 32) on the same tiny dataset with the same batch size
-and the same length-bucketed batches, side by side in one process (TensorFlow backend): the
-trainer with every callback on (validation pass, breakdowns, jsonl tracking, top-k checkpoints,
-backup), the plain side with ``model.fit`` and ``validation_data`` only. Each side runs a
-warm-up fit first (graph tracing), then the timed epochs. Per-backend speeds run the trainer
-in one subprocess per backend (the backend is fixed per process).
+Both sides train the same LSTM (hidden 32, batch 64) on the same rows of the ``all_4dir``
+dataset (``default`` size, a slice of ``train``; ``tiny`` with ``--quick``; see
+:data:`bench.common.TRAINING_SETTINGS`) over the same length-bucketed
+:class:`~trainers.keras.batches.BucketedBatches`, in one process (TensorFlow backend, the same
+thread count and op determinism for both). The trainer side runs
+:class:`~trainers.KerasTrainer` with everything on: the ``jsonl`` tracker, per-epoch
+breakdowns, top-k/best/last checkpoints and ``BackupAndRestore``; its epoch ends are the
+moments it prints each epoch's line. The plain side is ``model.fit`` with ``validation_data``
+and only a callback that notes the time at each epoch end. Either way an epoch spans its
+training steps and its one validation pass. The two alternate, ``repeats`` times; each side's
+seconds per epoch is the median over its steady-state epochs (the first epoch of every run,
+with its graph tracing, is dropped).
 
-Run one backend by hand (from ``scripts/``, as a module: ``keras.py`` must not shadow Keras):
-``python -m bench.keras BACKEND DATASET_DIR EPOCHS``.
+Per-backend speeds run the trainer alone in one subprocess per backend (the backend is fixed
+per process): training examples per second of its median steady-state epoch. Run one by hand
+(from ``scripts/``, as a module: ``keras.py`` must not shadow Keras):
+``python -m bench.keras BACKEND DATASET_DIR [--quick]``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchmarkRow
+from bench.common import (
+    TRAINING_SETTINGS,
+    BenchmarkRow,
+    EpochClock,
+    side_by_side,
+    training_dataset,
+    training_splits,
+)
 
 SECTION = "keras"
 GOAL_RATIO = 0.90
 BACKENDS = ("tensorflow", "jax", "torch")
 HIDDEN = 32
 BATCH_SIZE = 64
+THREADS = 1
 
 
 def _hyperparams() -> Any:
@@ -37,61 +53,83 @@ def _hyperparams() -> Any:
     return LSTMHyperparams(hidden=HIDDEN, embedding_dim=32, batch_size=BATCH_SIZE, dropout=0.1)
 
 
-def _dataset(root: Path) -> Any:
-    from stories import build_dataset
-
-    return build_dataset("all_4dir", size="tiny", seed=0, output_dir=root, progress=False)
-
-
-def trainer_speed(ds: Any, run_dir: Path, epochs: int, backend: str = "tensorflow") -> float:
-    """Training examples/s of ``KerasTrainer.train`` over ``epochs`` (after a warm-up run)."""
+def trainer_epochs(ds: Any, splits: tuple[Any, ...], epochs: int, backend: str) -> list[float]:
+    """Seconds of each epoch of one ``KerasTrainer.train`` run (every callback on)."""
     from trainers import KerasTrainer, TrainerConfig
 
+    train, val, meta_train, meta_val = splits
     hp = _hyperparams()
-    data = {s: (ds.encode_lstm(s), ds.metadata(s)) for s in ("train", "valid_a")}
-    seconds = 0.0
-    for attempt, n in (("warmup", 1), ("timed", epochs)):
-        config = TrainerConfig(max_epochs=n, progress=False, keras_backend=backend)
-        trainer = KerasTrainer(run_dir / attempt, dataset=ds, config=config, echo=lambda s: None)
-        model = trainer.build_model(hp, vocab_size=len(ds.vocab))
-        start = time.perf_counter()
-        trainer.train(
-            model, data["train"][0], data["valid_a"][0], data["train"][1], data["valid_a"][1], hp
+    clock = EpochClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = TrainerConfig(
+            max_epochs=epochs, progress=False, keras_backend=backend, num_threads=THREADS
         )
-        seconds = time.perf_counter() - start
+        trainer = KerasTrainer(
+            Path(tmp) / "runs" / "bench", dataset=ds, seed=0, config=config, echo=clock.tick
+        )
+        model = trainer.build_model(hp, vocab_size=len(ds.vocab))
+        clock.tick()
+        trainer.train(model, train, val, meta_train, meta_val, hp)
         trainer.close()
-    return epochs * len(data["train"][0]) / seconds
+    return clock.epochs()
 
 
-def plain_speed(ds: Any, epochs: int) -> float:
-    """Training examples/s of a plain ``model.fit`` with ``validation_data`` (after warm-up)."""
+def plain_epochs(ds: Any, splits: tuple[Any, ...], epochs: int) -> list[float]:
+    """Seconds of each epoch of one plain ``model.fit`` with ``validation_data``."""
     import keras
 
     from models.lstm import build_lstm
-    from trainers.keras.batches import BucketedBatches, example_lengths
+    from trainers import TrainerConfig
+    from trainers.keras.batches import BucketedBatches
 
-    train, val = ds.encode_lstm("train"), ds.encode_lstm("valid_a")
-    seconds = 0.0
-    for n in (1, epochs):
-        keras.utils.set_random_seed(0)
-        model = build_lstm(_hyperparams(), vocab_size=len(ds.vocab))
-        batches = BucketedBatches(train, BATCH_SIZE, seed=0)
-        validation = BucketedBatches(val, 256, seed=0, bucket_by_length=True)
-        assert len(example_lengths(val)) == len(val)
-        start = time.perf_counter()
-        model.fit(batches, validation_data=validation, epochs=n, shuffle=False, verbose=0)
-        seconds = time.perf_counter() - start
-    return epochs * len(train) / seconds
+    train, val = splits[:2]
+    clock = EpochClock()
+
+    class EpochEnds(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            clock.tick()  # after the epoch's validation pass
+
+    class EpochBatches(BucketedBatches):
+        """The trainer's batch order of every epoch, without its callback: Keras calls
+        ``on_epoch_begin`` before each epoch. (A fixed order would favour this side: a new
+        order's first batches sometimes stall TensorFlow for seconds.)"""
+
+        started = 0
+
+        def on_epoch_begin(self) -> None:
+            self.epoch, self.started = self.started, self.started + 1
+
+    keras.utils.set_random_seed(0)
+    model = build_lstm(_hyperparams(), vocab_size=len(ds.vocab))
+    batches = EpochBatches(train, BATCH_SIZE, seed=0)
+    validation = BucketedBatches(val, TrainerConfig().eval_batch_size, seed=0)
+    clock.tick()
+    model.fit(
+        batches,
+        validation_data=validation,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[EpochEnds()],
+    )
+    return clock.epochs()
 
 
-def backend_speed(backend: str, dataset_dir: Path, epochs: int) -> float:
-    """``trainer_speed`` for ``backend`` in a fresh process."""
+def backend_speed(backend: str, dataset_dir: Path, quick: bool) -> float:
+    """The trainer's steady-state training examples/s on ``backend``, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     root = Path(__file__).resolve().parents[2]
     env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "scripts")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = subprocess.run(
-        [sys.executable, "-m", "bench.keras", backend, str(dataset_dir), str(epochs)],
+        [
+            sys.executable,
+            "-m",
+            "bench.keras",
+            backend,
+            str(dataset_dir),
+            *(["--quick"] if quick else []),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -104,71 +142,81 @@ def backend_speed(backend: str, dataset_dir: Path, epochs: int) -> float:
 
 
 def run(quick: bool = False) -> list[BenchmarkRow]:
-    """Measure; ``quick`` uses fewer epochs."""
+    """Measure; ``quick`` uses the tiny dataset and fewer epochs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    epochs = 2 if quick else 5
-    rows: list[BenchmarkRow] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        ds = _dataset(Path(tmp) / "data")
-        n = len(ds["train"])
-        # Alternate the two sides and keep each side's best, to damp machine noise.
-        trainer = max(trainer_speed(ds, Path(tmp) / f"t{i}", epochs) for i in range(2))
-        plain = max(plain_speed(ds, epochs) for _ in range(2))
-        note = f"{n} train examples, {epochs} epochs, hidden {HIDDEN}, batch {BATCH_SIZE}"
+    from trainers import TrainerConfig
+    from trainers.keras.backend import seed_and_configure, use_backend
+
+    use_backend("tensorflow")
+    # Threads and op determinism are process-wide: set them before either side runs.
+    seed_and_configure(0, TrainerConfig().deterministic, THREADS)
+    settings = TRAINING_SETTINGS[quick]
+    ds = training_dataset(settings)
+    splits = training_splits(ds, "lstm", settings)
+    epochs = settings.epochs
+    trainer_s, plain_s, n_epochs = side_by_side(
+        settings.repeats,
+        lambda: trainer_epochs(ds, splits, epochs, "tensorflow"),
+        lambda: plain_epochs(ds, splits, epochs),
+    )
+    n_train = settings.train_rows
+    ratio = plain_s / trainer_s
+    note = (
+        f"{settings.note()}; LSTM hidden {HIDDEN}, batch {BATCH_SIZE}, bucketing, "
+        f"{THREADS} thread(s); median of {n_epochs} epochs each side, alternating runs"
+    )
+    rows = [
+        BenchmarkRow(SECTION, "KerasTrainer (tensorflow), s/epoch", trainer_s, "s", note=note),
+        BenchmarkRow(SECTION, "plain model.fit (tensorflow), s/epoch", plain_s, "s", note=note),
+        BenchmarkRow(
+            SECTION,
+            "KerasTrainer (tensorflow), training throughput",
+            n_train / trainer_s,
+            "examples/s",
+            note="jsonl tracking, per-epoch breakdowns, top-k/best/last checkpoints, backup on",
+        ),
+        BenchmarkRow(
+            SECTION,
+            "plain model.fit (tensorflow), training throughput",
+            n_train / plain_s,
+            "examples/s",
+            note="validation_data, no other callbacks",
+        ),
+        BenchmarkRow(
+            SECTION,
+            "throughput ratio trainer / plain fit",
+            ratio,
+            "x",
+            goal=f">= {GOAL_RATIO:.2f}",
+            met=ratio >= GOAL_RATIO,
+            note="same model, data, batches, threads; validation pass on both sides",
+        ),
+    ]
+    for backend in BACKENDS:
         rows.append(
             BenchmarkRow(
                 SECTION,
-                "KerasTrainer (tensorflow)",
-                trainer,
+                f"KerasTrainer ({backend}), own process",
+                backend_speed(backend, Path(ds.path).resolve(), quick),
                 "examples/s",
-                note=f"{note}, tracking jsonl + breakdowns + top-k + backup",
+                note=f"{settings.note()}; own process, median of {epochs - 1} steady epochs",
             )
         )
-        rows.append(
-            BenchmarkRow(
-                SECTION,
-                "plain model.fit (tensorflow)",
-                plain,
-                "examples/s",
-                note=f"{note}, validation_data, no callbacks",
-            )
-        )
-        ratio = trainer / plain
-        rows.append(
-            BenchmarkRow(
-                SECTION,
-                "trainer / plain fit",
-                ratio,
-                "x",
-                goal=f">= {GOAL_RATIO:.2f}",
-                met=ratio >= GOAL_RATIO,
-                note="same model, data, batches; side by side",
-            )
-        )
-        for backend in BACKENDS:
-            speed = backend_speed(backend, Path(ds.path), epochs)
-            rows.append(
-                BenchmarkRow(
-                    SECTION,
-                    f"KerasTrainer ({backend})",
-                    speed,
-                    "examples/s",
-                    note=f"{note}, own process, after a 1-epoch warm-up run",
-                )
-            )
     return rows
 
 
-def _main(backend: str, dataset_dir: str, epochs: str) -> None:
+def _main(backend: str, dataset_dir: str, *flags: str) -> None:
     from trainers.keras.backend import use_backend
 
     use_backend(backend)
     from stories import load_dataset
 
-    with tempfile.TemporaryDirectory() as tmp:
-        speed = trainer_speed(load_dataset(dataset_dir), Path(tmp), int(epochs), backend)
-    print(json.dumps({"backend": backend, "examples_per_s": speed}))
+    settings = TRAINING_SETTINGS["--quick" in flags]
+    ds = load_dataset(dataset_dir)
+    epochs = trainer_epochs(ds, training_splits(ds, "lstm", settings), settings.epochs, backend)
+    seconds = statistics.median(epochs[1:])
+    print(json.dumps({"backend": backend, "examples_per_s": settings.train_rows / seconds}))
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:4])
+    _main(*sys.argv[1:])

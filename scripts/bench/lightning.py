@@ -12,30 +12,24 @@ over its steady-state epochs (the first epoch of every run is dropped).
 
 from __future__ import annotations
 
-import itertools
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.common import BenchmarkRow
+from bench.common import (
+    TRAINING_SETTINGS,
+    BenchmarkRow,
+    EpochClock,
+    side_by_side,
+    training_dataset,
+    training_splits,
+)
 
 SECTION = "lightning"
 GOAL_RATIO = 0.90
 THREADS = 1
-SETTINGS = {  # quick -> (size, train rows, validation rows, epochs, repeats)
-    False: ("default", 4_000, 1_000, 4, 2),
-    True: ("tiny", 700, 140, 3, 2),
-}
-
-
-def _slice(data: Any, n: int) -> Any:
-    from stories.encoding import TransformerInputs
-
-    return TransformerInputs(data.input_ids[:n], data.lengths[:n], data.labels[:n])
 
 
 def _lightning_epochs(
@@ -44,7 +38,7 @@ def _lightning_epochs(
     from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
 
     hp = TransformerHyperparams()
-    stamps: list[float] = []
+    clock = EpochClock()
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainerConfig(max_epochs=epochs, progress=False, num_threads=THREADS)
         trainer = LightningTrainer(
@@ -52,14 +46,13 @@ def _lightning_epochs(
             dataset=ds,
             seed=0,
             config=config,
-            echo=lambda _: stamps.append(time.perf_counter()),
+            echo=clock.tick,
         )
         model = trainer.build_model(hp, len(ds.vocab))
-        start = time.perf_counter()
+        clock.tick()
         trainer.train(model, train, val, meta[0], meta[1], hp)
         trainer.close()
-    ends = [start, *stamps]
-    return [b - a for a, b in itertools.pairwise(ends)]
+    return clock.epochs()
 
 
 def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
@@ -80,9 +73,9 @@ def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
     loss_fn = torch.nn.BCEWithLogitsLoss()
     train_batches, val_batches = StoryBatches(train), StoryBatches(val)
     eval_size = TrainerConfig().eval_batch_size
-    times = []
+    clock = EpochClock()
+    clock.tick()
     for epoch in range(epochs):
-        start = time.perf_counter()
         model.train()
         for rows in epoch_batches(train.lengths, hp.batch_size, 0, epoch, hp.bucket_by_length):
             ids, labels, _ = train_batches[rows]
@@ -96,30 +89,26 @@ def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
         with torch.inference_mode():
             for rows in prediction_batches(val.lengths, eval_size):
                 probabilities[rows] = torch.sigmoid(model(val_batches[rows][0])).numpy()
-        times.append(time.perf_counter() - start)
-    return times
+        clock.tick()
+    return clock.epochs()
 
 
 def run(quick: bool = False) -> list[BenchmarkRow]:
     """Measure; ``quick`` uses the tiny dataset and fewer epochs."""
-    from stories import build_dataset
-
-    size, n_train, n_val, epochs, repeats = SETTINGS[quick]
-    ds = build_dataset("all_4dir", size=size, seed=0, progress=False)
-    train = _slice(ds.encode_transformer("train"), n_train)
-    val = _slice(ds.encode_transformer("valid_a"), n_val)
-    meta = (ds.metadata("train").iloc[:n_train], ds.metadata("valid_a").iloc[:n_val])
-    lightning: list[float] = []
-    plain: list[float] = []
-    for _ in range(repeats):
-        lightning += _lightning_epochs(ds, train, val, meta, epochs)[1:]
-        plain += _plain_epochs(ds, train, val, epochs)[1:]
-    lightning_s, plain_s = statistics.median(lightning), statistics.median(plain)
+    settings = TRAINING_SETTINGS[quick]
+    ds = training_dataset(settings)
+    train, val, meta_train, meta_val = training_splits(ds, "transformer", settings)
+    epochs = settings.epochs
+    lightning_s, plain_s, n_epochs = side_by_side(
+        settings.repeats,
+        lambda: _lightning_epochs(ds, train, val, (meta_train, meta_val), epochs),
+        lambda: _plain_epochs(ds, train, val, epochs),
+    )
+    n_train = settings.train_rows
     ratio = plain_s / lightning_s
     note = (
-        f"all_4dir-{size}: {n_train:,} train, {n_val:,} validation rows; default Transformer, "
-        f"batch 64, bucketing, {THREADS} thread(s); median of {len(lightning)} epochs each side, "
-        "alternating runs"
+        f"{settings.note()}; default Transformer, batch 64, bucketing, {THREADS} thread(s); "
+        f"median of {n_epochs} epochs each side, alternating runs"
     )
     return [
         BenchmarkRow(SECTION, "lightning trainer, s/epoch", lightning_s, "s", note=note),
