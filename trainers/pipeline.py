@@ -237,16 +237,7 @@ def _train_and_evaluate(
         return {"run_id": trainer.run_dir.name, "run_dir": trainer.run_dir, "training": training}
     if training.best_checkpoint is not None:
         trainer.load_checkpoint(model, training.best_checkpoint)
-    evaluations = {
-        split: trainer.evaluate(
-            model,
-            trainer.encode(dataset, split),
-            dataset.metadata(split),
-            split,
-            examples=_examples(dataset, split),
-        )
-        for split in config.evaluate_splits
-    }
+    evaluations = evaluate_splits(trainer, model, dataset, config.evaluate_splits)
     manifest = RunManifest.load(trainer.run_dir)
     report = write_run_report(
         trainer.run_dir / "report.html",
@@ -274,6 +265,22 @@ def _train_and_evaluate(
         "evaluations": evaluations,
         "report": report,
         "registry_entry": entry,
+    }
+
+
+def evaluate_splits(
+    trainer: ModelTrainer, model: Any, dataset: StoryDataset, splits: tuple[str, ...]
+) -> dict[str, Any]:
+    """Evaluate ``model`` on each split (console report, ``eval/<split>/``, tracker)."""
+    return {
+        split: trainer.evaluate(
+            model,
+            trainer.encode(dataset, split),
+            dataset.metadata(split),
+            split,
+            examples=_examples(dataset, split),
+        )
+        for split in splits
     }
 
 
@@ -369,16 +376,7 @@ def evaluate_run(
     if missing:
         raise SettingsError(f"splits: {missing} not in the data; it has {list(dataset.splits)}")
     with trainer:
-        results = {
-            split: trainer.evaluate(
-                model,
-                trainer.encode(dataset, split),
-                dataset.metadata(split),
-                split,
-                examples=_examples(dataset, split),
-            )
-            for split in chosen
-        }
+        results = evaluate_splits(trainer, model, dataset, chosen)
     Registry(trainer.output_root).register_run(trainer.run_dir)
     return results
 
