@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from trainers.comparison import JOB_RUN_FILE
 from trainers.manifest import RunManifest
-from trainers.pipeline import PipelineConfig, run_pipeline
+from trainers.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
 
 register_configs()
 
@@ -67,7 +67,11 @@ def _run(cfg: DictConfig, run_dir: Path | None) -> float:
     plain["output_dir"] = plain.pop("paths")["output_dir"]
     if resume is None:
         PipelineConfig.from_mapping(plain)  # every key checked before anything is built
-    out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress)
+    extend = None
+    if resume is not None:  # only these may change, and only when given on the command line
+        given = {o.split("=", 1)[0].lstrip("+") for o in HydraConfig.get().overrides.task}
+        extend = {k: plain["trainer"][k] for k in RESUME_EXTENSIONS if f"trainer.{k}" in given}
+    out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
     training = out["training"]
     print(f"\nRun:    {out['run_dir']}")
     print(f"Best:   epoch {training.best_epoch}, val accuracy {training.best_val_accuracy:.4f}")

@@ -12,6 +12,7 @@ dataset version, trains, evaluates the best checkpoint on every requested split,
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ TRAINERS: Mapping[str, str] = {
     "keras": "trainers.keras_trainer:KerasTrainer",
 }
 SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
+#: Trainer settings a resumed run may change (to train longer).
+RESUME_EXTENSIONS: tuple[str, ...] = ("max_epochs", "max_minutes")
 #: The run's copy of its training vocabulary.
 VOCAB_FILE = "vocab.json"
 #: Columns of a split kept with each misclassified or diagnosed example.
@@ -124,9 +127,12 @@ class PipelineConfig:
         """Plain config (what the manifest and the tracker record)."""
         return {
             "model": {"framework": self.model.framework, **self.model.to_dict()},
-            "data": self.data.content_dict(),
+            "data": dataclasses.asdict(self.data),
             "trainer": self.trainer.to_dict(),
-            "tracker": {"sinks": list(self.tracker.sinks)},
+            "tracker": {
+                key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self.tracker).items()
+            },
             "output_dir": str(self.output_dir),
             "seed": self.seed,
             "data_seed": self.data_seed,
@@ -174,6 +180,7 @@ def run_pipeline(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    extend: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build data, train, evaluate the best checkpoint, write the report, register the run.
 
@@ -182,6 +189,8 @@ def run_pipeline(
         run_dir: Where the run goes; default ``<output_dir>/runs/<run_id>``.
         resume: A run directory to continue (its own saved config is used).
         progress: Progress bars while generating data.
+        extend: With ``resume``, trainer settings that may change to train longer:
+            ``max_epochs`` and ``max_minutes``.
 
     Returns:
         ``run_id``, ``run_dir``, ``training`` (:class:`~trainers.results.TrainingResult`),
@@ -193,7 +202,13 @@ def run_pipeline(
         saved = RunManifest.load(run_dir).config
         if not saved:
             raise SettingsError(f"resume: {run_dir} has no saved config; it cannot be resumed")
-        config = saved
+        changes = dict(extend or {})
+        unknown = sorted(set(changes) - set(RESUME_EXTENSIONS))
+        if unknown:
+            raise SettingsError(
+                f"resume: only {list(RESUME_EXTENSIONS)} may change on resume, not {unknown}"
+            )
+        config = {**saved, "trainer": {**saved.get("trainer", {}), **changes}}
     resolved = config if isinstance(config, PipelineConfig) else PipelineConfig.from_mapping(config)
     output_root = resolved.output_dir.expanduser().resolve()
     dataset = build_dataset(

@@ -114,12 +114,21 @@ def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> Non
 def test_resume_continues_a_run_to_more_epochs(trained: dict[str, Path]) -> None:
     run_dir = trained["transformer"]
     out = run_dir.parent.parent
+    nothing_left = run("train.py", f"resume={run_dir}", cwd=out)
+    assert nothing_left.returncode == 2  # the saved config's 2 epochs are done
+    assert "raise trainer.max_epochs" in nothing_left.stderr
     again = run("train.py", f"resume={run_dir}", "trainer.max_epochs=3", cwd=out)
-    # The resumed run uses its saved config: max_epochs stays 2, so nothing is left to train.
-    assert again.returncode == 2
-    assert "raise trainer.max_epochs" in again.stderr
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "epoch 002" in again.stdout and "epoch 001" not in again.stdout
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "finished"
+    assert manifest["status"] == "finished" and manifest["epochs_completed"] == 3
+    assert len(manifest["resumed_at"]) == 1  # the refused attempt changed nothing
+    steps = [
+        json.loads(line)["step"]
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if '"metrics/val/accuracy"' in line
+    ]
+    assert steps == [0, 1, 2]
 
 
 @pytest.mark.parametrize(

@@ -69,11 +69,16 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(
 
     run_dir = tmp_path / "resumed"
     first = make_trainer(run_dir, small, top_k=1, max_epochs=3)
+    # A known Ctrl-C handler (a background process may start with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     monkeypatch.setattr(StoryModule, "on_train_epoch_start", interrupt_at_epoch_two)
-    with pytest.raises(KeyboardInterrupt):
-        fit(first, small, hp)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fit(first, small, hp)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
-    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
     assert RunManifest.load(run_dir).status == "interrupted"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 

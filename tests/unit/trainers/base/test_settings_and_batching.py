@@ -94,3 +94,13 @@ def test_lr_schedules():
     assert lr_multiplier(10, 10, 2, "linear") == pytest.approx(0.0)
     with pytest.raises(ValueError, match="unknown lr schedule"):
         lr_multiplier(5, 10, 0, "step")
+
+
+def test_pipeline_config_round_trips_through_its_plain_form():
+    from trainers.pipeline import PipelineConfig
+
+    config = PipelineConfig.from_mapping(
+        {"model": "lstm", "data": {"name": "all_2dir", "directions": 2, "size": "tiny"}}
+    )
+    again = PipelineConfig.from_mapping(config.to_dict())
+    assert again.to_dict() == config.to_dict() and again == config

@@ -18,6 +18,7 @@ def test_unknown_backend_is_refused() -> None:
 
 def test_another_running_backend_asks_for_a_new_process() -> None:
     import keras
+
     other = "jax" if keras.config.backend() != "jax" else "torch"
     with pytest.raises(BackendError, match=r"start a new\s+process"):
         use_backend(other)
@@ -38,6 +39,7 @@ def test_backend_is_set_before_keras_is_imported() -> None:
 
 def test_cpu_trains_in_float32_whatever_was_asked() -> None:
     import keras  # noqa: F401  (the Keras backend must load here)
+
     for precision in ("auto", "16-mixed", "bf16-mixed", "32"):
         placement = Placement.resolve("cpu", precision)
         assert (placement.device, placement.precision, placement.policy) == (
