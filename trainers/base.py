@@ -58,8 +58,12 @@ TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
     "failed": "failed",
 }
 
-#: The :class:`~stories.StoryDataset` method that encodes a split for each framework.
-ENCODERS: Mapping[str, str] = {"lightning": "encode_transformer", "keras": "encode_lstm"}
+#: Per framework: the encoded-input class it trains on and the
+#: :class:`~stories.StoryDataset` method that makes it.
+INPUTS: Mapping[str, tuple[str, str]] = {
+    "lightning": ("TransformerInputs", "encode_transformer"),
+    "keras": ("LSTMInputs", "encode_lstm"),
+}
 
 
 class ModelTrainer(ABC):
@@ -82,10 +86,6 @@ class ModelTrainer(ABC):
     """
 
     FRAMEWORK: ClassVar[Framework]
-    #: The encoded-input class this framework trains on (``TransformerInputs``...).
-    INPUT_NAME: ClassVar[str]
-    #: How a user gets those inputs from a dataset.
-    INPUT_HINT: ClassVar[str]
     EVAL_DIR: ClassVar[str] = "eval"
     DEFAULT_DATASET_NAME: ClassVar[str] = "dataset"
 
@@ -186,7 +186,7 @@ class ModelTrainer(ABC):
 
     def encode(self, dataset: StoryDataset, split: str) -> Any:
         """The encoded arrays of ``split`` that this framework trains on."""
-        return getattr(dataset, ENCODERS[self.FRAMEWORK])(split)
+        return getattr(dataset, INPUTS[self.FRAMEWORK][1])(split)
 
     def seed_everything(self) -> None:
         """Seed Python, NumPy and the framework from :attr:`seed`."""
@@ -214,10 +214,11 @@ class ModelTrainer(ABC):
     def check_inputs(self, data: Any, metadata: pd.DataFrame | None, role: str) -> None:
         """Fail clearly when ``data`` is not this framework's input or does not match
         ``metadata`` row for row."""
-        if type(data).__name__ != self.INPUT_NAME:
+        input_name, encoder = INPUTS[self.FRAMEWORK]
+        if type(data).__name__ != input_name:
             raise TrainerInputError(
-                f"{role}: {type(self).__name__} trains on {self.INPUT_NAME} "
-                f"({self.INPUT_HINT}), got {type(data).__name__}"
+                f"{role}: {type(self).__name__} trains on {input_name} "
+                f"(dataset.{encoder}(split)), got {type(data).__name__}"
             )
         if len(data) == 0:
             raise TrainerInputError(f"{role}: no examples")

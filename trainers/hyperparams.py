@@ -16,11 +16,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
+from trainers.checkpoints import Framework
 from trainers.settings import Settings
 
-Framework = Literal["lightning", "keras"]
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
 
 

@@ -56,8 +56,6 @@ class KerasTrainer(ModelTrainer):
     """
 
     FRAMEWORK: ClassVar[Framework] = "keras"
-    INPUT_NAME: ClassVar[str] = "LSTMInputs"
-    INPUT_HINT: ClassVar[str] = "dataset.encode_lstm(split)"
     BACKUP_DIR: ClassVar[str] = "backup"
     BACKUP_WEIGHTS: ClassVar[str] = "latest.weights.h5"
     BACKUP_METADATA: ClassVar[str] = "training_metadata.json"

@@ -68,8 +68,6 @@ class LightningTrainer(ModelTrainer):
     """
 
     FRAMEWORK: ClassVar[Framework] = "lightning"
-    INPUT_NAME: ClassVar[str] = "TransformerInputs"
-    INPUT_HINT: ClassVar[str] = "dataset.encode_transformer(split)"
     #: Strategies that start fresh processes and pickle the trainer into them.
     SPAWN_STRATEGIES: ClassVar[tuple[str, ...]] = ("ddp_spawn", "ddp_notebook", "ddp_fork")
 

@@ -26,7 +26,7 @@ from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
 from trainers.manifest import RunManifest
 from trainers.presets import PRESETS, model_preset
 from trainers.registry import Registry
-from trainers.run import new_run_id
+from trainers.run import DatasetInfo, new_run_id
 from trainers.settings import SettingsError
 from trainers.tracking import TrackerConfig
 
@@ -339,7 +339,7 @@ def open_run(
         config=config.trainer.replace(progress=False),
         tracker=config.tracker,
         seed=config.seed,
-        dataset=trainer_dataset_info(manifest),
+        dataset=DatasetInfo.from_dict(manifest.dataset, ModelTrainer.DEFAULT_DATASET_NAME),
         output_root=output_root,
         run_config=manifest.config,
     )
@@ -353,20 +353,6 @@ def open_run(
     model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
     trainer.load_checkpoint(model, run_dir / best)
     return trainer, model, dataset, config
-
-
-def trainer_dataset_info(manifest: RunManifest) -> Any:
-    """The :class:`~trainers.run.DatasetInfo` a run was trained on, from its manifest."""
-    from trainers.run import DatasetInfo
-
-    data = manifest.dataset
-    return DatasetInfo(
-        name=str(data.get("name") or ModelTrainer.DEFAULT_DATASET_NAME),
-        version=str(data.get("version", "")),
-        hash=str(data.get("hash", "")),
-        path=str(data.get("path", "")),
-        split_sizes=dict(data.get("split_sizes", {})),
-    )
 
 
 def evaluate_run(

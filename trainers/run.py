@@ -78,6 +78,22 @@ class DatasetInfo:
             "split_sizes": dict(self.split_sizes),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], default_name: str) -> DatasetInfo:
+        """Read back :meth:`to_dict` (e.g. a run manifest's ``dataset``).
+
+        Args:
+            data: The stored fields; missing ones are empty.
+            default_name: Name to use when none is stored.
+        """
+        return cls(
+            name=str(data.get("name") or default_name),
+            version=str(data.get("version", "")),
+            hash=str(data.get("hash", "")),
+            path=str(data.get("path", "")),
+            split_sizes=dict(data.get("split_sizes", {})),
+        )
+
     def tracker_fields(self) -> dict[str, object]:
         """``data/name``, ``data/version``, ``data/hash``, ``data/path``, ``data/<split>/size``."""
         fields: dict[str, object] = {

@@ -19,8 +19,6 @@ from trainers.results import FitRequest, FitSummary, ResumePoint
 
 class FakeTrainer(ModelTrainer):
     FRAMEWORK: ClassVar = "keras"
-    INPUT_NAME: ClassVar[str] = "LSTMInputs"
-    INPUT_HINT: ClassVar[str] = "dataset.encode_lstm(split)"
 
     #: Raise this exception at the start of the given epoch (set by tests).
     fail_at: tuple[int, BaseException] | None = None
