@@ -24,7 +24,13 @@ from pathlib import Path
 from bench.common import BenchmarkRow
 
 SECTIONS = ("data", "metrics", "tracking", "lightning", "keras")
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "benchmarks" / "results.json"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+#: The checkout's benchmarks/results.json; run from an installed wheel, ./benchmarks/results.json.
+DEFAULT_OUTPUT = (
+    (_CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path())
+    / "benchmarks"
+    / "results.json"
+)
 
 
 def format_table(rows: list[BenchmarkRow]) -> str:
