@@ -6,12 +6,13 @@ library's own dataclasses, so every key, type and default has exactly one source
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
@@ -24,7 +25,15 @@ from trainers.registry import RegistryError
 from trainers.settings import SettingsError
 from trainers.tracking import TrackerConfigError
 
-CONFIG_DIR: Final = str(Path(__file__).resolve().parent.parent / "conf")
+#: This folder: the entry points and ``_cli`` (imported as a top-level module by each of them).
+SCRIPTS_DIR: Final = Path(__file__).resolve().parent
+#: Hydra's config folder: ``conf/`` of the checkout (``scripts/conf`` links to it), which an
+#: installed wheel ships inside this folder.
+CONFIG_DIR: Final = str(
+    (SCRIPTS_DIR / "conf").resolve()
+    if (SCRIPTS_DIR / "conf").is_dir()
+    else SCRIPTS_DIR.parent / "conf"
+)
 #: Errors that are the user's to fix: printed as one line, exit code 2.
 USER_ERRORS: Final[tuple[type[BaseException], ...]] = (
     StoriesError,
@@ -34,6 +43,11 @@ USER_ERRORS: Final[tuple[type[BaseException], ...]] = (
     RegistryError,
 )
 EXIT_USER_ERROR: Final = 2
+#: ``OSError`` numbers of an output folder that is full or cannot be written: printed as one
+#: line, exit code 2, like a user error (the fix is the user's: space or another folder).
+DISK_ERRNOS: Final = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
@@ -64,26 +78,70 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("storyqa_run_dir", run_dir_for, use_cache=True)
 
 
+def exit_with_user_error(message: str) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USER_ERROR)
+
+
 def run_dir_for(resume: str | None, output_dir: str, model: str, dataset: str) -> str:
     """The run directory of a ``train.py`` job: the resumed run's, or a new
-    ``<output_dir>/runs/<model>-<dataset>-<time>-<hex>``."""
+    ``<output_dir>/runs/<model>-<dataset>-<time>-<hex>``.
+
+    Hydra creates this folder before the job starts, so what would make that fail is refused
+    here, as one ``error:`` line (exit code 2): a ``resume`` that is not a run folder, or an
+    output folder that cannot be written.
+    """
+    from trainers.manifest import RunManifest
     from trainers.run import new_run_id
 
     if resume:
-        return str(Path(resume).expanduser().resolve())
-    return str(Path(output_dir) / "runs" / new_run_id(model, dataset))
+        run_dir = Path(resume).expanduser().resolve()
+        if not RunManifest.path_for(run_dir).is_file():
+            exit_with_user_error(
+                f"resume={resume!r}: {run_dir} is not a run (no {RunManifest.FILENAME}); give "
+                "a run folder, e.g. resume=models_out/runs/<run_id> (python scripts/registry.py "
+                "list shows them)"
+            )
+        return str(run_dir)
+    from stories.build import ensure_writable_dir
+    from stories.errors import OutputDirError
+
+    runs = Path(output_dir).expanduser() / "runs"
+    try:
+        ensure_writable_dir(runs)
+    except OutputDirError as error:
+        exit_with_user_error(str(error))
+    return str(runs / new_run_id(model, dataset))
+
+
+def disk_error_message(error: OSError) -> str:
+    """One line for an output folder that is full or not writable."""
+    what = str(error.filename) if error.filename else "the output folder"
+    reason = os.strerror(error.errno) if error.errno is not None else str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "Free some space, or choose a folder on another disk"
+    elif error.errno == errno.EROFS:
+        fix = "Choose a writable folder"
+    else:
+        fix = "Check its permissions, or choose a writable folder"
+    return f"cannot write {what}: {reason}. {fix} (paths.output_dir=...)."
 
 
 def reports_user_errors(main: F) -> F:
-    """Turn a user error into one ``error: ...`` line on stderr and exit code 2."""
+    """Turn a user error into one ``error: ...`` line on stderr and exit code 2; so too an
+    output folder that is full or not writable (see :data:`DISK_ERRNOS`)."""
 
     @functools.wraps(main)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return main(*args, **kwargs)
         except USER_ERRORS as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(EXIT_USER_ERROR) from None
+            exit_with_user_error(str(error))
+        except OSError as error:
+            if error.errno not in DISK_ERRNOS:
+                raise
+            exit_with_user_error(disk_error_message(error))
 
     return wrapper  # type: ignore[return-value]
 
@@ -103,6 +161,16 @@ def to_plain(config: DictConfig) -> dict[str, Any]:
         raise SettingsError(f"{key}: required; give {key}=<value> on the command line") from None
     assert isinstance(plain, dict)
     return {str(k): v for k, v in plain.items()}
+
+
+def as_list(value: Any) -> list[str] | None:
+    """A list-valued command-line key given as one value (``splits=test``) or a list
+    (``splits=[valid_comp,test]``); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [str(item) for item in value]
+    return [str(value)]
 
 
 def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
@@ -138,3 +206,103 @@ class CompareJobsCallback(Callback):
         print("\n" + comparison.console_table())
         saved = write_comparison(comparison, sweep / "comparison.html", run_dirs)
         print(f"\nSweep comparison: {saved}")
+
+
+def searches_for(framework: str) -> list[str]:
+    """The ``conf/hparams_search`` configs that train a model of ``framework``."""
+    from trainers.presets import PRESETS
+
+    found = []
+    for path in sorted((Path(CONFIG_DIR) / "hparams_search").glob("*.yaml")):
+        loaded = OmegaConf.to_container(OmegaConf.load(path))
+        defaults = loaded.get("defaults") if isinstance(loaded, dict) else None
+        for entry in defaults or []:
+            preset = entry.get("override /model") if isinstance(entry, dict) else None
+            if (
+                isinstance(preset, str)
+                and preset in PRESETS
+                and (PRESETS[preset].framework == framework)
+            ):
+                found.append(path.stem)
+    return found
+
+
+def search_space_problem(config: DictConfig) -> str | None:
+    """Why the sweeper's search space (``hydra.sweeper.params``) does not fit ``config``, or
+    ``None``: every key it searches must be a key of the config, which it is not for
+    ``hparams_search=transformer_optuna model=lstm`` (an LSTM has no ``model.d_model``)."""
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    if not params:
+        return None
+    choices = OmegaConf.select(config, "hydra.runtime.choices") or {}
+    absent = object()
+    missing = [
+        key
+        for key in map(str, params)
+        if not key.startswith(("+", "~"))  # Hydra's append / delete overrides
+        and "/" not in key  # a config group, e.g. hydra/launcher
+        and key not in choices
+        and OmegaConf.select(config, key, default=absent) is absent
+    ]
+    if not missing:
+        return None
+    keys = ", ".join(missing)
+    search = choices.get("hparams_search")
+    if search is None:
+        return f"hydra.sweeper.params: {keys}: not a key of the config"
+    model, framework = choices.get("model"), OmegaConf.select(config, "model.framework")
+    matching = [name for name in searches_for(str(framework)) if name != search]
+    instead = f"use hparams_search={matching[0]} for it, or " if matching else ""
+    return (
+        f"hparams_search={search} searches {keys}, which model={model} (a {framework} model) "
+        f"does not have; {instead}leave out model= (each search picks its model)"
+    )
+
+
+def export_scripts_dir() -> None:
+    """Put this folder on ``PYTHONPATH`` for the job processes a Hydra launcher starts:
+    submitit unpickles each job in a fresh interpreter (locally, or on a SLURM node, which
+    inherits this environment), and the job refers to ``_cli`` by name."""
+    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(SCRIPTS_DIR) not in entries:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*entries, str(SCRIPTS_DIR)])
+
+
+class SweepCallback(Callback):
+    """Hydra callback of ``train.py`` for every launcher and sweeper: refuses a search space
+    that does not fit the model before any job starts (one ``error:`` line, exit code 2) and
+    ``hparams_search=`` without ``-m``; makes ``_cli`` importable by the job processes; prints
+    Optuna's best trial at the end."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search")
+        if search is not None:
+            exit_with_user_error(
+                f"hparams_search={search}: a search runs as a sweep; add -m "
+                f"(python scripts/train.py -m hparams_search={search} ...)"
+            )
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = search_space_problem(config)
+        if problem is not None:
+            exit_with_user_error(problem)
+        export_scripts_dir()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from trainers.comparison import JOB_RUN_FILE
+
+        sweep = Path(config.hydra.sweep.dir)
+        results = sweep / "optimization_results.yaml"  # Optuna's
+        if not results.is_file():
+            return
+        best = OmegaConf.load(results)
+        if "best_value" not in best:  # a multi-objective study
+            return
+        params = [f"{key}={value}" for key, value in best.best_params.items()]
+        print(f"\nBest trial: valid_a accuracy {best.best_value:.4f} with {' '.join(params)}")
+        for overrides in sorted(sweep.glob("*/.hydra/overrides.yaml")):
+            job = overrides.parent.parent
+            if set(params) <= set(OmegaConf.load(overrides)) and (job / JOB_RUN_FILE).is_file():
+                print(f"Best run:   {(job / JOB_RUN_FILE).read_text(encoding='utf-8').strip()}")
+                break
+        print(f"Search results: {results}")

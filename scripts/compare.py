@@ -13,7 +13,14 @@ import datetime as dt
 from pathlib import Path
 
 import hydra
-from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain, write_comparison
+from _cli import (
+    CONFIG_DIR,
+    as_list,
+    register_configs,
+    reports_user_errors,
+    to_plain,
+    write_comparison,
+)
 from omegaconf import DictConfig
 
 from trainers.comparison import compare_runs, sweep_run_dirs
@@ -37,12 +44,13 @@ def main(cfg: DictConfig) -> None:
         run_dirs = [registry.resolve_run(run) for run in sweep_run_dirs(sweep)]
         default_output = sweep / "comparison.html"
     else:
-        if not plain["runs"]:
+        runs = as_list(plain["runs"])
+        if not runs:
             raise RegistryError("runs: give runs=[<run id or dir>,...] or sweep=<multirun dir>")
-        run_dirs = [registry.resolve_run(run) for run in plain["runs"]]
+        run_dirs = [registry.resolve_run(run) for run in runs]
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         default_output = output_root / "comparisons" / f"compare-{stamp}.html"
-    comparison = compare_runs(run_dirs, plain["splits"])
+    comparison = compare_runs(run_dirs, as_list(plain["splits"]))
     print(comparison.console_table())
     html_path = write_comparison(comparison, Path(plain["output"] or default_output), run_dirs)
     print(f"\nSaved: {html_path} and {html_path.with_suffix('.csv')}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
+from _cli import CONFIG_DIR, as_list, register_configs, reports_user_errors, to_plain
 from omegaconf import DictConfig
 
 from trainers.pipeline import evaluate_run
@@ -27,7 +27,7 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     plain = to_plain(cfg)
     run_dir = Registry(Path(plain["paths"]["output_dir"])).resolve_run(plain["run"])
-    splits = tuple(plain["splits"]) if plain["splits"] else None
+    splits = tuple(as_list(plain["splits"]) or ()) or None
     results = evaluate_run(run_dir, splits, plain["data"]["path"])
     print(f"\nEvaluated {', '.join(results)} of {run_dir}; saved under {run_dir / 'eval'}")
 

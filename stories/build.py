@@ -236,7 +236,12 @@ def _write_version(
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _ensure_dir(path: Path) -> None:
+def ensure_writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and check that a file can be written in it.
+
+    Raises:
+        OutputDirError: It cannot be created or written, naming the folder and the fix.
+    """
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
@@ -273,12 +278,12 @@ def build_version(
             rename (used by tests to simulate an interruption).
 
     Raises:
-        OutputDirError: The output root cannot be written.
+        OutputDirError: The output root cannot be written, or the disk fills up.
         DatasetIntegrityError: An existing version does not match its manifest.
     """
     config.validate()
     datasets = Path(output_dir) / DATASETS_DIR
-    _ensure_dir(datasets)
+    ensure_writable_dir(datasets)
     version = dataset_version(config, seed)
     final = datasets / version
     with FileLock(str(datasets / f".{version}.lock")):
@@ -292,7 +297,15 @@ def build_version(
             start = time.perf_counter()
             workers = config.workers or os.cpu_count() or 1
             results = run_tasks(plan_tasks(config, seed), workers, progress)
-            _write_version(temporary, version, config, seed, results, time.perf_counter() - start)
+            try:
+                seconds = time.perf_counter() - start
+                _write_version(temporary, version, config, seed, results, seconds)
+            except OSError as error:  # e.g. the disk filled up while writing
+                reason = os.strerror(error.errno) if error.errno else str(error)
+                raise OutputDirError(
+                    f"cannot write dataset {final}: {reason}. Free some space, or choose a "
+                    "folder on another disk (paths.output_dir=...)."
+                ) from None
             if on_generated is not None:
                 on_generated(temporary)
             temporary.rename(final)

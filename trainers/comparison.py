@@ -68,19 +68,37 @@ def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = 
         splits: Splits to keep; default every evaluated split.
 
     Raises:
-        RegistryError: A run has no evaluation yet, naming it.
+        RegistryError: A run that is not finished, has no evaluation yet, or lacks a
+            requested split, naming it.
     """
     if len(run_dirs) < 1:
         raise RegistryError("runs: give at least one run to compare")
     manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
     results = {}
     for label, manifest in zip(run_labels(manifests), manifests, strict=True):
+        if manifest.status != "finished":
+            raise RegistryError(
+                f"run {manifest.run_id} is {manifest.status}, not finished; only finished runs "
+                f"can be compared (resume it: python scripts/train.py resume={manifest.run_dir})"
+            )
         eval_dir = manifest.run_dir / "eval"
         if not eval_dir.is_dir():
             raise RegistryError(
                 f"run {manifest.run_id} has no evaluation (status {manifest.status}); "
                 f"evaluate it first: python scripts/evaluate.py run={manifest.run_dir}"
             )
-        by_split = load_split_results(eval_dir)
+        try:
+            by_split = load_split_results(eval_dir)
+        except (ValueError, KeyError) as error:  # no or damaged evaluation.json
+            raise RegistryError(
+                f"run {manifest.run_id}: cannot read its evaluation ({error}); evaluate it "
+                f"again: python scripts/evaluate.py run={manifest.run_dir}"
+            ) from None
+        missing = [split for split in splits or () if split not in by_split]
+        if missing:
+            raise RegistryError(
+                f"splits: {missing} not evaluated in run {manifest.run_id}; it has "
+                f"{sorted(by_split)}"
+            )
         results[label] = {s: r for s, r in by_split.items() if splits is None or s in splits}
     return compare_results(results)

@@ -11,8 +11,9 @@ callbacks, in order:
 * :class:`~trainers.keras.checkpoint.TopKCheckpoint` - top-k, ``best`` and ``last`` files;
 * ``keras.callbacks.EarlyStopping`` on the routine's validation accuracy
   (``trainer.early_stopping``), its state replayed from ``metrics.jsonl`` on resume;
-* ``keras.callbacks.BackupAndRestore`` in ``<run_dir>/backup`` - weights, optimizer state and
-  RNG state after every epoch, restored on resume;
+* :class:`~trainers.keras.backup.AtomicBackupAndRestore` in ``<run_dir>/backup`` - weights
+  and optimizer state after every epoch, written so that a kill at any instant leaves a
+  consistent backup, restored on resume;
 * :attr:`KerasTrainer.extra_callbacks`.
 
 The Keras backend (``trainer.keras_backend``) is fixed per process: the trainer sets
@@ -22,7 +23,8 @@ module imports no framework until a method needs it, and never imports Lightning
 
 from __future__ import annotations
 
-import json
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,6 +44,29 @@ if TYPE_CHECKING:
     from stories.encoding import LSTMInputs
 
 
+_SHAPE_MISMATCH = re.compile(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))")
+_FAILED_OBJECT = re.compile(r"for object <\w+ name=(\w+)")
+
+
+def _load_failure(error: Exception) -> str:
+    """One line for a weights file that Keras could not load into the model."""
+    text = str(error)
+    shapes = _SHAPE_MISMATCH.search(text)
+    if shapes:
+        layer = _FAILED_OBJECT.search(text)
+        where = f" {layer.group(1)}" if layer else ""
+        return (
+            f"saved for another vocabulary size or model size: its{where} weights have shape "
+            f"{shapes.group(2)}, this model's {shapes.group(1)}; load it with the vocabulary "
+            "(the run's vocab.json) and model settings it was trained with"
+        )
+    first = text.strip().splitlines()[0][:300] if text.strip() else ""
+    return (
+        f"cannot be loaded into this model ({type(error).__name__}: {first}); the file is "
+        "corrupt or truncated, or was saved for another vocabulary size or model size"
+    )
+
+
 class KerasTrainer(ModelTrainer):
     """Trains and evaluates the Keras LSTM (see :class:`~trainers.base.ModelTrainer`).
 
@@ -57,8 +82,6 @@ class KerasTrainer(ModelTrainer):
 
     FRAMEWORK: ClassVar[Framework] = "keras"
     BACKUP_DIR: ClassVar[str] = "backup"
-    BACKUP_WEIGHTS: ClassVar[str] = "latest.weights.h5"
-    BACKUP_METADATA: ClassVar[str] = "training_metadata.json"
     #: Batch widths are rounded up to a multiple of this per backend: JAX compiles one
     #: program per input shape. Padding is masked, so it changes no output.
     WIDTH_MULTIPLE: ClassVar[Mapping[str, int]] = {"tensorflow": 1, "torch": 1, "jax": 32}
@@ -121,28 +144,35 @@ class KerasTrainer(ModelTrainer):
             if optimizer is not None and not optimizer.built:
                 # The file holds the optimizer state too; give it variables to load into.
                 optimizer.build(model.trainable_variables)
-            model.load_weights(str(path))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.load_weights(str(path))
         except Exception as error:
-            raise CheckpointError(
-                f"{path}: cannot be loaded into this model ({type(error).__name__}: {error}); "
-                "the file is corrupt or truncated, or was saved for another vocabulary size "
-                "or model size"
-            ) from error
+            # Keras' own message embeds whole weight arrays; keep one line.
+            raise CheckpointError(f"{path}: {_load_failure(error)}") from error
+        for warning in caught:  # the load worked: pass on what Keras had to say
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
         return model
 
     def _seed_framework(self, seed: int) -> None:
         seed_and_configure(seed, self.config.deterministic, self.config.num_threads)
 
     def _resume_point(self) -> ResumePoint:
-        weights = self.backup_dir / self.BACKUP_WEIGHTS
-        metadata = self.backup_dir / self.BACKUP_METADATA
-        if not (weights.is_file() and metadata.is_file()):
+        from trainers.keras.backup import AtomicBackupAndRestore
+
+        try:
+            backup = AtomicBackupAndRestore.read(self.backup_dir)
+        except ValueError as error:
+            raise ResumeError(f"{self.run_dir}: cannot resume: {error}; start a new run") from None
+        if backup is None:
             raise ResumeError(
                 f"{self.run_dir}: nothing to resume: no Keras backup in {self.backup_dir} "
                 "(no epoch finished, or the run was not trained by KerasTrainer); start a "
                 "new run"
             )
-        epoch = int(json.loads(metadata.read_text(encoding="utf-8"))["epoch"])
+        epoch, weights = backup
         if epoch < 1:
             raise ResumeError(f"{self.run_dir}: the backup holds no finished epoch")
         return ResumePoint(weights, epoch)

@@ -186,7 +186,8 @@ class Registry:
         refused.
 
         Raises:
-            RegistryError: Outside the output root, or not a run, naming what was given.
+            RegistryError: Outside the output root, not a run, or a damaged manifest,
+                naming what was given.
         """
         runs_root = (self.output_root / self.RUNS_DIR).resolve()
         text = str(run).strip()
@@ -205,6 +206,10 @@ class Registry:
                 f"run={text!r}: {path} is not a run (no {RunManifest.FILENAME}); "
                 "list runs with: python scripts/registry.py list"
             )
+        try:
+            RunManifest.load(path)
+        except ValueError as error:  # names the file: not JSON, or not a run manifest
+            raise RegistryError(f"run={text!r}: {error}") from None
         return path
 
     def remove(self, run_id: str) -> None:

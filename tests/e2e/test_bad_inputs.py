@@ -1,0 +1,711 @@
+"""Every bad input the command line must refuse cleanly: one table, run here as tests and
+printed as ``docs/bad-inputs.md``.
+
+Each :class:`Case` is a row of the doc and a test. The test runs the real command in a
+subprocess, as a user would, and checks that it
+
+* exits with the row's (non-zero) code and prints the row's message (a substring of stderr,
+  with ``{out}``, ``{tmp}``, ``{run}`` and ``{dataset}`` filled in) and no ``Traceback``;
+* leaves no run folder that says ``finished`` where there was none, no new run folder at all
+  (unless the row expects a ``failed`` one), no new dataset version and an unchanged
+  registry.
+
+The doc is generated from the table, and :func:`test_doc_lists_every_case` fails with a diff
+when it is out of date. Regenerate it with::
+
+    .venv/bin/python -m tests.e2e.test_bad_inputs --write-doc
+
+Expensive set-up is shared: one tiny dataset (the session's ``tiny_4dir``) and one trained
+LSTM run (1 epoch) per module; a case that damages a run or a dataset works on its own copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from stories import DatasetConfig
+from stories.build import dataset_version
+from tests.conftest import REPO_ROOT
+
+DOC = REPO_ROOT / "docs" / "bad-inputs.md"
+REGENERATE = ".venv/bin/python -m tests.e2e.test_bad_inputs --write-doc"
+SMALL_LSTM = ("model=lstm", "model.hidden=8", "model.embedding_dim=8", "trainer.max_epochs=1")
+QUIET = ("data.size=tiny", "trainer.progress=false", "tracker.sinks=[jsonl]", "progress=false")
+#: How placeholders read in the doc.
+SHOWN = {"{tmp}/": "", "{out}": "OUT", "{run}": "<run_id>", "{dataset}": "all_4dir-tiny-<hash8>"}
+#: A file-size limit (RLIMIT_FSIZE) that lets a tiny run train but not finish writing its
+#: evaluation: how a full disk is simulated without root (``File too large``, errno EFBIG).
+FULL_DISK_BYTES = 100_000
+#: The version folder of the tiny dataset (``data.size=tiny``, seed 0): fills ``{dataset}``.
+DATASET = dataset_version(DatasetConfig.preset("all_4dir", size="tiny"), 0)
+
+
+@dataclass
+class Context:
+    """What a case's set-up works with; ``run`` fills ``{run}``."""
+
+    case_id: str
+    tmp: Path
+    out: Path
+    dataset: str
+    trained_run: Path | None = None
+    run: str = ""
+
+    def fill(self, text: str) -> str:
+        for key, value in (
+            ("{tmp}", str(self.tmp)),
+            ("{out}", str(self.out)),
+            ("{run}", self.run),
+            ("{dataset}", self.dataset),
+        ):
+            text = text.replace(key, value)
+        return text
+
+
+Setup = Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input.
+
+    Attributes:
+        id: Test id.
+        group: Doc section.
+        input: What is wrong, for the doc (Markdown).
+        script: The entry point in ``scripts/``.
+        args: Its arguments (placeholders allowed).
+        message: What stderr must contain (placeholders allowed).
+        exit: The exit code.
+        root: The output root it runs against: ``empty`` (a new folder), ``dataset`` (a new
+            folder holding a copy of the tiny dataset) or ``trained`` (the module's output
+            root with the trained run; damage only copies of it).
+        setup: Prepares the damage.
+        file_size_limit: RLIMIT_FSIZE of the command, in bytes.
+        leaves_failed_run: A new run folder is expected, and must not say ``finished``.
+        slow: Needs the trained run, a framework or a training.
+        skip: Returns why the case cannot run here, or ``None``.
+    """
+
+    id: str
+    group: str
+    input: str
+    script: str
+    args: tuple[str, ...]
+    message: str
+    exit: int = 2
+    root: Literal["empty", "dataset", "trained"] = "empty"
+    setup: Setup | None = None
+    file_size_limit: int | None = None
+    leaves_failed_run: bool = False
+    slow: bool = False
+    skip: Callable[[], str | None] | None = field(default=None, compare=False)
+
+
+# --- set-ups ----------------------------------------------------------------------------------
+
+
+def write_file(name: str, text: str) -> Setup:
+    def setup(ctx: Context) -> None:
+        (ctx.tmp / name).write_text(text, encoding="utf-8")
+
+    return setup
+
+
+def make_dir(name: str, mode: int | None = None) -> Setup:
+    def setup(ctx: Context) -> None:
+        folder = ctx.tmp / name
+        folder.mkdir()
+        if mode is not None:
+            folder.chmod(mode)
+
+    return setup
+
+
+def _edit_json(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def run_copy(damage: Callable[[Path], None] | None = None) -> Setup:
+    """A copy of the trained run in ``runs/<case id>`` (its own run id), then ``damage``."""
+
+    def setup(ctx: Context) -> None:
+        assert ctx.trained_run is not None
+        copy = ctx.out / "runs" / ctx.case_id
+        shutil.copytree(ctx.trained_run, copy)
+        _edit_json(copy / "manifest.json", lambda m: m.update(run_id=copy.name))
+        ctx.run = copy.name
+        if damage is not None:
+            damage(copy)
+
+    return setup
+
+
+def bare_run_folder(ctx: Context) -> None:
+    """What Hydra leaves of a run killed before its manifest was written."""
+    folder = ctx.out / "runs" / ctx.case_id
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "config.yaml").write_text("seed: 0\n", encoding="utf-8")
+    ctx.run = folder.name
+
+
+def garbage(relative: str) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        (run_dir / relative).write_bytes(b"\x00not an HDF5 file\x00" * 16)
+
+    return damage
+
+
+def truncate(relative: str) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        path = run_dir / relative
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+    return damage
+
+
+def remove(relative: str) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        (run_dir / relative).unlink()
+
+    return damage
+
+
+def grow_vocabulary(run_dir: Path) -> None:
+    _edit_json(run_dir / "vocab.json", lambda v: v["tokens"].extend(f"extra{i}" for i in range(50)))
+
+
+def manifest_status(status: str) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        _edit_json(run_dir / "manifest.json", lambda m: m.update(status=status))
+
+    return damage
+
+
+def damage_manifest(run_dir: Path) -> None:
+    (run_dir / "manifest.json").write_text('{"run_id": ', encoding="utf-8")
+
+
+def best_is_a_lightning_file(run_dir: Path) -> None:
+    shutil.copy(run_dir / "checkpoints" / "best.weights.h5", run_dir / "checkpoints" / "best.ckpt")
+    _edit_json(
+        run_dir / "manifest.json", lambda m: m["checkpoints"].update(best="checkpoints/best.ckpt")
+    )
+
+
+def config_says_transformer(run_dir: Path) -> None:
+    small = {"d_model": 16, "nhead": 2, "d_hid": 32, "nlayers": 1}
+    model = {"framework": "lightning", "name": "transformer", **small}
+    _edit_json(run_dir / "manifest.json", lambda m: m["config"].update(model=model))
+
+
+def dataset_file(action: Literal["edit", "remove"], name: str) -> Setup:
+    def setup(ctx: Context) -> None:
+        path = ctx.out / "datasets" / ctx.dataset / name
+        if action == "remove":
+            path.unlink()
+        else:
+            path.write_text("tampered\n", encoding="utf-8")
+
+    return setup
+
+
+def damaged_registry(ctx: Context) -> None:
+    ctx.out.mkdir()
+    (ctx.out / "registry.json").write_text("{oops", encoding="utf-8")
+
+
+def is_root() -> str | None:
+    if os.geteuid() == 0:
+        return "running as root: permission bits do not stop root (see the /sys row)"
+    return None
+
+
+def not_linux() -> str | None:
+    return None if sys.platform == "linux" else "needs Linux's read-only /sys"
+
+
+# --- the catalogue --------------------------------------------------------------------------
+
+CONFIG = "Config values"
+OVERRIDES = "Command-line overrides"
+USER_DATA = "User data files (JSONL)"
+DATASETS = "Dataset folders"
+CHECKPOINTS = "Checkpoints"
+RUNS = "Run ids and run folders"
+OUTPUT = "Output folders"
+GROUPS = (CONFIG, OVERRIDES, USER_DATA, DATASETS, CHECKPOINTS, RUNS, OUTPUT)
+
+OUT = "paths.output_dir={out}"
+GOOD_LINE = '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?", "answer": "yes"}\n'  # noqa: E501
+
+CASES: tuple[Case, ...] = (
+    # --- config values: unknown presets, types, ranges, unknown keys, missing values ---
+    Case("unknown-model-preset", CONFIG, "unknown model preset", "train.py",
+         ("model=gpt", OUT), "In 'train': Could not find 'model/gpt'", exit=1),
+    Case("unknown-data-preset", CONFIG, "unknown data preset", "generate_data.py",
+         ("data=all_5dir", OUT), "In 'generate_data': Could not find 'data/all_5dir'",
+         exit=1),
+    Case("unknown-data-size", CONFIG, "unknown dataset size", "train.py",
+         ("data.size=huge", OUT),
+         "error: data.size: unknown size 'huge'; choose one of ['tiny', 'default', 'paper', "
+         "'large']"),
+    Case("wrong-type-float", CONFIG, "text for a float hyperparameter", "train.py",
+         ("model=lstm", "model.lr=abc", OUT), "error: model.lr: expected float, got 'abc'"),
+    Case("wrong-type-int", CONFIG, "text for an integer setting", "train.py",
+         ("trainer.max_epochs=abc", OUT), "error: trainer.max_epochs: expected int, got 'abc'"),
+    Case("wrong-type-fraction", CONFIG, "a fraction for an integer setting", "train.py",
+         ("trainer.max_epochs=1.5", OUT), "error: trainer.max_epochs: expected int, got 1.5"),
+    Case("wrong-type-data", CONFIG, "text for an integer generator setting",
+         "generate_data.py", ("data.max_events=abc", OUT),
+         "Value 'abc' of type 'str' could not be converted to Integer", exit=1),
+    Case("out-of-range-size", CONFIG, "a model size of 0", "train.py",
+         ("model=lstm", "model.hidden=0", OUT), "error: model.hidden: must be > 0, got 0"),
+    Case("out-of-range-dropout", CONFIG, "dropout outside [0, 1)", "train.py",
+         ("model=lstm", "model.dropout=1.5", OUT),
+         "error: model.dropout: must be in [0, 1), got 1.5"),
+    Case("out-of-range-epochs", CONFIG, "zero epochs", "train.py",
+         ("trainer.max_epochs=0", OUT), "error: trainer.max_epochs: must be > 0, got 0"),
+    Case("out-of-range-top-k", CONFIG, "a negative top-k other than -1", "train.py",
+         ("trainer.top_k=-2", OUT),
+         "error: trainer.top_k: must be -1 (keep all), 0 (none) or a positive count, got -2"),
+    Case("negative-seed", CONFIG, "a negative seed", "train.py",
+         ("seed=-1", OUT), "error: seed: must be a non-negative integer, got -1"),
+    Case("bad-choice-precision", CONFIG, "a precision that does not exist", "train.py",
+         ("trainer.precision=8", OUT),
+         "error: trainer.precision: '8' is not one of ['auto', '32', '16-mixed', 'bf16-mixed']"),
+    Case("bad-choice-backend", CONFIG, "an unknown Keras backend", "train.py",
+         ("trainer.keras_backend=mxnet", OUT),
+         "error: trainer.keras_backend: 'mxnet' is not one of ['tensorflow', 'jax', 'torch']"),
+    Case("bad-choice-sink", CONFIG, "an unknown tracking sink", "train.py",
+         ("tracker.sinks=[jsonl,wandb]", OUT), "error: tracker.sinks: unknown sink 'wandb'"),
+    Case("bad-choice-split", CONFIG, "a misspelt split to evaluate", "train.py",
+         ("evaluate_splits=[tset]", OUT),
+         "error: evaluate_splits: 'tset' is not one of ['train', 'valid_a', 'valid_comp', "
+         "'test']"),
+    Case("wrong-framework-for-model", CONFIG, "a framework that does not train the model",
+         "train.py", ("model.framework=keras", OUT),
+         "error: model.framework: model 'transformer' is trained by the lightning trainer, not "
+         "keras; pick a keras model (e.g. model=lstm)"),
+    Case("bad-directions", CONFIG, "3 directions", "generate_data.py",
+         ("data.directions=3", OUT), "error: data.directions: must be 2 or 4"),
+    Case("unknown-category", CONFIG, "an unknown story category", "generate_data.py",
+         ("data.categories=[simple,weird]", OUT),
+         "error: data.categories: unknown category 'weird'; choose from ['simple', 'deeper', "
+         "'less_dense', 'dense', 'superdense']"),
+    Case("empty-noun-range", CONFIG, "an actor range with min > max", "generate_data.py",
+         ("data.noun_ranges.test=[31,30]", OUT), "error: data.noun_ranges.test: min 31 > max 30"),
+    Case("zero-split-size", CONFIG, "an empty split", "generate_data.py",
+         ("data.split_sizes.train=0", OUT),
+         "error: data.split_sizes.train: must be a positive integer, got 0"),
+    Case("unknown-data-key", CONFIG, "an unknown generator key", "generate_data.py",
+         ("data.colour=red", OUT), "Key 'colour' not in 'DatasetConfig'", exit=1),
+    Case("unknown-model-key", CONFIG, "a key of another model (`d_model` for the LSTM)",
+         "train.py", ("model=lstm", "model.d_model=4", OUT), "Key 'd_model' is not in struct",
+         exit=1),
+    Case("unknown-top-level-key", CONFIG, "an unknown key", "train.py",
+         ("colour=red", OUT), "Could not override 'colour'", exit=1),
+    Case("added-unknown-key", CONFIG, "an unknown key added with `+`", "train.py",
+         ("+colour=red", OUT),
+         "error: colour: unknown key; valid keys are ['model', 'data', 'trainer', 'tracker', "
+         "'output_dir', 'seed', 'data_seed', 'run_id', 'evaluate_splits']"),
+    Case("missing-required-value", CONFIG, "a required value (`???`) not given", "evaluate.py",
+         (OUT,), "error: run: required; give run=<value> on the command line"),
+    # --- command-line syntax and resume overrides ---
+    Case("override-without-value", OVERRIDES, "an override without `=`", "train.py",
+         ("model.hidden", OUT), "Error parsing override 'model.hidden'", exit=1),
+    Case("override-bad-syntax", OVERRIDES, "an unclosed list", "train.py",
+         ("model.hidden=[", OUT), "no viable alternative at input '['", exit=1),
+    Case("resume-changes-setting", OVERRIDES, "a setting other than the epoch budget changed "
+         "on resume", "train.py", ("resume={out}/runs/{run}", "trainer.top_k=5"),
+         "error: trainer.top_k: a resumed run keeps its own saved config; only "
+         "['trainer.max_epochs', 'trainer.max_minutes'] may be given with resume=",
+         root="trained", setup=run_copy(), slow=True),
+    Case("resume-nothing-left", OVERRIDES, "resume of a finished run without more epochs",
+         "train.py", ("resume={out}/runs/{run}",), "raise trainer.max_epochs",
+         root="trained", setup=run_copy(), slow=True),
+    # --- user JSONL files ---
+    Case("user-file-missing-field", USER_DATA, "a line without `answer`", "evaluate.py",
+         ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
+         "error: {tmp}/mine.jsonl:1: field 'answer' is missing (required: story, question, "
+         "answer)", root="trained",
+         setup=write_file("mine.jsonl", '{"story": "Ava walks north.", "question": "Is Ava '
+                          'going in the same direction as Ava?"}\n'), slow=True),
+    Case("user-file-bad-answer", USER_DATA, "an answer that is not yes/no", "evaluate.py",
+         ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
+         "error: {tmp}/mine.jsonl:2: field 'answer' has unknown value 'maybe' (expected one "
+         "of yes, no, true, false, 1, 0)", root="trained",
+         setup=write_file("mine.jsonl", GOOD_LINE + GOOD_LINE.replace('"yes"', '"maybe"')),
+         slow=True),
+    Case("user-file-bad-noun-count", USER_DATA, "a `noun_count` that is not an integer",
+         "diagnose.py", ("run={run}", "data.path={tmp}/test.jsonl", OUT),
+         "error: {tmp}/test.jsonl:1: field 'noun_count' must be a non-negative integer, "
+         "got 'five'", root="trained",
+         setup=write_file("test.jsonl", GOOD_LINE.replace("}", ', "noun_count": "five"}')),
+         slow=True),
+    Case("user-file-invalid-json", USER_DATA, "a line that is not JSON", "evaluate.py",
+         ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
+         "error: {tmp}/mine.jsonl:2: malformed JSON (Expecting property name enclosed in "
+         "double quotes at column 2)", root="trained",
+         setup=write_file("mine.jsonl", GOOD_LINE + "{oops\n"), slow=True),
+    Case("user-file-empty", USER_DATA, "an empty file", "evaluate.py",
+         ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
+         "error: {tmp}/mine.jsonl: the file is empty; it needs one JSON object per line",
+         root="trained", setup=write_file("mine.jsonl", ""), slow=True),
+    Case("user-file-not-found", USER_DATA, "a path that does not exist", "evaluate.py",
+         ("run={run}", "data.path={tmp}/nope.jsonl", OUT),
+         "error: {tmp}/nope.jsonl: no such file or folder; give a dataset folder or a JSONL "
+         "file", root="trained", slow=True),
+    Case("user-folder-without-jsonl", USER_DATA, "a folder without `*.jsonl` files",
+         "evaluate.py", ("run={run}", "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine: no *.jsonl files in this folder", root="trained",
+         setup=make_dir("mine"), slow=True),
+    Case("user-file-split-not-there", USER_DATA, "a split the user data does not have",
+         "diagnose.py", ("run={run}", "data.path={tmp}/mine.jsonl", "split=test", OUT),
+         "error: split: 'test' not in the data; it has ['mine']", root="trained",
+         setup=write_file("mine.jsonl", GOOD_LINE), slow=True),
+    Case("split-not-in-data", USER_DATA, "a split that does not exist", "evaluate.py",
+         ("run={run}", "splits=[tset]", OUT),
+         "error: splits: 'tset' not in the data; it has ['train', 'valid_a', 'valid_comp', "
+         "'test']", root="trained", slow=True),
+    # --- dataset folders ---
+    Case("dataset-file-edited", DATASETS, "a dataset file edited after generation",
+         "generate_data.py", ("data.size=tiny", OUT),
+         "error: dataset {out}/datasets/{dataset}: train.jsonl no longer matches the sha256 in "
+         "manifest.json (edited or corrupt). Delete the folder (rm -r "
+         "'{out}/datasets/{dataset}') and run the same command again to rebuild it.",
+         root="dataset", setup=dataset_file("edit", "train.jsonl")),
+    Case("dataset-file-missing", DATASETS, "a dataset file deleted", "train.py",
+         (*SMALL_LSTM, *QUIET, OUT),
+         "error: dataset {out}/datasets/{dataset}: test.jsonl is missing. Delete the folder (rm -r "
+         "'{out}/datasets/{dataset}') and run the same command again to rebuild it.",
+         root="dataset", setup=dataset_file("remove", "test.jsonl")),
+    Case("dataset-manifest-damaged", DATASETS, "a dataset `manifest.json` that is not JSON",
+         "generate_data.py", ("data.size=tiny", OUT),
+         "error: dataset {out}/datasets/{dataset}: cannot read manifest.json (",
+         root="dataset", setup=dataset_file("edit", "manifest.json")),
+    # --- checkpoints ---
+    Case("checkpoint-corrupt", CHECKPOINTS, "a best checkpoint that is not a weights file",
+         "evaluate.py", ("run={run}", "splits=[test]", OUT),
+         "error: {out}/runs/{run}/checkpoints/best.weights.h5: cannot be loaded into this model "
+         "(OSError: Unable to synchronously open file (file signature not found)); the file is "
+         "corrupt or truncated", root="trained",
+         setup=run_copy(garbage("checkpoints/best.weights.h5")), slow=True),
+    Case("checkpoint-truncated", CHECKPOINTS, "a truncated best checkpoint", "evaluate.py",
+         ("run={run}", "splits=[test]", OUT),
+         "error: {out}/runs/{run}/checkpoints/best.weights.h5: cannot be loaded into this model "
+         "(OSError: Unable to synchronously open file (truncated file", root="trained",
+         setup=run_copy(truncate("checkpoints/best.weights.h5")), slow=True),
+    Case("checkpoint-vocabulary-size", CHECKPOINTS, "a checkpoint for another vocabulary size "
+         "(the run's `vocab.json` changed)", "evaluate.py", ("run={run}", "splits=[test]", OUT),
+         "error: {out}/runs/{run}/checkpoints/best.weights.h5: saved for another vocabulary "
+         "size or model size: its story_embedding weights have shape (96, 8), this model's "
+         "(146, 8); load it with the vocabulary (the run's vocab.json) and model settings it "
+         "was trained with", root="trained", setup=run_copy(grow_vocabulary), slow=True),
+    Case("checkpoint-lightning-for-keras", CHECKPOINTS, "a Lightning `.ckpt` as the best "
+         "checkpoint of a Keras run", "diagnose.py", ("run={run}", OUT),
+         "error: {out}/runs/{run}/checkpoints/best.ckpt: KerasTrainer loads Keras weights "
+         "files (.weights.h5) only (a Lightning checkpoint: load it with LightningTrainer)",
+         root="trained", setup=run_copy(best_is_a_lightning_file), slow=True),
+    Case("checkpoint-keras-for-lightning", CHECKPOINTS, "a Keras `.weights.h5` as the best "
+         "checkpoint of a Lightning run", "evaluate.py", ("run={run}", "splits=[test]", OUT),
+         "error: {out}/runs/{run}/checkpoints/best.weights.h5: a Keras weights file; the "
+         "Lightning trainer loads .ckpt files (use KerasTrainer for LSTM checkpoints)",
+         root="trained", setup=run_copy(config_says_transformer), slow=True),
+    Case("checkpoint-missing", CHECKPOINTS, "the best checkpoint deleted", "evaluate.py",
+         ("run={run}", OUT),
+         "error: run {run}: its best checkpoint {out}/runs/{run}/checkpoints/best.weights.h5 "
+         "is missing; restore the file, or train the run again", root="trained",
+         setup=run_copy(remove("checkpoints/best.weights.h5")), slow=True),
+    # --- run ids and run folders ---
+    Case("run-path-traversal", RUNS, "`run=../../x`: a path out of the runs folder",
+         "evaluate.py", ("run=../../etc", OUT),
+         "error: run='../../etc': runs live in {out}/runs; give a run id or a folder directly "
+         "inside it"),
+    Case("run-absolute-path-outside", RUNS, "an absolute path outside the runs folder",
+         "diagnose.py", ("run=/etc", OUT), "error: run='/etc': runs live in {out}/runs"),
+    Case("run-id-unknown", RUNS, "a run id that does not exist", "evaluate.py",
+         ("run=nope", OUT),
+         "error: run='nope': {out}/runs/nope is not a run (no manifest.json); list runs with: "
+         "python scripts/registry.py list"),
+    Case("run-folder-without-manifest", RUNS, "a run folder without a manifest (killed before "
+         "it started)", "diagnose.py", ("run={run}", OUT),
+         "error: run='{run}': {out}/runs/{run} is not a run (no manifest.json)",
+         setup=bare_run_folder),
+    Case("run-not-finished", RUNS, "a run whose manifest says `running`", "evaluate.py",
+         ("run={run}", OUT),
+         "error: run: {run} is running, not finished; resume it (python scripts/train.py "
+         "resume={out}/runs/{run}) or start a new run", root="trained",
+         setup=run_copy(manifest_status("running")), slow=True),
+    Case("compare-not-finished", RUNS, "comparing a run whose manifest says `interrupted`",
+         "compare.py", ("runs=[{run}]", OUT),
+         "error: run {run} is interrupted, not finished; only finished runs can be compared",
+         root="trained", setup=run_copy(manifest_status("interrupted")), slow=True),
+    Case("run-manifest-damaged", RUNS, "a run `manifest.json` that is not JSON", "evaluate.py",
+         ("run={run}", OUT),
+         "error: run='{run}': {out}/runs/{run}/manifest.json: not valid JSON (Expecting value: "
+         "line 1 column 12 (char 11)); the run folder is damaged", root="trained",
+         setup=run_copy(damage_manifest), slow=True),
+    Case("resume-not-a-run", RUNS, "resume of a folder that is not a run", "train.py",
+         ("resume={tmp}/nowhere",),
+         "error: resume='{tmp}/nowhere': {tmp}/nowhere is not a run (no manifest.json)"),
+    Case("resume-manifest-damaged", RUNS, "resume of a run whose `manifest.json` is not JSON",
+         "train.py", ("resume={out}/runs/{run}",),
+         "error: resume: {out}/runs/{run}/manifest.json: not valid JSON", root="trained",
+         setup=run_copy(damage_manifest), slow=True),
+    Case("compare-nothing", RUNS, "compare without runs", "compare.py", (OUT,),
+         "error: runs: give runs=[<run id or dir>,...] or sweep=<multirun dir>"),
+    Case("compare-sweep-outside", RUNS, "a sweep folder outside the multirun folder",
+         "compare.py", ("sweep=/tmp", OUT),
+         "error: sweep='/tmp': multirun folders live in {out}/multirun"),
+    Case("compare-split-not-evaluated", RUNS, "comparing on a split the run was not evaluated "
+         "on", "compare.py", ("runs={run}", "splits=[tset]", OUT),
+         "error: splits: ['tset'] not evaluated in run {run}; it has ['test', 'train', "
+         "'valid_a', 'valid_comp']", root="trained", setup=run_copy(), slow=True),
+    Case("registry-unknown-id", RUNS, "`registry.py show` of an unknown id", "registry.py",
+         ("show", "nope", "--output-dir", "{out}"),
+         "error: run 'nope' is not in {out}/registry.json (latest: none); list them with: "
+         "python scripts/registry.py list"),
+    Case("registry-damaged", RUNS, "a `registry.json` that is not JSON", "registry.py",
+         ("list", "--output-dir", "{out}"),
+         "error: {out}/registry.json is damaged (JSONDecodeError: Expecting property name enclosed "
+         "in double quotes: line 1 column 2 (char 1)); restore it from a backup or delete it and "
+         "re-register the runs (python scripts/registry.py rebuild)",
+         setup=damaged_registry),
+    # --- output folders ---
+    Case("output-dir-is-a-file", OUTPUT, "an output folder below a file", "train.py",
+         ("paths.output_dir={tmp}/file/out",),
+         "error: cannot write to output directory {tmp}/file/out/runs: Not a directory. Choose "
+         "a writable folder (paths.output_dir=... on the command line).",
+         setup=write_file("file", "")),
+    Case("output-dir-is-a-file-data", OUTPUT, "an output folder below a file",
+         "generate_data.py", ("paths.output_dir={tmp}/file/out",),
+         "error: cannot write to output directory {tmp}/file/out/datasets: Not a directory. Choose "
+         "a writable folder (paths.output_dir=... on the command line).",
+         setup=write_file("file", "")),
+    Case("output-dir-read-only", OUTPUT, "an output folder without write permission",
+         "train.py", ("paths.output_dir={tmp}/locked/out",),
+         "error: cannot write to output directory {tmp}/locked/out/runs: Permission denied.",
+         setup=make_dir("locked", 0o555), skip=is_root),
+    Case("output-dir-read-only-filesystem", OUTPUT, "an output folder on a read-only file "
+         "system (`/sys`)", "generate_data.py", ("paths.output_dir=/sys/storyqa-out",),
+         "error: cannot write to output directory /sys/storyqa-out/datasets: ", skip=not_linux),
+    Case("disk-full-generating", OUTPUT, "the disk fills up while the dataset is written "
+         f"(simulated: a {FULL_DISK_BYTES // 1000} kB file-size limit)", "generate_data.py",
+         ("data.size=tiny", "progress=false", OUT),
+         "error: cannot write dataset {out}/datasets/{dataset}: File too large. Free some "
+         "space, or choose a folder on another disk (paths.output_dir=...).",
+         file_size_limit=FULL_DISK_BYTES),
+    Case("disk-full-evaluating", OUTPUT, "the disk fills up after training, while the run is "
+         "evaluated (simulated as above; the run is marked `failed`)", "train.py",
+         (*SMALL_LSTM, *QUIET, OUT),
+         "error: cannot write the output folder: File too large. Free some space, or choose a "
+         "folder on another disk (paths.output_dir=...).", root="dataset",
+         file_size_limit=FULL_DISK_BYTES, leaves_failed_run=True, slow=True),
+)  # fmt: skip
+
+
+# --- running a case ---------------------------------------------------------------------------
+
+
+def run_script(
+    script: str, args: list[str], cwd: Path, file_size_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+
+    def limit() -> None:
+        assert file_size_limit is not None
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limit if file_size_limit is not None else None,
+    )
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return str(json.loads((run_dir / "manifest.json").read_text())["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What later commands read from an output root."""
+
+    runs: dict[str, str | None]
+    datasets: frozenset[str]
+    registry: bytes | None
+
+    @classmethod
+    def of(cls, out: Path) -> Snapshot:
+        runs_dir, datasets_dir, registry = out / "runs", out / "datasets", out / "registry.json"
+        return cls(
+            runs={p.name: _status(p) for p in runs_dir.iterdir() if p.is_dir()}
+            if runs_dir.is_dir()
+            else {},
+            datasets=frozenset(
+                p.name for p in datasets_dir.iterdir() if p.is_dir() and p.name[0] != "."
+            )
+            if datasets_dir.is_dir()
+            else frozenset(),
+            registry=registry.read_bytes() if registry.is_file() else None,
+        )
+
+
+def copy_dataset(source: Path, out: Path) -> None:
+    shutil.copytree(source, out / "datasets" / source.name, ignore=shutil.ignore_patterns("enc*"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_4dir: Any) -> Path:
+    """An output root with the tiny dataset and one trained LSTM run (1 epoch)."""
+    out = tmp_path_factory.mktemp("bad-inputs") / "out"
+    copy_dataset(tiny_4dir.path, out)
+    done = run_script("train.py", [*SMALL_LSTM, *QUIET, f"paths.output_dir={out}"], out.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (out / "runs").glob("lstm-all_4dir-*")
+    assert _status(run_dir) == "finished"
+    return run_dir
+
+
+def _params() -> list[Any]:
+    slow = pytest.mark.slow
+    return [pytest.param(case, id=case.id, marks=[slow] if case.slow else []) for case in CASES]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_bad_input_is_refused_cleanly(
+    case: Case, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    reason = case.skip() if case.skip is not None else None
+    if reason:
+        pytest.skip(reason)
+    trained = request.getfixturevalue("trained_run") if case.root == "trained" else None
+    out = trained.parent.parent if trained is not None else tmp_path / "out"
+    ctx = Context(case.id, tmp_path, out, DATASET, trained, trained.name if trained else "")
+    if case.root == "dataset":
+        copy_dataset(request.getfixturevalue("tiny_4dir").path, out)
+    try:
+        if case.setup is not None:
+            case.setup(ctx)
+        before = Snapshot.of(out)
+        done = run_script(
+            case.script, [ctx.fill(a) for a in case.args], tmp_path, case.file_size_limit
+        )
+        after = Snapshot.of(out)
+    finally:
+        for folder in tmp_path.iterdir():  # a read-only folder must not block the clean-up
+            if folder.is_dir():
+                folder.chmod(0o755)
+    shown = f"exit {done.returncode}; stderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == case.exit != 0, shown
+    assert ctx.fill(case.message) in done.stderr, shown
+    assert "Traceback" not in done.stderr, shown
+    new_runs = set(after.runs) - set(before.runs)
+    assert case.leaves_failed_run or not new_runs, f"run folders left behind: {new_runs}"
+    finished = {name for name, status in after.runs.items() if status == "finished"}
+    assert finished <= {n for n, s in before.runs.items() if s == "finished"}, finished
+    assert after.datasets <= before.datasets, after.datasets - before.datasets
+    assert after.registry == before.registry, "the registry changed"
+
+
+# --- the doc ------------------------------------------------------------------------------------
+
+
+def _shown(text: str) -> str:
+    for key, value in SHOWN.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _code(text: str) -> str:
+    text = _shown(text).replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def render_doc(cases: tuple[Case, ...] = CASES) -> str:
+    """``docs/bad-inputs.md``: one table row per case, grouped."""
+    lines = [
+        "# Bad inputs",
+        "",
+        "Every bad input the commands are tested with, and what the user sees. Each row is a",
+        "test in `tests/e2e/test_bad_inputs.py` (this file is generated from it:",
+        f"`{REGENERATE}`). Each command exits non-zero, prints the message shown",
+        "(on stderr; the part shown is part of the real line) and no traceback, and leaves no",
+        "run folder that says `finished`, no new dataset version and no new registry entry.",
+        "",
+        "`OUT` is the output root (`paths.output_dir`), `<run_id>` a run in `OUT/runs`. Our own",
+        "checks print one `error: ...` line and exit with 2; Hydra's command-line errors exit",
+        "with 1 and print Hydra's message (set `HYDRA_FULL_ERROR=1` for its stack trace).",
+        "",
+        f"{len(cases)} inputs.",
+    ]
+    for group in GROUPS:
+        rows = [case for case in cases if case.group == group]
+        if not rows:
+            continue
+        lines += ["", f"## {group}", "", "| Input | Command | What the user sees | Exit |"]
+        lines.append("|---|---|---|---|")
+        for case in rows:
+            command = " ".join(["python", f"scripts/{case.script}", *case.args])
+            lines.append(
+                f"| {case.input} | {_code(command)} | {_code(case.message)} | {case.exit} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def test_doc_lists_every_case() -> None:
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
+    assert {case.group for case in CASES} <= set(GROUPS)
+    expected = render_doc()
+    actual = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    diff = "".join(
+        difflib.unified_diff(
+            actual.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            str(DOC),
+            "generated from tests/e2e/test_bad_inputs.py",
+        )
+    )
+    assert not diff, f"{DOC} is out of date; regenerate it with: {REGENERATE}\n{diff}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write or check docs/bad-inputs.md.")
+    parser.add_argument("--write-doc", action="store_true", help="rewrite the doc")
+    args = parser.parse_args(argv)
+    text = render_doc()
+    if args.write_doc:
+        DOC.write_text(text, encoding="utf-8")
+        print(f"wrote {DOC} ({len(CASES)} cases)")
+        return 0
+    current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    print("up to date" if current == text else f"out of date; run: {REGENERATE}")
+    return 0 if current == text else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
