@@ -15,7 +15,9 @@ overrides a hyperparameter, ``trainer.<key>=`` a trainer setting (``trainers/con
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from _cli import CONFIG_DIR, register_configs, reports_user_errors, run_dir_for, to_plain
@@ -26,6 +28,8 @@ from omegaconf import DictConfig
 from trainers.comparison import JOB_RUN_FILE
 from trainers.manifest import RunManifest
 from trainers.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
+from trainers.settings import SettingsError
+from trainers.signals import TrainingInterrupted
 
 register_configs()
 
@@ -59,6 +63,18 @@ def main(cfg: DictConfig) -> float:
         raise
 
 
+def _report_interrupt(interrupt: KeyboardInterrupt, run_dir: Path | None) -> NoReturn:
+    """One line on how to continue an interrupted run, then exit ``128 + signal``."""
+    code = interrupt.exit_code if isinstance(interrupt, TrainingInterrupted) else 130
+    if run_dir is not None and RunManifest.path_for(run_dir).is_file():
+        print(
+            f"\ninterrupted: the run keeps its last finished epoch; continue it with\n"
+            f"  python scripts/train.py resume={run_dir}",
+            file=sys.stderr,
+        )
+    raise SystemExit(code)
+
+
 @reports_user_errors
 def _run(cfg: DictConfig, run_dir: Path | None) -> float:
     plain = to_plain(cfg)
@@ -69,9 +85,20 @@ def _run(cfg: DictConfig, run_dir: Path | None) -> float:
         PipelineConfig.from_mapping(plain)  # every key checked before anything is built
     extend = None
     if resume is not None:  # only these may change, and only when given on the command line
-        given = {o.split("=", 1)[0].lstrip("+") for o in HydraConfig.get().overrides.task}
+        given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+        allowed = {"resume", "progress", *(f"trainer.{k}" for k in RESUME_EXTENSIONS)}
+        ignored = sorted(given - allowed)
+        if ignored:
+            raise SettingsError(
+                f"{ignored[0]}: a resumed run keeps its own saved config; only "
+                f"{sorted(allowed - {'resume', 'progress'})} may be given with resume= "
+                "(start a new run to change anything else)"
+            )
         extend = {k: plain["trainer"][k] for k in RESUME_EXTENSIONS if f"trainer.{k}" in given}
-    out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
+    try:
+        out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
+    except KeyboardInterrupt as interrupt:
+        _report_interrupt(interrupt, run_dir)
     training = out["training"]
     print(f"\nRun:    {out['run_dir']}")
     print(f"Best:   epoch {training.best_epoch}, val accuracy {training.best_val_accuracy:.4f}")

@@ -38,13 +38,14 @@ import pandas as pd
 from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from metrics.history import epoch_history
-from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy
+from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
 from trainers.config import TrainerConfig
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
 from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
 from trainers.manifest import ManifestStatus, RunManifest
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 from trainers.run import DatasetInfo, seed_everything
+from trainers.signals import termination_as_interrupt
 from trainers.tracking import RunStatus, Tracker, TrackerConfig
 
 if TYPE_CHECKING:
@@ -304,7 +305,8 @@ class ModelTrainer(ABC):
             else time.time() + 60.0 * self.config.max_minutes,
         )
         try:
-            summary = self._fit(request)
+            with termination_as_interrupt():
+                summary = self._fit(request)
         except KeyboardInterrupt:
             self._end("interrupted", "interrupted (Ctrl-C or SIGTERM); resume with resume_from")
             raise
@@ -393,6 +395,29 @@ class ModelTrainer(ABC):
 
     # --- internals --------------------------------------------------------------------------
 
+    def completed_training(self) -> TrainingResult | None:
+        """This run's training result if its training already ran to the end, else ``None``.
+
+        A run stopped while its best checkpoint was being evaluated (killed, or a full disk)
+        has nothing left to train; resuming it only evaluates, reports and registers. The
+        result is rebuilt from the run folder: the manifest, ``metrics.jsonl`` and the top-k
+        state after the last epoch.
+        """
+        if not RunManifest.path_for(self.run_dir).is_file():
+            return None
+        manifest = RunManifest.load(self.run_dir)
+        if not manifest.training_done or manifest.epochs_completed < 1:
+            return None
+        fresh = TopKPolicy(k=self.config.top_k)
+        policy = TopKStateStore(self.files.state_path).load(manifest.epochs_completed, fresh)
+        summary = FitSummary(
+            manifest.epochs_completed, manifest.stopped_early, manifest.device, manifest.precision
+        )
+        manifest.mark_resumed()
+        manifest.finish("finished")  # training is done; a failing evaluation says so again
+        self.manifest = manifest
+        return self._result(policy, summary, 0.0)
+
     def _resolve_resume(self, resume_from: str | Path | None) -> ResumePoint | None:
         if resume_from is None:
             return None
@@ -432,6 +457,7 @@ class ModelTrainer(ABC):
         else:
             self.manifest = RunManifest.load(self.run_dir)
             self.manifest.mark_resumed()
+            self.files.discard_partial_writes()
         self._open_tracker(None if resume is None else resume.epoch)
         assert self.tracker is not None
         if resume is None:

@@ -283,6 +283,8 @@ class CheckpointFiles:
     EXTENSIONS: ClassVar[Mapping[str, str]] = {"lightning": "ckpt", "keras": "weights.h5"}
     DIRECTORY_NAME: ClassVar[str] = "checkpoints"
     FALLBACK_DIRECTORY_NAME: ClassVar[str] = "checkpoints_fallback"
+    #: Prefix of a file being written, moved to its real name once complete.
+    TMP_PREFIX: ClassVar[str] = "tmp-"
     STATE_FILE: ClassVar[str] = "topk_state.json"
     BEST_STEM: ClassVar[str] = "best"
     LAST_STEM: ClassVar[str] = "last"  # Lightning's ModelCheckpoint.CHECKPOINT_NAME_LAST
@@ -332,6 +334,19 @@ class CheckpointFiles:
     def state_path(self) -> Path:
         """``<run_dir>/checkpoints/topk_state.json``."""
         return self.directory / self.STATE_FILE
+
+    def discard_partial_writes(self) -> list[Path]:
+        """Remove the temporary files of saves that were cut short (a killed process), which
+        both trainers write before moving a checkpoint into place; returns what was removed."""
+        partial = [
+            path
+            for directory in (self.directory, self.fallback_directory)
+            if directory.is_dir()
+            for path in directory.glob(f"{self.TMP_PREFIX}*")
+        ]
+        for path in partial:
+            path.unlink(missing_ok=True)
+        return partial
 
     @property
     def best_filename(self) -> str:
@@ -537,7 +552,7 @@ class CheckpointManager:
             ``(e + 1) % every_n_epochs == 0``; ``None`` for none.
     """
 
-    TMP_PREFIX: ClassVar[str] = "tmp-"
+    TMP_PREFIX: ClassVar[str] = CheckpointFiles.TMP_PREFIX
 
     def __init__(
         self,

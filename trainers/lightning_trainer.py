@@ -320,9 +320,9 @@ class LightningTrainer(ModelTrainer):
             with quiet_lightning():
                 trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit:
-            if not interrupts.interrupted:
+            if interrupts.interrupt is None:
                 raise
-            raise KeyboardInterrupt from None
+            raise interrupts.interrupt from None
         finally:
             relay.close()
             if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and sigint is not None:

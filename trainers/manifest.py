@@ -98,6 +98,9 @@ class RunManifest:
     """
 
     FILENAME: ClassVar[str] = "manifest.json"
+    #: Start of ``error`` when training ended but evaluating the best checkpoint, writing the
+    #: report or registering the run failed.
+    AFTER_TRAINING_ERROR: ClassVar[str] = "evaluation after training failed"
 
     run_dir: Path
     run_id: str
@@ -161,7 +164,8 @@ class RunManifest:
                 f"{path}: not valid JSON ({error}); the run folder is damaged"
             ) from None
         known = {item.name for item in fields(cls)} - {"run_dir"}
-        missing = {"run_id", "status", "framework", "model", "seed"} - set(data)
+        required = {"run_id", "status", "framework", "model", "seed"}
+        missing = required - set(data) if isinstance(data, dict) else required
         if not isinstance(data, dict) or missing:
             raise ValueError(f"{path}: not a run manifest (missing {sorted(missing)})")
         return cls(run_dir=Path(run_dir), **{k: v for k, v in data.items() if k in known})
@@ -187,6 +191,15 @@ class RunManifest:
                 raise AttributeError(f"RunManifest has no field {name!r}")
             setattr(self, name, value)
         self.save()
+
+    @property
+    def training_done(self) -> bool:
+        """Training ran to its end: ``finished``, or ``failed`` afterwards (while the best
+        checkpoint was evaluated, reported or registered; see :attr:`AFTER_TRAINING_ERROR`).
+        Resuming such a run only evaluates it."""
+        return self.status == "finished" or (
+            self.status == "failed" and (self.error or "").startswith(self.AFTER_TRAINING_ERROR)
+        )
 
     def mark_resumed(self) -> None:
         """Record a resume: status back to ``running``, the error cleared."""

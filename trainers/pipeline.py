@@ -26,6 +26,7 @@ from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
 from trainers.manifest import RunManifest
 from trainers.presets import PRESETS, model_preset
 from trainers.registry import Registry
+from trainers.results import TrainingResult
 from trainers.run import DatasetInfo, new_run_id
 from trainers.settings import SettingsError
 from trainers.tracking import TrackerConfig
@@ -199,7 +200,7 @@ def run_pipeline(
     """
     if resume is not None:
         run_dir = Path(resume).expanduser().resolve()
-        saved = RunManifest.load(run_dir).config
+        saved = load_run_manifest(run_dir, "resume").config
         if not saved:
             raise SettingsError(f"resume: {run_dir} has no saved config; it cannot be resumed")
         changes = dict(extend or {})
@@ -230,26 +231,76 @@ def run_pipeline(
         return _train_and_evaluate(trainer, dataset, resolved, resume is not None)
 
 
+def load_run_manifest(run_dir: Path, key: str) -> RunManifest:
+    """The manifest of the run folder given as ``key`` on the command line.
+
+    Raises:
+        SettingsError: No manifest, or a damaged one, naming the folder.
+    """
+    try:
+        return RunManifest.load(run_dir)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{key}: {run_dir} is not a run (no {RunManifest.FILENAME}); give a run folder "
+            "(python scripts/registry.py list shows them)"
+        ) from None
+    except ValueError as error:
+        raise SettingsError(f"{key}: {error}") from None
+
+
+def _mark_failed_after_training(run_dir: Path, error: BaseException) -> None:
+    """Training finished but evaluation, report or registration did not: the manifest must
+    not say ``finished`` (later commands would take the run for a complete one)."""
+    try:
+        manifest = RunManifest.load(run_dir)
+        if manifest.status == "finished":
+            reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+            manifest.finish(
+                "failed",
+                f"{RunManifest.AFTER_TRAINING_ERROR}: {type(error).__name__}: {reason}; resume "
+                "the run to evaluate it again",
+            )
+    except (OSError, ValueError):  # the manifest cannot be read or written: it is not finished
+        pass
+
+
 def _train_and_evaluate(
     trainer: ModelTrainer, dataset: StoryDataset, config: PipelineConfig, resumed: bool
 ) -> dict[str, Any]:
-    from metrics.report import write_run_report
-
     assert dataset.vocab is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
     dataset.vocab.save(trainer.run_dir / VOCAB_FILE)  # the run is self-contained
     model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
-    training = trainer.train(
-        model,
-        trainer.encode(dataset, "train"),
-        trainer.encode(dataset, "valid_a"),
-        dataset.metadata("train"),
-        dataset.metadata("valid_a"),
-        config.model,
-        resume_from=trainer.run_dir if resumed else None,
-    )
+    # A run stopped after its training (while being evaluated) only needs the rest.
+    training = trainer.completed_training() if resumed else None
+    if training is None:
+        training = trainer.train(
+            model,
+            trainer.encode(dataset, "train"),
+            trainer.encode(dataset, "valid_a"),
+            dataset.metadata("train"),
+            dataset.metadata("valid_a"),
+            config.model,
+            resume_from=trainer.run_dir if resumed else None,
+        )
     if not trainer.is_global_zero:  # a DDP worker: rank zero evaluates, reports, registers
         return {"run_id": trainer.run_dir.name, "run_dir": trainer.run_dir, "training": training}
+    try:
+        return _evaluate_report_register(trainer, model, dataset, config, training)
+    except BaseException as error:
+        _mark_failed_after_training(trainer.run_dir, error)
+        raise
+
+
+def _evaluate_report_register(
+    trainer: ModelTrainer,
+    model: Any,
+    dataset: StoryDataset,
+    config: PipelineConfig,
+    training: TrainingResult,
+) -> dict[str, Any]:
+    from metrics.report import write_run_report
+
     if training.best_checkpoint is not None:
         trainer.load_checkpoint(model, training.best_checkpoint)
     evaluations = evaluate_splits(trainer, model, dataset, config.evaluate_splits)
@@ -305,14 +356,25 @@ def _examples(dataset: StoryDataset, split: str) -> Any:
 
 
 def open_run(
-    run_dir: str | Path, data_path: str | Path | None = None
+    run_dir: str | Path,
+    data_path: str | Path | None = None,
+    *,
+    splits: tuple[str, ...] = (),
+    splits_key: str = "splits",
 ) -> tuple[ModelTrainer, Any, StoryDataset, PipelineConfig]:
     """A finished run ready to predict: its trainer, its best model and a dataset encoded
     with the run's vocabulary (the run's own data, or ``data_path``: a user JSONL file or
     folder).
 
+    Args:
+        run_dir: The run directory.
+        data_path: A user JSONL file or folder instead of the run's own data.
+        splits: Splits that must be in the data (checked before the model is loaded).
+        splits_key: The command-line key that named ``splits``, for the error.
+
     Raises:
-        SettingsError: The run has no saved config.
+        SettingsError: No manifest, a damaged one, no saved config, a run that is not
+            ``finished``, or a split of ``splits`` that is not in the data.
         trainers.errors.CheckpointError: The best checkpoint is missing or damaged.
     """
     from stories import load_dataset
@@ -320,10 +382,27 @@ def open_run(
     from trainers.errors import CheckpointError
 
     run_dir = Path(run_dir).resolve()
-    manifest = RunManifest.load(run_dir)
+    manifest = load_run_manifest(run_dir, "run")
     if not manifest.config:
         raise SettingsError(f"run: {run_dir} has no saved config; it cannot be re-evaluated")
     config = PipelineConfig.from_mapping(manifest.config)
+    if manifest.status != "finished":
+        why = f": {manifest.error.strip().splitlines()[0][:300]}" if manifest.error else ""
+        raise SettingsError(
+            f"run: {manifest.run_id} is {manifest.status}, not finished{why}; resume it "
+            f"(python scripts/train.py resume={run_dir}) or start a new run"
+        )
+    best = manifest.checkpoints.get("best")
+    if not best:
+        raise CheckpointError(
+            f"run {manifest.run_id} has no best checkpoint (status {manifest.status}); "
+            f"resume it first: python scripts/train.py resume={run_dir}"
+        )
+    if not (run_dir / best).is_file():
+        raise CheckpointError(
+            f"run {manifest.run_id}: its best checkpoint {run_dir / best} is missing; restore "
+            "the file, or train the run again"
+        )
     output_root = run_dir.parent.parent
     if data_path is None:
         dataset = build_dataset(
@@ -331,6 +410,12 @@ def open_run(
         )
     else:
         dataset = load_dataset(data_path)
+    missing = [split for split in splits if split not in dataset.splits]
+    if missing:
+        raise SettingsError(
+            f"{splits_key}: {', '.join(map(repr, missing))} not in the data; it has "
+            f"{list(dataset.splits)}"
+        )
     vocab_path = run_dir / VOCAB_FILE
     if vocab_path.exists():
         dataset = dataset.with_vocab(Vocabulary.load(vocab_path))
@@ -343,12 +428,6 @@ def open_run(
         output_root=output_root,
         run_config=manifest.config,
     )
-    best = manifest.checkpoints.get("best")
-    if not best:
-        raise CheckpointError(
-            f"run {manifest.run_id} has no best checkpoint (status {manifest.status}); "
-            f"resume it first: python scripts/train.py resume={run_dir}"
-        )
     assert dataset.vocab is not None
     model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
     trainer.load_checkpoint(model, run_dir / best)
@@ -371,11 +450,8 @@ def evaluate_run(
         Split -> :class:`~metrics.EvaluationResult` (also saved in ``eval/<split>/``, logged,
         recorded in the manifest and the registry).
     """
-    trainer, model, dataset, _ = open_run(run_dir, data_path)
+    trainer, model, dataset, _ = open_run(run_dir, data_path, splits=tuple(splits or ()))
     chosen = tuple(dataset) if splits is None else tuple(splits)
-    missing = [split for split in chosen if split not in dataset.splits]
-    if missing:
-        raise SettingsError(f"splits: {missing} not in the data; it has {list(dataset.splits)}")
     with trainer:
         results = evaluate_splits(trainer, model, dataset, chosen)
     Registry(trainer.output_root).register_run(trainer.run_dir)
@@ -403,9 +479,7 @@ def diagnose_run(
 
     import numpy as np
 
-    trainer, model, dataset, _ = open_run(run_dir, data_path)
-    if split not in dataset.splits:
-        raise SettingsError(f"split: {split!r} is not in the data; it has {list(dataset.splits)}")
+    trainer, model, dataset, _ = open_run(run_dir, data_path, splits=(split,), splits_key="split")
     with trainer:
         probabilities, losses = trainer.predict(model, trainer.encode(dataset, split))
     frame = dataset[split].reset_index(drop=True)

@@ -15,6 +15,7 @@ from models.lstm import compile_lstm
 from trainers.batching import steps_per_epoch
 from trainers.config import TrainerConfig
 from trainers.hyperparams import LSTMHyperparams
+from trainers.keras.backup import AtomicBackupAndRestore
 from trainers.keras.batches import BucketedBatches, EpochOrder, Predictor
 from trainers.keras.checkpoint import TopKCheckpoint
 from trainers.keras.rng import EpochRandomState
@@ -117,9 +118,7 @@ class KerasFit:
         stopper = self.early_stopping() if self.config.early_stopping else None
         if stopper is not None:
             callbacks.append(stopper)
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(str(self.backup_dir), delete_checkpoint=False)
-        )
+        callbacks.append(AtomicBackupAndRestore(self.backup_dir))
         model.fit(
             batches,
             epochs=request.epochs,

@@ -29,6 +29,7 @@ from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointFiles, TopKPolicy, lightning_checkpoint_kwargs
 from trainers.lightning.module import StoryModule
 from trainers.lightning.relay import EpochVerdict, RoutineRelay
+from trainers.signals import epoch_end_done
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class PolicyCheckpoint(ModelCheckpoint):
         reporter: Holds the verdict of the epoch just validated.
     """
 
-    TMP_PREFIX = "tmp-"
+    TMP_PREFIX = CheckpointFiles.TMP_PREFIX
 
     def __init__(self, files: CheckpointFiles, policy: TopKPolicy, reporter: EpochReporter):
         super().__init__(**lightning_checkpoint_kwargs(files, policy))
@@ -159,6 +160,7 @@ class PolicyCheckpoint(ModelCheckpoint):
         if self._last_saved_step != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._write_best(trainer)
+        epoch_end_done()  # the epoch is wholly saved: a stop signal that came meanwhile acts
 
     def _save_last_checkpoint(
         self, trainer: pl.Trainer, monitor_candidates: dict[str, Any]
@@ -200,10 +202,16 @@ class PolicyCheckpoint(ModelCheckpoint):
         """Save; on failure retry in the fallback directory, and go on if that fails too."""
         name = Path(filepath).name
         for path in (Path(filepath), self.files.fallback_directory / name):
+            tmp = path.with_name(f"{self.TMP_PREFIX}{name}")
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                super()._save_checkpoint(trainer, str(path))
+                super()._save_checkpoint(trainer, str(tmp))  # a kill cannot leave half a file
+                if trainer.is_global_zero:
+                    os.replace(tmp, path)
+                self._last_checkpoint_saved = str(path)
             except OSError as error:
+                if trainer.is_global_zero:
+                    tmp.unlink(missing_ok=True)
                 logger.error("checkpoint save to %s failed (%s)", path, error)
                 continue
             if path.parent != Path(filepath).parent:
@@ -218,15 +226,22 @@ class PolicyCheckpoint(ModelCheckpoint):
 
 
 class InterruptRecorder(Callback):
-    """Records whether fitting ended by ``KeyboardInterrupt`` (Lightning exits instead)."""
+    """Records the ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM as
+    :class:`~trainers.signals.TrainingInterrupted`) that ended fitting: Lightning exits
+    instead of raising it, and the trainer raises it again."""
 
     def __init__(self) -> None:
-        self.interrupted = False
+        self.interrupt: KeyboardInterrupt | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupt is not None
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.interrupted = self.interrupted or isinstance(exception, KeyboardInterrupt)
+        if self.interrupt is None and isinstance(exception, KeyboardInterrupt):
+            self.interrupt = exception
 
 
 class TimeBudget(Callback):

@@ -31,6 +31,7 @@ import pandas as pd
 from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointFiles, TopKDecision, TopKPolicy, TopKStateStore
+from trainers.signals import epoch_end_begins
 from trainers.tracking.tracker import Tracker
 
 
@@ -124,6 +125,7 @@ class EpochRoutine:
             metadata: Validation metadata (``category``, ``noun_count``...), aligned by row.
             losses: Optional per-example validation losses (their mean is the val loss).
         """
+        epoch_end_begins()  # a stop signal waits until the trainer has saved this epoch
         train_loss, train_accuracy = float(train_loss), float(train_accuracy)
         result = self.processor.evaluate(y_true, y_prob, metadata, losses=losses)
         series = {

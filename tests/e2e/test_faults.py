@@ -1,0 +1,222 @@
+"""Faults a run survives, through the commands a user runs: ``kill -9`` at a random point or
+SIGTERM, then ``train.py resume=<run dir>``. The resumed run must end exactly like an
+uninterrupted one (CPU, same seed): the same metrics, top-k files and registry entry, and no
+epoch recorded twice in ``metrics.jsonl``, Neptune's offline log or MLflow."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.e2e.test_train_cli import SMALL
+from tests.integration.tracking.simulation import (
+    Stored,
+    neptune_containers,
+    read_jsonl,
+    read_mlflow,
+    read_neptune,
+)
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+#: Every sink on (Neptune offline: no token in tests), top-2 checkpoints kept.
+ARGS = [
+    "data.size=tiny",
+    f"trainer.max_epochs={EPOCHS}",
+    "trainer.top_k=2",
+    "trainer.progress=false",
+    "progress=false",
+    "tracker.sinks=[jsonl,neptune,mlflow]",
+    "tracker.neptune_mode=offline",
+]
+#: Registry fields that legitimately differ between two runs of the same config.
+RUN_SPECIFIC = {"run_id", "run_dir", "registered_at", "evaluation_dirs", "checkpoint"}
+RUN_SPECIFIC_CONFIG = {"output_dir", "run_id"}
+
+
+def command(model: str, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        str(REPO_ROOT / "scripts" / "train.py"),
+        f"model={model}",
+        *SMALL[model],
+        *ARGS,
+        f"paths.output_dir={out}",
+        *extra,
+    ]
+
+
+def resume(run_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "train.py"), f"resume={run_dir}"],
+        cwd=run_dir.parent.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def finished_epochs(out: Path) -> int:
+    """Epochs whose validation accuracy is in the (single) run's ``metrics.jsonl``."""
+    files = list((out / "runs").glob("*/metrics.jsonl"))
+    if not files:
+        return 0
+    lines = files[0].read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.endswith("}")]
+    return len({r["step"] for r in records if r["name"] == "metrics/val/accuracy"})
+
+
+def run_until(
+    model: str, out: Path, ready: Any, signum: int, jitter_s: float
+) -> tuple[Path, subprocess.Popen[str], str]:
+    """Start a run, wait until ``ready(out)``, then ``jitter_s`` more, and send ``signum``;
+    returns the run folder, the ended process and its stderr."""
+    out.mkdir(parents=True)
+    process = subprocess.Popen(
+        command(model, out),
+        cwd=out.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not ready(out):
+        assert process.poll() is None, f"the run ended before the fault: {process.stderr}"
+        assert time.time() < deadline, "the run made no progress"
+        time.sleep(0.05)
+    time.sleep(jitter_s)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, "the run finished before the fault"
+    (run_dir,) = (out / "runs").iterdir()
+    return run_dir, process, stderr
+
+
+def merged_neptune(data_dir: Path, run_name: str) -> Stored:
+    """The series of a run's offline Neptune containers (each process that trained it writes
+    one; ``neptune sync`` merges them into one run through its ``custom_run_id``). A point
+    that two containers both hold must have the same value: the resumed process repeats at
+    most the epoch that was cut short, and repeats it exactly."""
+    merged = Stored()
+    for operations in neptune_containers(data_dir, run_name):
+        for key, value in read_neptune(operations).series.items():
+            assert merged.series.setdefault(key, value) == value, key
+    return merged
+
+
+def tracked(run_dir: Path) -> dict[str, Stored]:
+    """What each sink holds for the run (each reader fails on a duplicate point)."""
+    root = run_dir.parent.parent
+    jsonl = read_jsonl(run_dir)
+    series = {name for name, _ in jsonl.series}
+    return {
+        "jsonl": jsonl,
+        "neptune": merged_neptune(root / ".neptune", run_dir.name),
+        "mlflow": read_mlflow(f"sqlite:///{root.as_posix()}/mlflow.db", run_dir.name, series),
+    }
+
+
+def registry_entry(run_dir: Path) -> dict[str, Any]:
+    registry = json.loads((run_dir.parent.parent / "registry.json").read_text())
+    (entry,) = registry["models"]
+    assert entry["run_id"] == run_dir.name
+    entry["config"] = {k: v for k, v in entry["config"].items() if k not in RUN_SPECIFIC_CONFIG}
+    return {k: v for k, v in entry.items() if k not in RUN_SPECIFIC}
+
+
+def checkpoint_names(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    runs = {}
+    for model in ("transformer", "lstm"):
+        out = tmp_path_factory.mktemp(f"whole-{model}") / "out"
+        done = subprocess.run(
+            command(model, out), cwd=out.parent, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        (runs[model],) = (out / "runs").iterdir()
+    return runs
+
+
+def assert_same_as_uninterrupted(run_dir: Path, whole: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["resumed_at"]
+    assert registry_entry(run_dir) == registry_entry(whole)
+    assert checkpoint_names(run_dir) == checkpoint_names(whole)
+    resumed, reference = tracked(run_dir), tracked(whole)
+    for sink in ("jsonl", "neptune", "mlflow"):
+        steps = sorted({step for name, step in resumed[sink].series if "val/accuracy" in name})
+        assert steps == list(range(EPOCHS)), sink  # every epoch once (duplicates fail above)
+        assert resumed[sink].series == reference[sink].series, sink
+
+
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_kill_9_during_training_then_resume(
+    model: str, uninterrupted: dict[str, Path], tmp_path: Path
+) -> None:
+    chooser = random.Random()
+    after_epochs = chooser.randint(1, EPOCHS - 1)
+    jitter = chooser.uniform(0.0, 0.5)
+    print(f"kill -9 after {after_epochs} epoch(s) + {jitter:.2f} s")  # to reproduce a failure
+    run_dir, _, _ = run_until(
+        model,
+        tmp_path / "out",
+        lambda out: finished_epochs(out) >= after_epochs,
+        signal.SIGKILL,
+        jitter,
+    )
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running"
+    assert not (run_dir.parent.parent / "registry.json").exists()
+
+    done = resume(run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_as_uninterrupted(run_dir, uninterrupted[model])
+
+
+def test_kill_9_while_evaluating_then_resume(
+    uninterrupted: dict[str, Path], tmp_path: Path
+) -> None:
+    run_dir, _, _ = run_until(
+        "lstm",
+        tmp_path / "out",
+        lambda out: any((out / "runs").glob("*/eval/*/evaluation.json")),
+        signal.SIGKILL,
+        0.0,
+    )
+    done = resume(run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "epoch 0" not in done.stdout  # nothing trained again: only evaluated and registered
+    assert_same_as_uninterrupted(run_dir, uninterrupted["lstm"])
+
+
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_sigterm_stops_cleanly_then_resume(
+    model: str, uninterrupted: dict[str, Path], tmp_path: Path
+) -> None:
+    run_dir, process, stderr = run_until(
+        model, tmp_path / "out", lambda out: finished_epochs(out) >= 1, signal.SIGTERM, 0.0
+    )
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted", stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert f"python scripts/train.py resume={run_dir}" in stderr
+    assert list((run_dir / "checkpoints").glob("last.*"))
+    assert (run_dir / "metrics.jsonl").read_text().endswith("\n")  # flushed whole lines
+
+    done = resume(run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_as_uninterrupted(run_dir, uninterrupted[model])
