@@ -155,7 +155,7 @@ def _load_cached(
     paths = {name: cache_dir / f"{key}.{family}.{name}.npy" for name in names}
     if not all(p.is_file() for p in paths.values()):
         return None
-    arrays = {name: np.load(p, mmap_mode="r") for name, p in paths.items()}
+    arrays = {name: np.load(p, mmap_mode="r", allow_pickle=False) for name, p in paths.items()}
     if any(a.shape[0] != rows for a in arrays.values()):
         return None
     return arrays
@@ -181,7 +181,8 @@ def _store_cached(
         )
         return arrays
     return {
-        name: np.load(cache_dir / f"{key}.{family}.{name}.npy", mmap_mode="r") for name in arrays
+        name: np.load(cache_dir / f"{key}.{family}.{name}.npy", mmap_mode="r", allow_pickle=False)
+        for name in arrays
     }
 
 

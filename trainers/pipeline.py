@@ -41,6 +41,8 @@ SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
 RESUME_EXTENSIONS: tuple[str, ...] = ("max_epochs", "max_minutes")
 #: The run's copy of its training vocabulary.
 VOCAB_FILE = "vocab.json"
+#: The run's HTML report (evaluation of the best checkpoint on every split).
+REPORT_FILE = "report.html"
 #: Columns of a split kept with each misclassified or diagnosed example.
 EXAMPLE_COLUMNS: tuple[str, ...] = ("id", "story", "question", "category", "noun_count")
 
@@ -228,7 +230,9 @@ def run_pipeline(
         run_config=resolved.to_dict(),
     )
     with trainer:
-        return _train_and_evaluate(trainer, dataset, resolved, resume is not None)
+        resumed = resume is not None
+        evaluate_only = resumed and not extend and _left_after_training(trainer, resolved)
+        return _train_and_evaluate(trainer, dataset, resolved, resumed, evaluate_only)
 
 
 def load_run_manifest(run_dir: Path, key: str) -> RunManifest:
@@ -264,15 +268,33 @@ def _mark_failed_after_training(run_dir: Path, error: BaseException) -> None:
         pass
 
 
+def _left_after_training(trainer: ModelTrainer, config: PipelineConfig) -> bool:
+    """Whether a run's training is done but its evaluation, report or registration is not (it
+    was killed, or failed, after training): resuming it then only does those."""
+    manifest = RunManifest.load(trainer.run_dir)
+    if not manifest.training_done:
+        return False
+    complete = (
+        manifest.status == "finished"
+        and set(config.evaluate_splits) <= set(manifest.evaluation)
+        and (trainer.run_dir / REPORT_FILE).is_file()
+        and bool(Registry(trainer.output_root).list(run_id=manifest.run_id))
+    )
+    return not complete
+
+
 def _train_and_evaluate(
-    trainer: ModelTrainer, dataset: StoryDataset, config: PipelineConfig, resumed: bool
+    trainer: ModelTrainer,
+    dataset: StoryDataset,
+    config: PipelineConfig,
+    resumed: bool,
+    evaluate_only: bool = False,
 ) -> dict[str, Any]:
     assert dataset.vocab is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
     dataset.vocab.save(trainer.run_dir / VOCAB_FILE)  # the run is self-contained
     model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
-    # A run stopped after its training (while being evaluated) only needs the rest.
-    training = trainer.completed_training() if resumed else None
+    training = trainer.completed_training() if evaluate_only else None
     if training is None:
         training = trainer.train(
             model,
@@ -306,7 +328,7 @@ def _evaluate_report_register(
     evaluations = evaluate_splits(trainer, model, dataset, config.evaluate_splits)
     manifest = RunManifest.load(trainer.run_dir)
     report = write_run_report(
-        trainer.run_dir / "report.html",
+        trainer.run_dir / REPORT_FILE,
         evaluations,
         summary={
             "run id": manifest.run_id,

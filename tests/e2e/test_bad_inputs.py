@@ -186,6 +186,13 @@ def remove(relative: str) -> Callable[[Path], None]:
     return damage
 
 
+def register(run_dir: Path) -> None:
+    """Register the copy: a finished, evaluated and registered run has nothing left to do."""
+    from trainers.registry import Registry
+
+    Registry(run_dir.parent.parent).register_run(run_dir)
+
+
 def grow_vocabulary(run_dir: Path) -> None:
     _edit_json(run_dir / "vocab.json", lambda v: v["tokens"].extend(f"extra{i}" for i in range(50)))
 
@@ -338,7 +345,12 @@ CASES: tuple[Case, ...] = (
          root="trained", setup=run_copy(), slow=True),
     Case("resume-nothing-left", OVERRIDES, "resume of a finished run without more epochs",
          "train.py", ("resume={out}/runs/{run}",), "raise trainer.max_epochs",
-         root="trained", setup=run_copy(), slow=True),
+         root="trained", setup=run_copy(register), slow=True),
+    Case("resume-damaged-keras-backup", CHECKPOINTS, "a damaged Keras backup on resume",
+         "train.py", ("resume={out}/runs/{run}", "trainer.max_epochs=3"),
+         "error: {out}/runs/{run}: cannot resume: {out}/runs/{run}/backup/"
+         "training_metadata.json: damaged Keras backup metadata", root="trained",
+         setup=run_copy(garbage("backup/training_metadata.json")), slow=True),
     # --- user JSONL files ---
     Case("user-file-missing-field", USER_DATA, "a line without `answer`", "evaluate.py",
          ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
