@@ -150,3 +150,34 @@ def test_the_slurm_launcher_config_composes(tmp_path: Path) -> None:
     assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
     assert launcher["partition"] == "gpu"
     assert {"timeout_min", "cpus_per_task", "gpus_per_node", "mem_gb"} <= set(launcher)
+
+
+EXPERIMENTS = {  # experiment -> (data preset, size, models swept)
+    "paper_4dir": ("all_4dir", "paper", {"lstm_paper", "transformer_paper"}),
+    "paper_2dir": ("all_2dir", "paper", {"lstm_paper", "transformer_paper"}),
+    "scaled_4dir": ("all_4dir", "large", {"lstm", "transformer"}),
+}
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_experiment_configs_compose_to_their_protocol(experiment: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "train.py"),
+            f"experiment={experiment}",
+            "--cfg",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = yaml.safe_load(done.stdout)
+    data, size, models = EXPERIMENTS[experiment]
+    assert (config["data"]["name"], config["data"]["size"]) == (data, size)
+    assert config["trainer"]["early_stopping"] is True
+    params = config["hydra"]["sweeper"]["params"]
+    assert set(params["model"].split(",")) == models
+    assert params["seed"] == "0,1,2"
