@@ -8,7 +8,7 @@ matplotlib is imported inside the functions, so ``import metrics`` stays cheap.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -212,3 +212,95 @@ def plot_learning_curve(metrics_jsonl: str | Path, output: str | Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(png)
     return output
+
+
+#: Splits left out of the progressive-difficulty plot: ``train`` repeats valid_a's actor counts
+#: with stories the model has seen.
+DIFFICULTY_SKIPPED_SPLITS: tuple[str, ...] = ("train",)
+DIFFICULTY_FILE = "progressive_difficulty.png"
+
+
+def difficulty_table(
+    runs: Mapping[str, Sequence[Mapping[str, EvaluationResult]]],
+    skipped_splits: Sequence[str] = DIFFICULTY_SKIPPED_SPLITS,
+) -> pd.DataFrame:
+    """Accuracy by model, category and noun count, pooled over a model's runs (e.g. seeds) and
+    its evaluated splits: each cell is correct answers / examples.
+
+    Args:
+        runs: Model -> its runs -> split -> evaluation (with the ``(category, noun_count)``
+            breakdown).
+        skipped_splits: Splits left out (their noun counts repeat another split's).
+
+    Returns:
+        Columns ``model, category, noun_count, count, accuracy``; categories include
+        ``all`` (every category together).
+
+    Example:
+        >>> from metrics import MetricsProcessor
+        >>> meta = pd.DataFrame({"category": ["simple", "simple", "dense", "dense"],
+        ...                      "noun_count": [2, 2, 9, 9]})
+        >>> result = MetricsProcessor().evaluate([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.2], meta)
+        >>> table = difficulty_table({"m": [{"valid_a": result}, {"valid_a": result}]})
+        >>> table[["category", "noun_count", "count", "accuracy"]].values.tolist()
+        [['all', 2, 4, 0.5], ['all', 9, 4, 1.0], ['dense', 9, 4, 1.0], ['simple', 2, 4, 0.5]]
+    """
+    frames = []
+    for model, model_runs in runs.items():
+        for by_split in model_runs:
+            for split, result in by_split.items():
+                table = result.breakdowns.get((CATEGORY, NOUN_COUNT))
+                if split in skipped_splits or table is None:
+                    continue
+                cells = table[[CATEGORY, NOUN_COUNT, "count", "accuracy"]].copy()
+                cells["model"] = model
+                frames.append(cells)
+    columns = ["model", CATEGORY, NOUN_COUNT, "count", "accuracy"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    cells = pd.concat(frames, ignore_index=True)
+    cells["correct"] = cells["accuracy"] * cells["count"]
+    every = cells.assign(**{CATEGORY: "all"})
+    pooled = (
+        pd.concat([cells, every], ignore_index=True)
+        .groupby(["model", CATEGORY, NOUN_COUNT], sort=True)[["count", "correct"]]
+        .sum()
+        .reset_index()
+    )
+    pooled["count"] = pooled["count"].astype(int)
+    pooled["accuracy"] = pooled["correct"] / pooled["count"]
+    return pooled[columns]
+
+
+def progressive_difficulty_png(
+    table: pd.DataFrame, split_ranges: Mapping[str, tuple[int, int]] = DEFAULT_SPLIT_RANGES
+) -> bytes | None:
+    """The progressive-difficulty plot: accuracy vs noun count, one panel per category (and
+    all together), one line per model, the split ranges shaded; ``None`` for an empty table.
+
+    Args:
+        table: From :func:`difficulty_table`.
+        split_ranges: Noun-count range of each split, shaded and labelled.
+    """
+    if table.empty or not pd.api.types.is_numeric_dtype(table[NOUN_COUNT]):
+        return None
+    categories = ["all", *sorted(set(table[CATEGORY]) - {"all"})]
+    columns = 3
+    rows = -(-len(categories) // columns)
+    figure = _figure(5.0 * columns, 3.4 * rows)
+    low = float(table[NOUN_COUNT].min()) - 0.5
+    high = float(table[NOUN_COUNT].max()) + 0.5
+    for index, category in enumerate(categories):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        for model, cells in table[table[CATEGORY] == category].groupby("model", sort=False):
+            axes.plot(cells[NOUN_COUNT], cells["accuracy"], marker="o", ms=2.5, label=str(model))
+        axes.axhline(0.5, color="grey", lw=0.8, ls="--")
+        _mark_split_ranges(axes, split_ranges, low, high)
+        axes.set(xlim=(low, high), ylim=(-0.02, 1.08), title=f"{category}", xlabel="noun count")
+        axes.grid(alpha=0.3)
+        if index % columns == 0:
+            axes.set_ylabel("accuracy")
+        if index == 0:
+            axes.legend(loc="lower left", fontsize="small")
+    figure.suptitle("Accuracy vs noun count by category (chance = 0.5)")
+    return _png(figure)

@@ -174,15 +174,28 @@ def as_list(value: Any) -> list[str] | None:
 
 
 def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
-    """Save a :class:`~metrics.compare.Comparison` as HTML (with the runs listed) and CSV."""
+    """Save a :class:`~metrics.compare.Comparison` as HTML (with the runs listed and the
+    progressive-difficulty plot) and CSV; the plot and its data beside them."""
     import html
+
+    from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
+    from trainers.comparison import progressive_difficulty
 
     path.parent.mkdir(parents=True, exist_ok=True)
     runs = "".join(f"<li>{html.escape(str(run))}</li>" for run in run_dirs)
+    difficulty = progressive_difficulty(run_dirs)
+    png = progressive_difficulty_png(difficulty)
+    figure = ""
+    if png is not None:
+        plot = path.with_name(f"{path.stem}-{DIFFICULTY_FILE}")
+        plot.write_bytes(png)
+        difficulty.to_csv(plot.with_suffix(".csv"), index=False)
+        figure = f'<img src="{plot.name}" alt="accuracy vs noun count by category">'
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>storyqa comparison</title></head><body>"
-        f"<h1>storyqa comparison</h1><ul>{runs}</ul>{comparison.to_html()}</body></html>\n"
+        f"<h1>storyqa comparison</h1><ul>{runs}</ul>{figure}{comparison.to_html()}"
+        "</body></html>\n"
     )
     path.write_text(page, encoding="utf-8")
     comparison.to_frame().to_csv(path.with_suffix(".csv"), index=False)

@@ -15,10 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from metrics.compare import Comparison, compare_results, load_split_results
 from trainers.manifest import RunManifest
 from trainers.registry import RegistryError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from metrics import EvaluationResult
 
 #: File a multirun job writes in its Hydra job folder: the path of its run directory.
 JOB_RUN_FILE = "run_dir.txt"
@@ -102,3 +108,20 @@ def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = 
             )
         results[label] = {s: r for s, r in by_split.items() if splits is None or s in splits}
     return compare_results(results)
+
+
+def progressive_difficulty(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """Accuracy by model, category and noun count over every evaluated split but ``train``,
+    pooling the runs of one model preset (e.g. its seeds): the data of the
+    progressive-difficulty plot (:func:`metrics.plots.progressive_difficulty_png`).
+
+    Args:
+        run_dirs: Finished, evaluated runs (as for :func:`compare_runs`).
+    """
+    from metrics.plots import difficulty_table
+
+    runs: dict[str, list[dict[str, EvaluationResult]]] = {}
+    for run_dir in run_dirs:
+        manifest = RunManifest.load(run_dir)
+        runs.setdefault(manifest.model, []).append(load_split_results(manifest.run_dir / "eval"))
+    return difficulty_table(runs)

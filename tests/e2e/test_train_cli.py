@@ -91,7 +91,12 @@ def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> Non
     )
     assert compared.returncode == 0, compared.stderr[-3000:]
     assert "transformer - lstm" in compared.stdout and "valid_comp" in compared.stdout
-    assert list((out / "comparisons").glob("compare-*.html"))
+    (html,) = (out / "comparisons").glob("compare-*.html")
+    plot = html.with_name(f"{html.stem}-progressive_difficulty.png")
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.name in html.read_text()
+    difficulty = plot.with_suffix(".csv").read_text().splitlines()
+    assert difficulty[0] == "model,category,noun_count,count,accuracy"
+    assert {line.split(",")[0] for line in difficulty[1:]} == {"lstm", "transformer"}
 
     diagnosed = run(
         "diagnose.py", f"run={lstm}", "split=valid_comp", f"paths.output_dir={out}", cwd=out
