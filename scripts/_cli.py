@@ -175,14 +175,20 @@ def as_list(value: Any) -> list[str] | None:
 
 def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
     """Save a :class:`~metrics.compare.Comparison` as HTML (with the runs listed and the
-    progressive-difficulty plot) and CSV; the plot and its data beside them."""
+    progressive-difficulty plot) and CSV; the plot and its data beside them. When a model ran
+    more than once (seeds), also print and save the mean ± std over its runs."""
     import html
 
     from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
-    from trainers.comparison import progressive_difficulty
+    from trainers.comparison import format_seed_summary, progressive_difficulty, seed_summary
 
     path.parent.mkdir(parents=True, exist_ok=True)
     runs = "".join(f"<li>{html.escape(str(run))}</li>" for run in run_dirs)
+    summary = seed_summary(run_dirs)
+    if (summary["runs"] > 1).any():
+        print("\nMean ± standard deviation over the runs of each model and dataset:")
+        print(format_seed_summary(summary))
+        summary.to_csv(path.with_name(f"{path.stem}-seeds.csv"), index=False)
     difficulty = progressive_difficulty(run_dirs)
     png = progressive_difficulty_png(difficulty)
     figure = ""

@@ -125,3 +125,70 @@ def progressive_difficulty(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
         manifest = RunManifest.load(run_dir)
         runs.setdefault(manifest.model, []).append(load_split_results(manifest.run_dir / "eval"))
     return difficulty_table(runs)
+
+
+#: Splits of the seed summary, in order (those a run was not evaluated on are left out).
+SUMMARY_SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
+
+
+def seed_summary(run_dirs: Sequence[str | Path], metric: str = "accuracy") -> pd.DataFrame:
+    """``metric`` on each split as mean and standard deviation over the runs of each model
+    preset and dataset (e.g. the seeds of a sweep), from the runs' manifests.
+
+    Args:
+        run_dirs: Finished, evaluated runs.
+        metric: An overall score of the evaluation (``accuracy``, ``loss``, ``roc_auc``...).
+
+    Returns:
+        One row per (model, dataset version): ``model, dataset, runs``, then ``<split> mean`` and
+        ``<split> std`` (sample standard deviation; NaN for a single run) per split.
+    """
+    import pandas as pd
+
+    rows = []
+    for run_dir in run_dirs:
+        manifest = RunManifest.load(run_dir)
+        row: dict[str, object] = {
+            "model": manifest.model,
+            "dataset": manifest.dataset.get("version") or manifest.dataset.get("name", ""),
+        }
+        for split in SUMMARY_SPLITS:
+            if metric in manifest.evaluation.get(split, {}):
+                row[split] = manifest.evaluation[split][metric]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    splits = [split for split in SUMMARY_SPLITS if split in frame.columns]
+    grouped = frame.groupby(["model", "dataset"], sort=False)
+    summary = grouped.size().rename("runs").to_frame()
+    for split in splits:
+        summary[f"{split} mean"] = grouped[split].mean()
+        summary[f"{split} std"] = grouped[split].std()
+    return summary.reset_index()
+
+
+def format_seed_summary(summary: pd.DataFrame) -> str:
+    """The summary as text, each split as ``mean ± std``.
+
+    Example:
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"model": ["lstm"], "dataset": ["all_4dir"], "runs": [3],
+        ...                         "test mean": [0.5123], "test std": [0.0101]})
+        >>> print(format_seed_summary(summary))
+        model  dataset   runs  test
+        lstm   all_4dir  3     0.512 ± 0.010
+    """
+    table = summary[["model", "dataset", "runs"]].astype(str)
+    for column in summary.columns:
+        if column.endswith(" mean"):
+            split = column.removesuffix(" mean")
+            table[split] = [
+                f"{mean:.3f} ± {std:.3f}" if std == std else f"{mean:.3f}"
+                for mean, std in zip(summary[column], summary[f"{split} std"], strict=True)
+            ]
+    widths = {c: max(len(c), *(len(v) for v in table[c])) for c in table.columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in table.columns).rstrip()]
+    lines += [
+        "  ".join(v.ljust(widths[c]) for c, v in zip(table.columns, values, strict=True)).rstrip()
+        for values in table.itertuples(index=False)
+    ]
+    return "\n".join(lines)
