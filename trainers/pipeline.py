@@ -252,16 +252,23 @@ def load_run_manifest(run_dir: Path, key: str) -> RunManifest:
         raise SettingsError(f"{key}: {error}") from None
 
 
+def _first_line(text: str, limit: int = 300) -> str:
+    """The first line of an error message, at most ``limit`` characters (for one-line
+    manifest errors and messages)."""
+    lines = text.strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
 def _mark_failed_after_training(run_dir: Path, error: BaseException) -> None:
     """Training finished but evaluation, report or registration did not: the manifest must
     not say ``finished`` (later commands would take the run for a complete one)."""
     try:
         manifest = RunManifest.load(run_dir)
         if manifest.status == "finished":
-            reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
             manifest.finish(
                 "failed",
-                f"{RunManifest.AFTER_TRAINING_ERROR}: {type(error).__name__}: {reason}; resume "
+                f"{RunManifest.AFTER_TRAINING_ERROR}: {type(error).__name__}: "
+                f"{_first_line(str(error))}; resume "
                 "the run to evaluate it again",
             )
     except (OSError, ValueError):  # the manifest cannot be read or written: it is not finished
@@ -409,7 +416,7 @@ def open_run(
         raise SettingsError(f"run: {run_dir} has no saved config; it cannot be re-evaluated")
     config = PipelineConfig.from_mapping(manifest.config)
     if manifest.status != "finished":
-        why = f": {manifest.error.strip().splitlines()[0][:300]}" if manifest.error else ""
+        why = f": {_first_line(manifest.error)}" if manifest.error else ""
         raise SettingsError(
             f"run: {manifest.run_id} is {manifest.status}, not finished{why}; resume it "
             f"(python scripts/train.py resume={run_dir}) or start a new run"

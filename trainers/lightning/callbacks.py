@@ -233,10 +233,6 @@ class InterruptRecorder(Callback):
     def __init__(self) -> None:
         self.interrupt: KeyboardInterrupt | None = None
 
-    @property
-    def interrupted(self) -> bool:
-        return self.interrupt is not None
-
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
