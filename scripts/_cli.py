@@ -66,9 +66,7 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(group="data", name="_schema", node=DatasetConfig)
     for name, preset in PRESETS.items():
-        store.store(
-            group="model", name=f"_{name}", node={"framework": preset.framework, **preset.to_dict()}
-        )
+        store.store(group="model_presets", name=name, node=preset.describe())
     store.store(group="trainer", name="_defaults", node=TrainerConfig().to_dict())
     tracker = {
         k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrackerConfig()).items()

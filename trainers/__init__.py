@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     from trainers.base import ModelTrainer
     from trainers.checkpoints import CheckpointFiles, CheckpointManager, TopKPolicy
     from trainers.config import TrainerConfig
-    from trainers.hyperparams import LSTMHyperparams, TransformerHyperparams
+    from trainers.hyperparams import (
+        EntityMemoryHyperparams,
+        LSTMHyperparams,
+        TransformerHyperparams,
+    )
     from trainers.keras_trainer import KerasTrainer
     from trainers.lightning_trainer import LightningTrainer
     from trainers.manifest import RunManifest
@@ -28,6 +32,7 @@ _LAZY = {
     "CheckpointFiles": "trainers.checkpoints",
     "CheckpointManager": "trainers.checkpoints",
     "DatasetInfo": "trainers.run",
+    "EntityMemoryHyperparams": "trainers.hyperparams",
     "EpochRoutine": "trainers.tracking",
     "KerasTrainer": "trainers.keras_trainer",
     "LightningTrainer": "trainers.lightning_trainer",
@@ -47,6 +52,7 @@ __all__ = [
     "CheckpointFiles",
     "CheckpointManager",
     "DatasetInfo",
+    "EntityMemoryHyperparams",
     "EpochRoutine",
     "KerasTrainer",
     "LSTMHyperparams",

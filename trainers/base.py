@@ -28,7 +28,7 @@ import math
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,7 +41,7 @@ from metrics.history import epoch_history
 from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
 from trainers.config import TrainerConfig
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
-from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
+from trainers.hyperparams import Hyperparams, hyperparams_from_mapping
 from trainers.manifest import ManifestStatus, RunManifest
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 from trainers.run import DatasetInfo, seed_everything
@@ -134,12 +134,41 @@ class ModelTrainer(ABC):
     # --- the framework's part --------------------------------------------------------------
 
     @abstractmethod
-    def build_model(self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int) -> Any:
+    def build_model(
+        self,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        vocab_size: int | None = None,
+        *,
+        tokens: Sequence[str] | None = None,
+    ) -> Any:
         """A fresh model for ``hyperparams`` and a vocabulary of ``vocab_size`` tokens.
 
         Call after the trainer exists: building seeds the framework, so the same seed gives
         the same initial weights.
+
+        Args:
+            hyperparams: The model's hyperparameters (a dataclass or its mapping).
+            vocab_size: Number of token ids; may be left out when ``tokens`` is given.
+            tokens: The vocabulary itself (``dataset.vocab.tokens``); models that read words
+                (``entity_memory``) need it.
         """
+
+    @staticmethod
+    def vocabulary_size(vocab_size: int | None, tokens: Sequence[str] | None) -> int:
+        """``vocab_size``, or the length of ``tokens``; checks that they agree.
+
+        Raises:
+            TrainerInputError: Neither is given, or they disagree.
+        """
+        if tokens is not None and vocab_size not in (None, len(tokens)):
+            raise TrainerInputError(
+                f"vocab_size={vocab_size} but tokens has {len(tokens)} entries; pass one of them"
+            )
+        if tokens is not None:
+            return len(tokens)
+        if vocab_size is None:
+            raise TrainerInputError("build_model: pass vocab_size or tokens (dataset.vocab.tokens)")
+        return vocab_size
 
     @abstractmethod
     def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -201,15 +230,15 @@ class ModelTrainer(ABC):
             TrainerInputError: They belong to the other framework.
             trainers.settings.SettingsError: A mapping has an unknown key or a bad value.
         """
-        expected = HYPERPARAMS_BY_FRAMEWORK[self.FRAMEWORK]
         if isinstance(hyperparams, Mapping):
-            return expected.from_mapping(hyperparams, ignore=("framework",))
-        if not isinstance(hyperparams, expected):
+            hyperparams = hyperparams_from_mapping(hyperparams, framework=self.FRAMEWORK)
+        if getattr(hyperparams, "framework", None) != self.FRAMEWORK:
             raise TrainerInputError(
                 f"model {getattr(hyperparams, 'name', hyperparams)!r} is trained by the "
                 f"{getattr(hyperparams, 'framework', '?')} trainer, not {self.FRAMEWORK}; "
-                f"pass {expected.__name__} to {type(self).__name__}"
+                f"pass {self.FRAMEWORK} hyperparameters to {type(self).__name__}"
             )
+        assert isinstance(hyperparams, Hyperparams)
         return hyperparams
 
     def check_inputs(self, data: Any, metadata: pd.DataFrame | None, role: str) -> None:
@@ -438,7 +467,7 @@ class ModelTrainer(ABC):
         """Start or reopen the manifest and the tracker for a training attempt."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config = self.run_config or {
-            "model": {"framework": self.FRAMEWORK, **hyperparams.to_dict()},
+            "model": hyperparams.describe(),
             "trainer": self.config.to_dict(),
             "seed": self.seed,
         }

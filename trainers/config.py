@@ -99,8 +99,7 @@ class TrainerConfig(Settings):
             self.fail(
                 "top_k", f"must be -1 (keep all), 0 (none) or a positive count, got {self.top_k}"
             )
-        if self.min_delta < 0:
-            self.fail("min_delta", f"must be >= 0, got {self.min_delta}")
+        self.require_non_negative("min_delta")
         self.require_choice("accelerator", self.ACCELERATORS)
         self.require_choice("precision", self.PRECISIONS)
         self.require_choice("keras_backend", self.KERAS_BACKENDS)

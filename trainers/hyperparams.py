@@ -15,11 +15,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from trainers.checkpoints import Framework
-from trainers.settings import Settings
+from trainers.settings import Settings, SettingsError
 
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "linear")
 
@@ -41,6 +42,7 @@ class Hyperparams(Settings):
 
     KEY_PREFIX: ClassVar[str] = "model"
     FRAMEWORK: ClassVar[Framework]
+    ARCHITECTURE: ClassVar[str]
 
     name: str = ""
     lr: float = 1e-3
@@ -54,11 +56,21 @@ class Hyperparams(Settings):
         """``lightning`` or ``keras``: the trainer this model needs."""
         return self.FRAMEWORK
 
+    @property
+    def architecture(self) -> str:
+        """The network these hyperparameters build (``transformer``, ``entity_memory``,
+        ``lstm``)."""
+        return self.ARCHITECTURE
+
+    def describe(self) -> dict[str, Any]:
+        """The plain config of the model: ``framework``, ``architecture`` and every field (what
+        Hydra, manifests and trackers record; :func:`hyperparams_from_mapping` reads it back)."""
+        return {"framework": self.framework, "architecture": self.architecture, **self.to_dict()}
+
     def check(self) -> None:
         self.require_positive("lr", "batch_size")
         self.require_choice("lr_schedule", LR_SCHEDULES)
-        if self.warmup_steps < 0:
-            self.fail("warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        self.require_non_negative("warmup_steps")
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,7 @@ class TransformerHyperparams(Hyperparams):
     """
 
     FRAMEWORK: ClassVar[Framework] = "lightning"
+    ARCHITECTURE: ClassVar[str] = "transformer"
 
     name: str = "transformer"
     d_model: int = 64
@@ -93,8 +106,35 @@ class TransformerHyperparams(Hyperparams):
             self.fail("d_model", f"{self.d_model} must be divisible by model.nhead ({self.nhead})")
         if not 0.0 <= self.dropout < 1.0:
             self.fail("dropout", f"must be in [0, 1), got {self.dropout}")
-        if self.weight_decay < 0:
-            self.fail("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        self.require_non_negative("weight_decay")
+
+
+@dataclass(frozen=True)
+class EntityMemoryHyperparams(Hyperparams):
+    """The entity-memory network (see :mod:`models.entity_memory`) and its optimiser.
+
+    Attributes:
+        d_model: Width of embeddings and memory states.
+        max_sentence_tokens: Longest sentence or question, in tokens.
+        state_loss_weight: Weight of the auxiliary loss that asks each sentence's new state
+            for its subject's direction (read from the story text by
+            :func:`stories.semantics.sentence_states`); 0 trains on answers alone.
+        weight_decay: AdamW weight decay (0 gives plain Adam).
+    """
+
+    FRAMEWORK: ClassVar[Framework] = "lightning"
+    ARCHITECTURE: ClassVar[str] = "entity_memory"
+
+    name: str = "entity_memory"
+    d_model: int = 64
+    max_sentence_tokens: int = 16
+    state_loss_weight: float = 0.0
+    weight_decay: float = 0.0
+
+    def check(self) -> None:
+        super().check()
+        self.require_positive("d_model", "max_sentence_tokens")
+        self.require_non_negative("state_loss_weight", "weight_decay")
 
 
 @dataclass(frozen=True)
@@ -110,6 +150,7 @@ class LSTMHyperparams(Hyperparams):
     """
 
     FRAMEWORK: ClassVar[Framework] = "keras"
+    ARCHITECTURE: ClassVar[str] = "lstm"
 
     name: str = "lstm"
     embedding_dim: int = 64
@@ -123,12 +164,54 @@ class LSTMHyperparams(Hyperparams):
         self.require_positive("embedding_dim", "hidden")
         if not 0.0 <= self.dropout < 1.0:
             self.fail("dropout", f"must be in [0, 1), got {self.dropout}")
-        for name in ("l1", "l2"):
-            if getattr(self, name) < 0:
-                self.fail(name, f"must be >= 0, got {getattr(self, name)}")
+        self.require_non_negative("l1", "l2")
 
 
-HYPERPARAMS_BY_FRAMEWORK: dict[str, type[Hyperparams]] = {
-    "lightning": TransformerHyperparams,
-    "keras": LSTMHyperparams,
+#: Each architecture's hyperparameters; the first of a framework is its default.
+HYPERPARAMS_BY_ARCHITECTURE: dict[str, type[Hyperparams]] = {
+    "transformer": TransformerHyperparams,
+    "entity_memory": EntityMemoryHyperparams,
+    "lstm": LSTMHyperparams,
 }
+#: The keys of :meth:`Hyperparams.describe` that are not fields.
+DESCRIPTION_KEYS: tuple[str, ...] = ("framework", "architecture")
+
+
+def hyperparams_class(framework: str | None, architecture: str | None) -> type[Hyperparams]:
+    """The hyperparameter class of ``architecture`` (default: ``framework``'s first).
+
+    Raises:
+        SettingsError: Unknown framework or architecture, or one the framework does not train.
+    """
+    if architecture is None:
+        for cls in HYPERPARAMS_BY_ARCHITECTURE.values():
+            if framework == cls.FRAMEWORK:
+                return cls
+        frameworks = sorted({cls.FRAMEWORK for cls in HYPERPARAMS_BY_ARCHITECTURE.values()})
+        raise SettingsError(f"model.framework: {framework!r} is not one of {frameworks}")
+    if architecture not in HYPERPARAMS_BY_ARCHITECTURE:
+        raise SettingsError(
+            f"model.architecture: {architecture!r} is not one of "
+            f"{list(HYPERPARAMS_BY_ARCHITECTURE)}"
+        )
+    cls = HYPERPARAMS_BY_ARCHITECTURE[architecture]
+    if framework is not None and framework != cls.FRAMEWORK:
+        raise SettingsError(
+            f"model.architecture: {architecture} is trained by the {cls.FRAMEWORK} trainer, "
+            f"not {framework}"
+        )
+    return cls
+
+
+def hyperparams_from_mapping(
+    values: Mapping[str, Any], framework: str | None = None
+) -> Hyperparams:
+    """Hyperparameters from a :meth:`Hyperparams.describe` mapping (``architecture`` picks
+    the class; without it, ``framework``'s default architecture).
+
+    Raises:
+        SettingsError: Unknown architecture, key or bad value, naming the key.
+    """
+    framework = values.get("framework", framework)
+    cls = hyperparams_class(framework, values.get("architecture"))
+    return cls.from_mapping(values, ignore=DESCRIPTION_KEYS)

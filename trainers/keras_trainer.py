@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -104,10 +104,15 @@ class KerasTrainer(ModelTrainer):
     # --- ModelTrainer ------------------------------------------------------------------------
 
     def build_model(
-        self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int
+        self,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        vocab_size: int | None = None,
+        *,
+        tokens: Sequence[str] | None = None,
     ) -> keras.Model:
         """A fresh compiled LSTM (:func:`models.lstm.build_lstm`), seeded, under the dtype
         policy of :attr:`placement`."""
+        vocab_size = self.vocabulary_size(vocab_size, tokens)
         hp = self.coerce_hyperparams(hyperparams)
         assert isinstance(hp, LSTMHyperparams)
         self.seed_everything()

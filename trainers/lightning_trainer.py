@@ -1,7 +1,9 @@
-"""``LightningTrainer``: the Transformer trained with PyTorch Lightning.
+"""``LightningTrainer``: the PyTorch models trained with Lightning.
 
 A :class:`~trainers.lightning.module.StoryModule` wraps the
-:class:`~models.transformer.StoryTransformer`; a
+:class:`~models.transformer.StoryTransformer` or the
+:class:`~models.entity_memory.EntityMemoryNetwork` (which needs the vocabulary:
+``build_model(hp, tokens=ds.vocab.tokens)``); a
 :class:`~trainers.lightning.data.StoryDataModule` feeds the shared length-bucketed epoch order;
 :class:`~trainers.lightning.callbacks.EpochReporter` runs the shared per-epoch routine on each
 epoch's validation predictions; ``ModelCheckpoint`` (as
@@ -26,7 +28,7 @@ import pickle
 import signal
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,15 +36,14 @@ import numpy as np
 
 from trainers.base import ModelTrainer
 from trainers.checkpoints import Framework, lightning_periodic_checkpoint_kwargs
-from trainers.errors import CheckpointError, ResumeError
-from trainers.hyperparams import Hyperparams, TransformerHyperparams
+from trainers.errors import CheckpointError, ResumeError, TrainerInputError
+from trainers.hyperparams import EntityMemoryHyperparams, Hyperparams, TransformerHyperparams
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
     import pandas as pd
-
-    from models.transformer import StoryTransformer
+    from torch import nn
 
 #: Environment variables that mark a process launched by Lightning for a rank other than zero.
 RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK")
@@ -59,7 +60,8 @@ def launched_rank() -> int:
 
 
 class LightningTrainer(ModelTrainer):
-    """Trains :class:`~models.transformer.StoryTransformer` models with Lightning.
+    """Trains :class:`~models.transformer.StoryTransformer` and
+    :class:`~models.entity_memory.EntityMemoryNetwork` models with Lightning.
 
     See :class:`~trainers.base.ModelTrainer` for the arguments. Under ``strategy=ddp`` every
     process runs the calling script: only rank zero writes the manifest, the tracker and the
@@ -79,15 +81,27 @@ class LightningTrainer(ModelTrainer):
     # --- model ------------------------------------------------------------------------------
 
     def build_model(
-        self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int
-    ) -> StoryTransformer:
-        """A fresh :class:`~models.transformer.StoryTransformer` (seeded: same seed, same
-        weights)."""
+        self,
+        hyperparams: Hyperparams | Mapping[str, Any],
+        vocab_size: int | None = None,
+        *,
+        tokens: Sequence[str] | None = None,
+    ) -> nn.Module:
+        """A fresh :class:`~models.transformer.StoryTransformer` or
+        :class:`~models.entity_memory.EntityMemoryNetwork` (seeded: same seed, same weights).
+
+        Raises:
+            TrainerInputError: An entity memory without ``tokens``, or a vocabulary it cannot
+                read (no ``.`` or ``[SEP]``).
+        """
+        vocab_size = self.vocabulary_size(vocab_size, tokens)
+        hp = self.coerce_hyperparams(hyperparams)
+        self.seed_everything()
+        if isinstance(hp, EntityMemoryHyperparams):
+            return self._entity_memory(hp, tokens)
         from models.transformer import StoryTransformer, TransformerConfig
 
-        hp = self.coerce_hyperparams(hyperparams)
         assert isinstance(hp, TransformerHyperparams)
-        self.seed_everything()
         return StoryTransformer(
             TransformerConfig(
                 vocab_size=vocab_size,
@@ -99,6 +113,23 @@ class LightningTrainer(ModelTrainer):
                 norm_first=hp.norm_first,
             )
         )
+
+    @staticmethod
+    def _entity_memory(hp: EntityMemoryHyperparams, tokens: Sequence[str] | None) -> nn.Module:
+        from models.entity_memory import EntityMemoryConfig, EntityMemoryNetwork
+
+        if tokens is None:
+            raise TrainerInputError(
+                f"model {hp.name!r} (entity_memory) reads the story's words: pass "
+                "build_model(hyperparams, tokens=dataset.vocab.tokens)"
+            )
+        try:
+            config = EntityMemoryConfig(
+                tokens=tuple(tokens), d_model=hp.d_model, max_sentence_tokens=hp.max_sentence_tokens
+            )
+        except ValueError as error:
+            raise TrainerInputError(str(error)) from None
+        return EntityMemoryNetwork(config)
 
     def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example losses, in row order (length-sorted batches of
@@ -291,7 +322,7 @@ class LightningTrainer(ModelTrainer):
         from trainers.lightning.relay import RoutineRelay
 
         hp = request.hyperparams
-        assert isinstance(hp, TransformerHyperparams)
+        assert isinstance(hp, TransformerHyperparams | EntityMemoryHyperparams)
         spawn = self.config.strategy in self.SPAWN_STRATEGIES
         relay = RoutineRelay(request.routine, spawn=spawn)
         reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val)
@@ -304,7 +335,9 @@ class LightningTrainer(ModelTrainer):
         if request.deadline is not None:
             callbacks.append(TimeBudget(request.deadline))
         trainer = self._lightning_trainer(request.epochs, callbacks)
-        module = StoryModule(request.model, hp, seed=self.seed)
+        module = StoryModule(
+            request.model, hp, seed=self.seed, state_targets=self._state_targets(request)
+        )
         data = StoryDataModule(
             request.train_data,
             request.val_data,
@@ -338,6 +371,22 @@ class LightningTrainer(ModelTrainer):
             device=self._device(trainer),
             precision=str(trainer.precision),
         )
+
+    @staticmethod
+    def _state_targets(request: FitRequest) -> np.ndarray | None:
+        """Per-sentence directions of the training stories, when the state loss is on."""
+        hp = request.hyperparams
+        if not isinstance(hp, EntityMemoryHyperparams) or hp.state_loss_weight == 0:
+            return None
+        from stories.semantics import StoryReadError, state_targets
+
+        try:
+            return state_targets(request.train_data.input_ids, request.model.config.tokens)
+        except StoryReadError as error:
+            raise TrainerInputError(
+                f"model.state_loss_weight={hp.state_loss_weight} needs stories in the story "
+                f"language, but the training split's {error}; set model.state_loss_weight=0"
+            ) from None
 
     def _lightning_trainer(self, epochs: int, callbacks: list[pl.Callback]) -> pl.Trainer:
         import lightning.pytorch as pl

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from stories import DatasetConfig, StoryDataset, build_dataset
 from trainers.base import ModelTrainer
 from trainers.config import TrainerConfig
-from trainers.hyperparams import HYPERPARAMS_BY_FRAMEWORK, Hyperparams
+from trainers.hyperparams import Hyperparams, hyperparams_from_mapping
 from trainers.manifest import RunManifest
 from trainers.presets import PRESETS, model_preset
 from trainers.registry import Registry
@@ -129,7 +129,7 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain config (what the manifest and the tracker record)."""
         return {
-            "model": {"framework": self.model.framework, **self.model.to_dict()},
+            "model": self.model.describe(),
             "data": dataclasses.asdict(self.data),
             "trainer": self.trainer.to_dict(),
             "tracker": {
@@ -158,8 +158,9 @@ def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
         return model_preset(model)
     values = dict(model)
     framework = values.pop("framework", None)
+    architecture = values.pop("architecture", None)
     name = values.get("name")
-    if framework is None and name is None:
+    if framework is None and architecture is None and name is None:
         raise SettingsError("model: give a preset name (model=transformer) or model.framework")
     preset = model_preset(name) if isinstance(name, str) and name in PRESETS else None
     if preset is not None and framework not in (None, preset.framework):
@@ -168,13 +169,16 @@ def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
             f"not {framework}; pick a {framework} model (e.g. "
             f"model={'lstm' if framework == 'keras' else 'transformer'})"
         )
+    if preset is not None and architecture not in (None, preset.architecture):
+        raise SettingsError(
+            f"model.architecture: model {name!r} is a {preset.architecture}, not "
+            f"{architecture}; drop model.name or pick a {architecture} preset"
+        )
     if preset is not None:
         return preset.replace(**values)
-    if framework not in HYPERPARAMS_BY_FRAMEWORK:
-        raise SettingsError(
-            f"model.framework: {framework!r} is not one of {sorted(HYPERPARAMS_BY_FRAMEWORK)}"
-        )
-    return HYPERPARAMS_BY_FRAMEWORK[framework].from_mapping(values)
+    return hyperparams_from_mapping(
+        {**values, "framework": framework, "architecture": architecture}
+    )
 
 
 def run_pipeline(
@@ -300,7 +304,7 @@ def _train_and_evaluate(
     assert dataset.vocab is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
     dataset.vocab.save(trainer.run_dir / VOCAB_FILE)  # the run is self-contained
-    model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
+    model = trainer.build_model(config.model, tokens=dataset.vocab.tokens)
     training = trainer.completed_training() if evaluate_only else None
     if training is None:
         training = trainer.train(
@@ -458,7 +462,7 @@ def open_run(
         run_config=manifest.config,
     )
     assert dataset.vocab is not None
-    model = trainer.build_model(config.model, vocab_size=len(dataset.vocab))
+    model = trainer.build_model(config.model, tokens=dataset.vocab.tokens)
     trainer.load_checkpoint(model, run_dir / best)
     return trainer, model, dataset, config
 

@@ -1,4 +1,5 @@
-"""The model presets: ``transformer``, ``transformer_paper``, ``lstm``, ``lstm_paper``.
+"""The model presets: ``transformer``, ``transformer_paper``, ``entity_memory``,
+``entity_memory_state``, ``lstm``, ``lstm_paper``.
 
 The one place their values live: Hydra's ``model`` group and notebooks both read them here.
 
@@ -7,6 +8,10 @@ The one place their values live: Hydra's ``model`` group and notebooks both read
   learning-rate warm-up, an LSTM with batch 256 and lr 3e-3 (about 1.6x the examples per
   second of batch 64). See the README's learning curves for what they reach in 10 minutes.
 - ``transformer_paper`` and ``lstm_paper`` follow the published hyperparameters.
+- ``entity_memory`` is storyqa's state-tracking model (:mod:`models.entity_memory`), trained
+  on answers alone like the others; ``entity_memory_state`` adds the auxiliary per-sentence
+  state loss (each sentence's subject direction, read from the story text), which makes it
+  learn from the 1k training stories of the ``paper`` size.
 
 Example:
     >>> model_preset("lstm_paper").hidden
@@ -20,7 +25,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainers.hyperparams import Hyperparams, LSTMHyperparams, TransformerHyperparams
+from trainers.hyperparams import (
+    EntityMemoryHyperparams,
+    Hyperparams,
+    LSTMHyperparams,
+    TransformerHyperparams,
+)
 from trainers.settings import SettingsError
 
 PRESETS: Mapping[str, Hyperparams] = {
@@ -44,6 +54,19 @@ PRESETS: Mapping[str, Hyperparams] = {
         dropout=0.413,
         lr=1e-4,
         batch_size=32,
+    ),
+    "entity_memory": EntityMemoryHyperparams(
+        name="entity_memory",
+        d_model=64,
+        lr=1e-3,
+        batch_size=64,
+    ),
+    "entity_memory_state": EntityMemoryHyperparams(
+        name="entity_memory_state",
+        d_model=64,
+        lr=1e-3,
+        batch_size=64,
+        state_loss_weight=1.0,
     ),
     "lstm": LSTMHyperparams(
         name="lstm",

@@ -70,6 +70,13 @@ class Settings:
             if value is not None and value <= 0:
                 self.fail(name, f"must be > 0, got {value!r}")
 
+    def require_non_negative(self, *names: str) -> None:
+        """Fail unless each named field is >= 0."""
+        for name in names:
+            value = getattr(self, name)
+            if value < 0:
+                self.fail(name, f"must be >= 0, got {value!r}")
+
     def require_choice(self, name: str, choices: Iterable[object]) -> None:
         """Fail unless the named field is one of ``choices``."""
         allowed = list(choices)

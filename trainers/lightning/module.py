@@ -1,28 +1,36 @@
-"""``StoryModule``: the LightningModule around a :class:`~models.transformer.StoryTransformer`.
+"""``StoryModule``: the LightningModule around a :class:`~models.transformer.StoryTransformer` or
+an :class:`~models.entity_memory.EntityMemoryNetwork`.
 
 Training minimises ``BCEWithLogitsLoss`` with Adam (AdamW when ``weight_decay > 0``) and a
 per-step schedule from :func:`trainers.batching.lr_multiplier` over
 ``trainer.estimated_stepping_batches``. It keeps the epoch's example-weighted training loss
 and accuracy (:meth:`train_totals`) and the validation predictions with their row indices
 (:attr:`val_outputs`); :class:`~trainers.lightning.callbacks.EpochReporter` turns them into the
-epoch's report. Each training epoch seeds torch from ``(seed, epoch, rank)``, so dropout draws
-do not depend on whether the run was resumed.
+epoch's report. With ``state_targets`` (per-sentence directions of the training rows) it adds
+``state_loss_weight`` times the entity memory's auxiliary state loss. Each training epoch
+seeds torch from ``(seed, epoch, rank)``, so dropout draws do not depend on whether the run
+was resumed.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import nn
 
+from stories.semantics import NO_SENTENCE
 from trainers.batching import lr_multiplier
 from trainers.errors import NonFiniteLossError
-from trainers.hyperparams import TransformerHyperparams
+from trainers.hyperparams import EntityMemoryHyperparams, TransformerHyperparams
 from trainers.lightning.data import Batch
+
+#: ``forward_with_states`` of a model with an auxiliary state head: logits and state logits.
+StatesForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 class StoryModule(pl.LightningModule):
@@ -32,9 +40,19 @@ class StoryModule(pl.LightningModule):
         model: The network (``input_ids [B, L] -> logits [B]``).
         hyperparams: Optimiser settings, stored as a plain dict in the checkpoint.
         seed: The run's seed (per-epoch torch seeding).
+        state_targets: ``int8 [N_train, S]`` per-sentence subject directions of the training
+            rows (:func:`stories.semantics.state_targets`); when given, the model must have
+            ``forward_with_states`` and its state loss is added. The reported training loss
+            stays the answer's loss alone.
     """
 
-    def __init__(self, model: nn.Module, hyperparams: TransformerHyperparams, seed: int = 0):
+    def __init__(
+        self,
+        model: nn.Module,
+        hyperparams: TransformerHyperparams | EntityMemoryHyperparams,
+        seed: int = 0,
+        state_targets: np.ndarray | None = None,
+    ):
         super().__init__()
         self.model = model
         to_dict = getattr(getattr(model, "config", None), "to_dict", None)
@@ -43,11 +61,15 @@ class StoryModule(pl.LightningModule):
                 "model": to_dict() if callable(to_dict) else {},
                 "hyperparams": hyperparams.to_dict(),
                 "seed": seed,
-            }
+            },
+            ignore=["state_targets"],  # an array: kept out of the checkpoint's hyperparameters
         )
         self.hp = hyperparams
         self.seed = seed
         self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+        self.state_targets = state_targets
+        self.state_loss_weight = getattr(hyperparams, "state_loss_weight", 0.0)
+        self.state_loss_fn = nn.CrossEntropyLoss(ignore_index=NO_SENTENCE)
         # loss sum, correct, examples
         self._train_totals = torch.zeros(3, dtype=torch.float64)
         self.val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -61,10 +83,18 @@ class StoryModule(pl.LightningModule):
         self._train_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        input_ids, labels, _ = batch
-        logits = self.model(input_ids)
+        input_ids, labels, rows = batch
+        if self.state_targets is None:
+            logits = self.model(input_ids)
+            auxiliary = None
+        else:
+            forward = cast(StatesForward, self.model.forward_with_states)
+            logits, state_logits = forward(input_ids)
+            auxiliary = self._state_loss(state_logits, rows)
         losses = self.loss_fn(logits.float(), labels)
         loss = losses.mean()
+        if auxiliary is not None:
+            loss = loss + self.state_loss_weight * auxiliary
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
@@ -77,6 +107,14 @@ class StoryModule(pl.LightningModule):
         self._train_totals[:2] += stats
         self._train_totals[2] += labels.numel()
         return loss
+
+    def _state_loss(self, state_logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each sentence's predicted subject direction (padding ignored)."""
+        assert self.state_targets is not None
+        sentences = state_logits.size(1)
+        targets = self.state_targets[rows.cpu().numpy(), :sentences].astype(np.int64)
+        target = torch.from_numpy(targets).to(state_logits.device)
+        return self.state_loss_fn(state_logits.float().flatten(0, 1), target.flatten())
 
     def train_totals(self) -> tuple[float, float]:
         """The epoch's training loss (example-weighted mean) and accuracy, over all processes."""
@@ -96,7 +134,7 @@ class StoryModule(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hp
         optimizer: torch.optim.Optimizer
-        if hp.weight_decay > 0:
+        if hp.weight_decay > 0:  # both hyperparameter classes have it
             optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         else:
             optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)
