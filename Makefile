@@ -18,7 +18,7 @@ install: $(STAMP)
 ## Main job on embedded defaults: default dataset (generated if missing), the Transformer and
 ## the LSTM trained 5 minutes each, every split evaluated, reports, side-by-side comparison.
 run: $(STAMP)
-	$(BIN)/python scripts/train.py -m model=transformer,lstm trainer.max_minutes=5
+	$(BIN)/python scripts/train.py -m model=transformer,lstm,entity_memory trainer.max_minutes=5
 
 ## Whole test suite, slow tests included, then lint and type check.
 test: $(STAMP)

@@ -156,6 +156,7 @@ EXPERIMENTS = {  # experiment -> (data preset, size, models swept)
     "paper_4dir": ("all_4dir", "paper", {"lstm_paper", "transformer_paper"}),
     "paper_2dir": ("all_2dir", "paper", {"lstm_paper", "transformer_paper"}),
     "scaled_4dir": ("all_4dir", "large", {"lstm", "transformer"}),
+    "entity_memory": ("all_4dir", "paper", {"entity_memory", "entity_memory_state"}),
 }
 
 
@@ -181,3 +182,5 @@ def test_experiment_configs_compose_to_their_protocol(experiment: str) -> None:
     params = config["hydra"]["sweeper"]["params"]
     assert set(params["model"].split(",")) == models
     assert params["seed"] == "0,1,2"
+    if experiment == "entity_memory":  # both data presets, each at the paper sizes
+        assert params["data"] == "all_4dir,all_2dir"

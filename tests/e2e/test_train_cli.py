@@ -134,3 +134,28 @@ def test_resume_continues_a_run_to_more_epochs(trained: dict[str, Path]) -> None
         if '"metrics/val/accuracy"' in line
     ]
     assert steps == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_the_entity_memory_generalises_to_longer_stories_from_the_cli(tmp_path: Path) -> None:
+    """The state-tracking preset, trained on 2-8 actors, answers 9-30-actor stories."""
+    out = tmp_path / "out"
+    done = run(
+        "train.py",
+        "model=entity_memory_state",
+        "model.d_model=32",
+        "model.batch_size=32",
+        *COMMON,
+        "trainer.max_epochs=12",
+        f"paths.output_dir={out}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (out / "runs").glob("entity_memory_state-all_4dir-*")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["model"] == "entity_memory_state"
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "architecture: entity_memory" in config and "state_loss_weight: 1.0" in config
+    for split in ("valid_comp", "test"):
+        evaluation = json.loads((run_dir / "eval" / split / "evaluation.json").read_text())
+        assert evaluation["accuracy"] >= 0.9, (split, evaluation["accuracy"])
