@@ -33,6 +33,8 @@ from trainers.hyperparams import (
 )
 from trainers.settings import SettingsError
 
+_ENTITY_MEMORY = EntityMemoryHyperparams(name="entity_memory", d_model=64, lr=1e-3, batch_size=64)
+
 PRESETS: Mapping[str, Hyperparams] = {
     "transformer": TransformerHyperparams(
         name="transformer",
@@ -55,18 +57,9 @@ PRESETS: Mapping[str, Hyperparams] = {
         lr=1e-4,
         batch_size=32,
     ),
-    "entity_memory": EntityMemoryHyperparams(
-        name="entity_memory",
-        d_model=64,
-        lr=1e-3,
-        batch_size=64,
-    ),
-    "entity_memory_state": EntityMemoryHyperparams(
-        name="entity_memory_state",
-        d_model=64,
-        lr=1e-3,
-        batch_size=64,
-        state_loss_weight=1.0,
+    "entity_memory": _ENTITY_MEMORY,
+    "entity_memory_state": _ENTITY_MEMORY.replace(
+        name="entity_memory_state", state_loss_weight=1.0
     ),
     "lstm": LSTMHyperparams(
         name="lstm",
