@@ -5,6 +5,11 @@ embedded and scaled by ``sqrt(d_model)``, a sinusoidal positional encoding (any 
 added, a stack of ``nn.TransformerEncoder`` layers runs with the padding mask applied, and the
 ``[CLS]`` position's output gives one logit (train it with ``BCEWithLogitsLoss``).
 
+Only the ``[CLS]`` position of the last layer is read, so the last layer computes that one
+position (its query attends to every token, as in the full layer): the same logits for a
+fraction of the cost — a quarter less compute for 4 layers, half for 2, in training and in
+evaluation alike.
+
 Example:
     >>> import torch
     >>> model = StoryTransformer(TransformerConfig(vocab_size=50, d_model=16, nhead=2, d_hid=32))
@@ -155,5 +160,47 @@ class StoryTransformer(nn.Module):
         """
         if key_padding_mask is None:
             key_padding_mask = input_ids == PAD_ID
-        hidden = self.encoder(self.embed(input_ids), src_key_padding_mask=key_padding_mask)
-        return self.classifier(hidden[:, CLS_POSITION]).squeeze(-1)
+        hidden = self.embed(input_ids)
+        *lower_layers, last_layer = self.encoder.layers
+        for layer in lower_layers:
+            hidden = layer(hidden, src_key_padding_mask=key_padding_mask)
+        cls_state = cls_layer_output(last_layer, hidden, key_padding_mask)
+        if self.encoder.norm is not None:
+            cls_state = self.encoder.norm(cls_state)
+        return self.classifier(cls_state).squeeze(-1)
+
+
+def cls_layer_output(
+    layer: nn.TransformerEncoderLayer, hidden: torch.Tensor, key_padding_mask: torch.Tensor
+) -> torch.Tensor:
+    """``layer``'s output at the ``[CLS]`` position alone: ``[B, D]``.
+
+    Equal to ``layer(hidden, src_key_padding_mask=key_padding_mask)[:, CLS_POSITION]``, with
+    the ``[CLS]`` query attending to every unmasked token, but without computing the other
+    positions' attention and feed-forward outputs, which nothing reads.
+
+    Args:
+        layer: A batch-first encoder layer (pre- or post-norm).
+        hidden: Its input, ``[B, L, D]``.
+        key_padding_mask: ``bool [B, L]``, True on padding.
+    """
+    cls_input = hidden[:, CLS_POSITION : CLS_POSITION + 1]
+
+    def attend(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        attended = layer.self_attn(
+            query, keys, keys, key_padding_mask=key_padding_mask, need_weights=False
+        )[0]
+        return layer.dropout1(attended)
+
+    def feed_forward(x: torch.Tensor) -> torch.Tensor:
+        inner = layer.dropout(layer.activation(layer.linear1(x)))
+        return layer.dropout2(layer.linear2(inner))
+
+    if layer.norm_first:
+        keys = layer.norm1(hidden)
+        state = cls_input + attend(keys[:, CLS_POSITION : CLS_POSITION + 1], keys)
+        state = state + feed_forward(layer.norm2(state))
+    else:
+        state = layer.norm1(cls_input + attend(cls_input, hidden))
+        state = layer.norm2(state + feed_forward(state))
+    return state.squeeze(1)

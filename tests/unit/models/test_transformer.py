@@ -96,3 +96,31 @@ def test_invalid_hyperparameters_name_the_key(overrides, message):
     base = {"vocab_size": 10, "d_model": 16, "nhead": 2}
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**{**base, **overrides})
+
+
+def full_encoder_logits(model: StoryTransformer, ids: torch.Tensor) -> torch.Tensor:
+    """Logits from every position of every layer, reading [CLS] at the end."""
+    hidden = model.encoder(model.embed(ids), src_key_padding_mask=ids == 0)
+    return model.classifier(hidden[:, 0]).squeeze(-1)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+@pytest.mark.parametrize("nlayers", [1, 3])
+@pytest.mark.parametrize("training", [True, False])
+def test_computing_only_the_cls_position_of_the_last_layer_changes_nothing(
+    norm_first, nlayers, training
+):
+    torch.manual_seed(0)
+    config = TransformerConfig(
+        vocab_size=40, d_model=16, nhead=2, d_hid=32, nlayers=nlayers, norm_first=norm_first
+    )
+    model = StoryTransformer(config).train(training)
+    ids = torch.randint(4, 40, (5, 30))
+    ids[:, 0] = 2
+    ids[2, 20:] = 0
+    logits, reference = model(ids), full_encoder_logits(model, ids)
+    assert torch.allclose(logits, reference, atol=1e-5)
+    (gradient,) = torch.autograd.grad(logits.sum(), model.embedding.weight)
+    (reference_gradient,) = torch.autograd.grad(reference.sum(), model.embedding.weight)
+    assert torch.allclose(gradient, reference_gradient, atol=1e-5)
+    assert gradient.abs().sum() > 0
