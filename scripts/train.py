@@ -33,6 +33,9 @@ from trainers.signals import TrainingInterrupted
 
 register_configs()
 
+#: What Hydra writes in a sweep folder before its first job starts.
+SWEEP_CONFIG_FILE = "multirun.yaml"
+
 
 def _remove_if_empty_run(run_dir: Path) -> None:
     """Remove a run folder that holds nothing but Hydra's config dump (a rejected config)."""
@@ -44,10 +47,21 @@ def _remove_if_empty_run(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _remove_rejected_sweep_job(job_dir: Path) -> None:
+    """Remove a sweep job folder that holds nothing but Hydra's config dump (its config was
+    rejected before a run folder existed), and the sweep folder when nothing else is left in it.
+    """
+    _remove_if_empty_run(job_dir)
+    sweep_dir = job_dir.parent
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {SWEEP_CONFIG_FILE}:
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     run_dir = Path(hydra_config.runtime.output_dir)
+    new_run_dir: Path | None = None
     try:
         if hydra_config.mode == RunMode.RUN:
             return _run(cfg, run_dir)
@@ -60,6 +74,8 @@ def main(cfg: DictConfig) -> float:
     except BaseException:
         if hydra_config.mode == RunMode.RUN:
             _remove_if_empty_run(run_dir)
+        elif new_run_dir is None or not new_run_dir.exists():
+            _remove_rejected_sweep_job(run_dir)
         raise
 
 

@@ -7,8 +7,8 @@ subprocess, as a user would, and checks that it
 * exits with the row's (non-zero) code and prints the row's message (a substring of stderr,
   with ``{out}``, ``{tmp}``, ``{run}`` and ``{dataset}`` filled in) and no ``Traceback``;
 * leaves no run folder that says ``finished`` where there was none, no new run folder at all
-  (unless the row expects a ``failed`` one), no new dataset version and an unchanged
-  registry.
+  (unless the row expects a ``failed`` one), no new sweep folder, no new dataset version and
+  an unchanged registry.
 
 The doc is generated from the table, and :func:`test_doc_lists_every_case` fails with a diff
 when it is out of date. Regenerate it with::
@@ -301,6 +301,12 @@ CASES: tuple[Case, ...] = (
          "error: trainer.keras_backend: 'mxnet' is not one of ['tensorflow', 'jax', 'torch']"),
     Case("bad-choice-sink", CONFIG, "an unknown tracking sink", "train.py",
          ("tracker.sinks=[jsonl,wandb]", OUT), "error: tracker.sinks: unknown sink 'wandb'"),
+    Case("password-in-tracking-uri", CONFIG, "a password inside the MLflow tracking URI",
+         "train.py", ("tracker.mlflow_tracking_uri=https://alice:s3cret@mlflow.example.com", OUT),
+         "error: tracker.mlflow_tracking_uri: holds a password "
+         "(https://alice:***@mlflow.example.com); the config is saved with every run"),
+    Case("sweep-bad-value", CONFIG, "a bad value in a sweep (`-m`)", "train.py",
+         ("-m", "model.lr=-1", OUT), "error: model.lr: must be > 0, got -1.0"),
     Case("bad-choice-split", CONFIG, "a misspelt split to evaluate", "train.py",
          ("evaluate_splits=[tset]", OUT),
          "error: evaluate_splits: 'tset' is not one of ['train', 'valid_a', 'valid_comp', "
@@ -569,6 +575,7 @@ class Snapshot:
     runs: dict[str, str | None]
     datasets: frozenset[str]
     registry: bytes | None
+    sweeps: frozenset[str]
 
     @classmethod
     def of(cls, out: Path) -> Snapshot:
@@ -583,6 +590,7 @@ class Snapshot:
             if datasets_dir.is_dir()
             else frozenset(),
             registry=registry.read_bytes() if registry.is_file() else None,
+            sweeps=frozenset(p.name for p in (out / "multirun").glob("*")),
         )
 
 
@@ -641,6 +649,7 @@ def test_bad_input_is_refused_cleanly(
     assert finished <= {n for n, s in before.runs.items() if s == "finished"}, finished
     assert after.datasets <= before.datasets, after.datasets - before.datasets
     assert after.registry == before.registry, "the registry changed"
+    assert after.sweeps <= before.sweeps, f"sweep folders left: {after.sweeps - before.sweeps}"
 
 
 # --- the doc ------------------------------------------------------------------------------------
@@ -666,7 +675,8 @@ def render_doc(cases: tuple[Case, ...] = CASES) -> str:
         "test in `tests/e2e/test_bad_inputs.py` (this file is generated from it:",
         f"`{REGENERATE}`). Each command exits non-zero, prints the message shown",
         "(on stderr; the part shown is part of the real line) and no traceback, and leaves no",
-        "run folder that says `finished`, no new dataset version and no new registry entry.",
+        "run folder that says `finished`, no new sweep folder, no new dataset version and no",
+        "new registry entry.",
         "",
         "`OUT` is the output root (`paths.output_dir`), `<run_id>` a run in `OUT/runs`. Our own",
         "checks print one `error: ...` line and exit with 2; Hydra's command-line errors exit",

@@ -1,5 +1,6 @@
 """Security, through what a user runs: a token planted in the environment and on the command
-line reaches no file a run writes and no console line; nothing in the data or the checkpoints
+line reaches no file a run writes and no console line; a password typed into a URI is refused
+and written nowhere; nothing in the data or the checkpoints
 needs pickle to load; the package never evaluates text it is given."""
 
 from __future__ import annotations
@@ -86,6 +87,34 @@ def test_nothing_written_needs_pickle(planted_runs: tuple[Path, str]) -> None:
         torch.load(path, weights_only=True, map_location="cpu")  # refuses arbitrary objects
     weights = list(out.glob("runs/lstm-*/checkpoints/*.weights.h5"))
     assert weights and all(p.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n" for p in weights)
+
+
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
+def test_a_password_typed_into_a_uri_is_refused_and_written_nowhere(
+    tmp_path: Path, sweep: bool
+) -> None:
+    password = "PLANTEDpassw0rd"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "train.py"),
+            *(["-m"] if sweep else []),
+            f"tracker.mlflow_tracking_uri=https://alice:{password}@mlflow.example.com",
+            f"paths.output_dir={out}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "https://alice:***@mlflow.example.com" in done.stderr
+    assert password not in done.stderr
+    if not sweep:  # a sweep's launcher echoes each job's overrides, as typed, on stdout
+        assert password not in done.stdout
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert [p for p in written if password.encode() in p.read_bytes()] == []
 
 
 def calls_in_package() -> dict[str, set[str]]:

@@ -13,10 +13,37 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 
 class TrackerConfigError(ValueError):
     """A tracker config key is unknown or has a bad value; the message names the key."""
+
+
+def masked_password_uri(uri: str | None) -> str | None:
+    """``uri`` with its embedded password replaced by ``***``, or ``None`` when it has none.
+
+    Args:
+        uri: A URI such as ``https://user:password@host/`` or ``sqlite:///path``.
+
+    Example:
+        >>> masked_password_uri("postgresql://alice:s3cret@db:5432/mlflow")
+        'postgresql://alice:***@db:5432/mlflow'
+        >>> masked_password_uri("sqlite:///models_out/mlflow.db") is None
+        True
+    """
+    if not uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:  # not a URI (e.g. a bracketed path): nothing embedded
+        return None
+    if not password:
+        return None
+    user_info, _, host = parts.netloc.rpartition("@")
+    user = user_info.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,8 @@ class TrackerConfig:
     MLFLOW_ARTIFACTS_NAME: ClassVar[str] = "mlartifacts"
     TENSORBOARD_DIR_NAME: ClassVar[str] = "tensorboard"
     KEY_PREFIX: ClassVar[str] = "tracker"
+    #: Keys that may hold a server or database URI, which must not embed a password.
+    URI_KEYS: ClassVar[tuple[str, ...]] = ("mlflow_tracking_uri", "mlflow_artifact_location")
 
     sinks: tuple[str, ...] = DEFAULT_SINKS
     neptune_project: str | None = None
@@ -82,6 +111,16 @@ class TrackerConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 self._fail(name, f"must be a non-empty string or None, got {value!r}")
+        for name in self.URI_KEYS:
+            masked = masked_password_uri(getattr(self, name))
+            if masked is not None:
+                self._fail(
+                    name,
+                    f"holds a password ({masked}); the config is saved with every run, so give "
+                    "the URI without it and the credentials through the environment "
+                    "(MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for an MLflow "
+                    "server, or the database's own variables such as PGPASSWORD)",
+                )
 
     @classmethod
     def _fail(cls, key: str, message: str) -> None:

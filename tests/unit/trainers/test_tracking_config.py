@@ -77,3 +77,27 @@ def test_neptune_custom_run_id_fits_neptune_limit() -> None:
     assert NeptuneSink.custom_run_id(short) == short
     assert len(NeptuneSink.custom_run_id(long)) == NeptuneSink.MAX_CUSTOM_RUN_ID
     assert NeptuneSink.custom_run_id(long) == NeptuneSink.custom_run_id(long)
+
+
+@pytest.mark.parametrize("key", TrackerConfig.URI_KEYS)
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("https://alice:s3cret@mlflow.example.com/", "https://alice:***@mlflow.example.com/"),
+        ("postgresql://bob:pw@db:5432/mlflow", "postgresql://bob:***@db:5432/mlflow"),
+    ],
+)
+def test_a_password_inside_a_uri_is_refused_without_being_shown(key, uri, shown):
+    with pytest.raises(TrackerConfigError) as error:
+        TrackerConfig(**{key: uri})
+    message = str(error.value)
+    assert message.startswith(f"tracker.{key}: holds a password ({shown})")
+    assert "MLFLOW_TRACKING_PASSWORD" in message
+    assert uri.split("@")[0].split(":")[-1] not in message.replace("***", "")
+
+
+@pytest.mark.parametrize(
+    "uri", ["sqlite:////tmp/mlflow.db", "https://mlflow.example.com", "postgresql://bob@db/m"]
+)
+def test_uris_without_a_password_are_accepted(uri):
+    assert TrackerConfig(mlflow_tracking_uri=uri).mlflow_tracking_uri == uri
