@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -56,7 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def register_configs() -> None:
     """Register the schemas and defaults that ``conf/`` extends, from the library's own
-    dataclasses, and the ``storyqa_run_dir`` resolver."""
+    dataclasses, and the ``storyqa_run_dir`` and ``storyqa_hydra_subdir`` resolvers."""
     from dataclasses import asdict
 
     from trainers.config import TrainerConfig
@@ -74,12 +75,34 @@ def register_configs() -> None:
     store.store(group="tracker", name="_defaults", node=tracker)
     if not OmegaConf.has_resolver("storyqa_run_dir"):
         OmegaConf.register_new_resolver("storyqa_run_dir", run_dir_for, use_cache=True)
+    if not OmegaConf.has_resolver("storyqa_hydra_subdir"):
+        OmegaConf.register_new_resolver("storyqa_hydra_subdir", hydra_subdir_for, use_cache=True)
 
 
 def exit_with_user_error(message: str) -> NoReturn:
     """Print ``error: <message>`` on stderr and exit with code 2."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USER_ERROR)
+
+
+#: Where Hydra writes a job's config, overrides and settings, inside the run directory.
+HYDRA_SUBDIR: Final = ".hydra"
+
+
+def hydra_subdir_for(resume: str | None) -> str:
+    """Where Hydra writes its config dump in the run directory: ``.hydra``, or for a resumed
+    run ``.hydra/resumed-<time>``, so that the dump of the command that started the run (its
+    overrides) is kept, next to one per resume.
+
+    Example:
+        >>> hydra_subdir_for(None)
+        '.hydra'
+        >>> hydra_subdir_for("models_out/runs/x").startswith(".hydra/resumed-")
+        True
+    """
+    if not resume:
+        return HYDRA_SUBDIR
+    return f"{HYDRA_SUBDIR}/resumed-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def run_dir_for(resume: str | None, output_dir: str, model: str, dataset: str) -> str:

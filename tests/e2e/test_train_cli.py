@@ -119,6 +119,7 @@ def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> Non
 def test_resume_continues_a_run_to_more_epochs(trained: dict[str, Path]) -> None:
     run_dir = trained["transformer"]
     out = run_dir.parent.parent
+    started_with = (run_dir / ".hydra" / "overrides.yaml").read_text()
     nothing_left = run("train.py", f"resume={run_dir}", cwd=out)
     assert nothing_left.returncode == 2  # the saved config's 2 epochs are done
     assert "raise trainer.max_epochs" in nothing_left.stderr
@@ -134,6 +135,10 @@ def test_resume_continues_a_run_to_more_epochs(trained: dict[str, Path]) -> None
         if '"metrics/val/accuracy"' in line
     ]
     assert steps == [0, 1, 2]
+    # Hydra's dump of the command that started the run is kept; each resume has its own.
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == started_with
+    resumed = sorted((run_dir / ".hydra").glob("resumed-*/overrides.yaml"))
+    assert resumed and "trainer.max_epochs=3" in resumed[-1].read_text()
 
 
 @pytest.mark.slow
