@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import hydra
-from _cli import CONFIG_DIR, register_configs, reports_user_errors, run_dir_for, to_plain
+from _cli import (
+    CONFIG_DIR,
+    HYDRA_SUBDIR,
+    register_configs,
+    reports_user_errors,
+    run_dir_for,
+    to_plain,
+)
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -42,7 +49,7 @@ def _remove_if_empty_run(run_dir: Path) -> None:
     if (
         run_dir.is_dir()
         and not RunManifest.path_for(run_dir).exists()
-        and {p.name for p in run_dir.iterdir()} <= {".hydra"}
+        and {p.name for p in run_dir.iterdir()} <= {HYDRA_SUBDIR}
     ):
         shutil.rmtree(run_dir, ignore_errors=True)
 

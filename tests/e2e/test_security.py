@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.test_train_cli import SMALL
+from tests.e2e.test_train_cli import SMALL, run
 
 TOKEN = "eyJhcGlfYWRkcmVzcyI6Imh0dHBzOi8vcGxhbnRlZC5leGFtcGxlIn0CLIPLANTED77"
 PACKAGES = ("stories", "metrics", "trainers", "models", "scripts")
@@ -95,18 +95,12 @@ def test_a_password_typed_into_a_uri_is_refused_and_written_nowhere(
 ) -> None:
     password = "PLANTEDpassw0rd"
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO_ROOT / "scripts" / "train.py"),
-            *(["-m"] if sweep else []),
-            f"tracker.mlflow_tracking_uri=https://alice:{password}@mlflow.example.com",
-            f"paths.output_dir={out}",
-        ],
+    done = run(
+        "train.py",
+        *(["-m"] if sweep else []),
+        f"tracker.mlflow_tracking_uri=https://alice:{password}@mlflow.example.com",
+        f"paths.output_dir={out}",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "https://alice:***@mlflow.example.com" in done.stderr
