@@ -17,7 +17,9 @@ SCRIPT = Path(__file__).with_name("train_in_subprocess.py")
 
 def train(backend: str, dataset_dir: Path, run_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3])
+    # The checkout first, then whatever the caller already had on the path.
+    paths = [str(Path(__file__).resolve().parents[3]), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     out = subprocess.run(
         [sys.executable, str(SCRIPT), backend, str(dataset_dir), str(run_dir)],
         capture_output=True,
