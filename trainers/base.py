@@ -337,29 +337,16 @@ class ModelTrainer(ABC):
             with termination_as_interrupt():
                 summary = self._fit(request)
         except KeyboardInterrupt:
+            self._record_progress(time.perf_counter() - started)
             self._end("interrupted", "interrupted (Ctrl-C or SIGTERM); resume with resume_from")
             raise
         except BaseException as error:
+            self._record_progress(time.perf_counter() - started)
             self._end("failed", f"{type(error).__name__}: {error}")
             raise
         routine.log_checkpoints()
         result = self._result(routine.policy, summary, time.perf_counter() - started)
-        durations = dict(self.manifest.durations)
-        durations["train"] = round(durations.get("train", 0.0) + result.duration_s, 3)
-        self.manifest.update(
-            epochs_completed=summary.epochs_completed,
-            stopped_early=summary.stopped_early,
-            device=summary.device,
-            precision=summary.precision,
-            durations=durations,
-            best={
-                "epoch": result.best_epoch,
-                "val_accuracy": result.best_val_accuracy,
-                "val_loss": result.best_val_loss,
-                "checkpoint": self.files.best_filename,
-            },
-            checkpoints=self._checkpoint_paths(result),
-        )
+        self._record_training(result, summary)
         self.manifest.finish("finished")
         self.tracker.flush()
         return result
@@ -507,6 +494,48 @@ class ModelTrainer(ABC):
             self._finalizer.detach()
         # Closes the tracker at garbage collection or interpreter exit, whichever comes first.
         self._finalizer = weakref.finalize(self, _close_at_exit, self.tracker)
+
+    def _record_placement(self, device: str, precision: str) -> None:
+        """Write where and how precisely the model trains as soon as :meth:`_fit` knows it,
+        so that a run stopped before its end still says so."""
+        if self.manifest is not None and self.is_global_zero:
+            self.manifest.update(device=device, precision=precision)
+
+    def _record_training(self, result: TrainingResult, summary: FitSummary) -> None:
+        """Write the outcome of a training attempt to the manifest: epochs, best epoch,
+        kept checkpoints, device, precision and the time spent (added to earlier attempts)."""
+        assert self.manifest is not None
+        durations = dict(self.manifest.durations)
+        durations["train"] = round(durations.get("train", 0.0) + result.duration_s, 3)
+        self.manifest.update(
+            epochs_completed=summary.epochs_completed,
+            stopped_early=summary.stopped_early,
+            device=summary.device,
+            precision=summary.precision,
+            durations=durations,
+            best={
+                "epoch": result.best_epoch,
+                "val_accuracy": result.best_val_accuracy,
+                "val_loss": result.best_val_loss,
+                "checkpoint": self.files.best_filename,
+            },
+            checkpoints=self._checkpoint_paths(result),
+        )
+
+    def _record_progress(self, seconds: float) -> None:
+        """Record what an interrupted or failed attempt leaves for a resume: the epochs whose
+        checkpoint was saved, the best of them and the files kept. Best effort: the error
+        that stopped training is the one the caller raises."""
+        if self.manifest is None or not self.is_global_zero:
+            return
+        try:
+            epochs = self._resume_point().epoch
+            fresh = TopKPolicy(k=self.config.top_k)
+            policy = TopKStateStore(self.files.state_path).load(epochs, fresh)
+            summary = FitSummary(epochs, False, self.manifest.device, self.manifest.precision)
+            self._record_training(self._result(policy, summary, seconds), summary)
+        except (ResumeError, CheckpointError, ValueError, OSError):
+            pass  # no finished epoch, or the run folder is unreadable: nothing to record
 
     def _end(self, status: ManifestStatus, error: str) -> None:
         if self.manifest is not None:

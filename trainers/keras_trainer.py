@@ -189,6 +189,7 @@ class KerasTrainer(ModelTrainer):
         from trainers.keras.fit import KerasFit
 
         placement = self._placement()
+        self._record_placement(placement.device, placement.precision)
         if request.resume is None and self.backup_dir.exists():
             KerasFit.clear_backup(self.backup_dir)
         fit = KerasFit(

@@ -335,6 +335,7 @@ class LightningTrainer(ModelTrainer):
         if request.deadline is not None:
             callbacks.append(TimeBudget(request.deadline))
         trainer = self._lightning_trainer(request.epochs, callbacks)
+        self._record_placement(self._device(trainer), str(trainer.precision))
         module = StoryModule(
             request.model, hp, seed=self.seed, state_targets=self._state_targets(request)
         )

@@ -218,6 +218,11 @@ def test_sigterm_stops_cleanly_then_resume(
     assert f"python scripts/train.py resume={run_dir}" in stderr
     assert list((run_dir / "checkpoints").glob("last.*"))
     assert (run_dir / "metrics.jsonl").read_text().endswith("\n")  # flushed whole lines
+    # The manifest says how far the run got: the saved epochs, the best and the files kept.
+    assert manifest["epochs_completed"] >= 1 and manifest["device"] == "cpu"
+    assert manifest["best"]["epoch"] < manifest["epochs_completed"]
+    kept = [manifest["checkpoints"]["last"], *manifest["checkpoints"]["top_k"]]
+    assert all((run_dir / path).is_file() for path in kept)
 
     done = resume(run_dir)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -78,6 +78,11 @@ def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_train
     assert manifest.status == "interrupted"
     assert (broken.run_dir / "checkpoints" / "last.weights.h5").is_file()
     assert {step for _, step in series(broken.run_dir)} == {0, 1}
+    # The manifest says how far the run got, as a resume will find it.
+    assert (manifest.epochs_completed, manifest.device, manifest.precision) == (2, "cpu", "32")
+    assert manifest.best["epoch"] in (0, 1)
+    assert manifest.checkpoints["last"] == "checkpoints/last.weights.h5"
+    assert all((broken.run_dir / path).is_file() for path in manifest.checkpoints["top_k"])
 
     resumed = make_trainer("broken", max_epochs=3)
     _, result = fit(resumed, splits, hp, resume_from=resumed.run_dir)

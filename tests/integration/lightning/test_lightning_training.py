@@ -79,8 +79,18 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
-    assert RunManifest.load(run_dir).status == "interrupted"
+    stopped = RunManifest.load(run_dir)
+    assert stopped.status == "interrupted"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    # The manifest says how far the run got, as a resume will find it.
+    assert stopped.epochs_completed == 2
+    assert (stopped.device, stopped.precision) == ("cpu", "32-true")
+    scores = series(run_dir)
+    best_epoch = max((0, 1), key=lambda e: scores[(ns.epoch_metric("val", "accuracy"), e)])
+    assert stopped.best["epoch"] == best_epoch
+    assert stopped.checkpoints["last"] == "checkpoints/last.ckpt"
+    assert all((run_dir / path).is_file() for path in stopped.checkpoints["top_k"])
+    assert stopped.durations["train"] > 0
 
     second = make_trainer(run_dir, small, top_k=1, max_epochs=3)
     _, result = fit(second, small, hp, resume_from=run_dir)
