@@ -424,15 +424,13 @@ class ModelTrainer(ABC):
         manifest = RunManifest.load(self.run_dir)
         if not manifest.training_done or manifest.epochs_completed < 1:
             return None
-        fresh = TopKPolicy(k=self.config.top_k)
-        policy = TopKStateStore(self.files.state_path).load(manifest.epochs_completed, fresh)
         summary = FitSummary(
             manifest.epochs_completed, manifest.stopped_early, manifest.device, manifest.precision
         )
         manifest.mark_resumed()
         manifest.finish("finished")  # training is done; a failing evaluation says so again
         self.manifest = manifest
-        return self._result(policy, summary, 0.0)
+        return self._saved_result(summary, 0.0)
 
     def _resolve_resume(self, resume_from: str | Path | None) -> ResumePoint | None:
         if resume_from is None:
@@ -530,10 +528,8 @@ class ModelTrainer(ABC):
             return
         try:
             epochs = self._resume_point().epoch
-            fresh = TopKPolicy(k=self.config.top_k)
-            policy = TopKStateStore(self.files.state_path).load(epochs, fresh)
             summary = FitSummary(epochs, False, self.manifest.device, self.manifest.precision)
-            self._record_training(self._result(policy, summary, seconds), summary)
+            self._record_training(self._saved_result(summary, seconds), summary)
         except (ResumeError, CheckpointError, ValueError, OSError):
             pass  # no finished epoch, or the run folder is unreadable: nothing to record
 
@@ -541,6 +537,13 @@ class ModelTrainer(ABC):
         if self.manifest is not None:
             self.manifest.finish(status, error)
         self.close(status)
+
+    def _saved_result(self, summary: FitSummary, seconds: float) -> TrainingResult:
+        """The result as the run folder holds it after ``summary.epochs_completed`` epochs
+        (the top-k state stored then, ``metrics.jsonl``, the checkpoint files)."""
+        fresh = TopKPolicy(k=self.config.top_k)
+        policy = TopKStateStore(self.files.state_path).load(summary.epochs_completed, fresh)
+        return self._result(policy, summary, seconds)
 
     def _result(self, policy: TopKPolicy, summary: FitSummary, seconds: float) -> TrainingResult:
         best = policy.best

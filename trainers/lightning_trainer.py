@@ -275,7 +275,7 @@ class LightningTrainer(ModelTrainer):
         epochs: int | None,
         resume_from: str | Path | None,
     ) -> TrainingResult:
-        from trainers.checkpoints import TopKPolicy, TopKStateStore
+        from trainers.checkpoints import TopKPolicy
         from trainers.tracking import EpochRoutine, Tracker
 
         started = time.perf_counter()
@@ -306,8 +306,7 @@ class LightningTrainer(ModelTrainer):
             resume,
         )
         summary = self._fit(request)
-        policy = TopKStateStore(self.files.state_path).load(summary.epochs_completed, fresh)
-        return self._result(policy, summary, time.perf_counter() - started)
+        return self._saved_result(summary, time.perf_counter() - started)
 
     def _fit(self, request: FitRequest) -> FitSummary:
         from trainers.lightning.callbacks import (
