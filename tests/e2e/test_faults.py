@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tests.integration.tracking.simulation import (
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 4
+EPOCHS = 6
 #: Every sink on (Neptune offline: no token in tests), top-2 checkpoints kept.
 ARGS = [
     "data.size=tiny",
@@ -76,10 +77,34 @@ def finished_epochs(out: Path) -> int:
     return len({r["step"] for r in records if r["name"] == "metrics/val/accuracy"})
 
 
+class EpochClock:
+    """A ``ready`` condition for :func:`run_until`: true once ``epochs`` epochs are in
+    ``metrics.jsonl``; it remembers how long the last of them took, as seen by polling."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.seen_at: dict[int, float] = {}
+
+    def __call__(self, out: Path) -> bool:
+        finished = finished_epochs(out)
+        self.seen_at.setdefault(finished, time.monotonic())
+        return finished >= self.epochs
+
+    @property
+    def last_epoch_s(self) -> float:
+        """Seconds per epoch between the last two epoch counts seen (0 if fewer were seen;
+        count 0 is when polling began, not the end of an epoch)."""
+        counts = sorted(count for count in self.seen_at if count > 0)
+        if len(counts) < 2:
+            return 0.0
+        before, last = counts[-2:]
+        return (self.seen_at[last] - self.seen_at[before]) / (last - before)
+
+
 def run_until(
-    model: str, out: Path, ready: Any, signum: int, jitter_s: float
+    model: str, out: Path, ready: Any, signum: int, jitter_s: Callable[[], float]
 ) -> tuple[Path, subprocess.Popen[str], str]:
-    """Start a run, wait until ``ready(out)``, then ``jitter_s`` more, and send ``signum``;
+    """Start a run, wait until ``ready(out)``, then ``jitter_s()`` more, and send ``signum``;
     returns the run folder, the ended process and its stderr."""
     out.mkdir(parents=True)
     process = subprocess.Popen(
@@ -94,7 +119,7 @@ def run_until(
         assert process.poll() is None, f"the run ended before the fault: {process.stderr}"
         assert time.time() < deadline, "the run made no progress"
         time.sleep(0.05)
-    time.sleep(jitter_s)
+    time.sleep(jitter_s())
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0, "the run finished before the fault"
@@ -168,17 +193,20 @@ def test_kill_9_during_training_then_resume(
     model: str, uninterrupted: dict[str, Path], tmp_path: Path
 ) -> None:
     chooser = random.Random()
-    # Leave at least two epochs: a tiny model's epoch can be shorter than the jitter, and the
-    # fault must land in training (a kill while evaluating is the next test).
-    after_epochs = chooser.randint(1, EPOCHS - 2)
-    jitter = chooser.uniform(0.0, 0.3)
-    print(f"kill -9 after {after_epochs} epoch(s) + {jitter:.2f} s")  # to reproduce a failure
+    # The fault must land in training (a kill while evaluating is the next test), yet a tiny
+    # model's epoch takes about 0.1 s: kill at a random point of the first half of the epoch
+    # after `after_epochs`, scaled by how long the epoch before it took, which leaves at
+    # least two more epochs of margin for the polling's lag.
+    after_epochs = chooser.randint(2, EPOCHS - 3)
+    fraction = chooser.uniform(0.0, 0.5)
+    print(f"kill -9 after {after_epochs} epoch(s) + {fraction:.2f} epoch")  # to reproduce
+    clock = EpochClock(after_epochs)
     run_dir, _, _ = run_until(
         model,
         tmp_path / "out",
-        lambda out: finished_epochs(out) >= after_epochs,
+        clock,
         signal.SIGKILL,
-        jitter,
+        lambda: fraction * clock.last_epoch_s,
     )
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "running"
     assert not (run_dir.parent.parent / "registry.json").exists()
@@ -196,7 +224,7 @@ def test_kill_9_while_evaluating_then_resume(
         tmp_path / "out",
         lambda out: any((out / "runs").glob("*/eval/*/evaluation.json")),
         signal.SIGKILL,
-        0.0,
+        lambda: 0.0,
     )
     done = resume(run_dir)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -209,7 +237,7 @@ def test_sigterm_stops_cleanly_then_resume(
     model: str, uninterrupted: dict[str, Path], tmp_path: Path
 ) -> None:
     run_dir, process, stderr = run_until(
-        model, tmp_path / "out", lambda out: finished_epochs(out) >= 1, signal.SIGTERM, 0.0
+        model, tmp_path / "out", lambda out: finished_epochs(out) >= 1, signal.SIGTERM, lambda: 0.0
     )
     assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
     manifest = json.loads((run_dir / "manifest.json").read_text())
