@@ -2,6 +2,8 @@
 
 Difference columns are ``<model> - <baseline>`` for every model other than the baseline (the
 first model unless named), so with two models the one difference is second minus first.
+Where two models were scored on the same examples, a paired test says whether their accuracy
+difference is more than the luck of which stories the split holds (:class:`PairedTest`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from metrics.functional import mcnemar_exact_p_value
 from metrics.processor import EVALUATION_FILE, EvaluationResult
 
 KEY_COLUMNS = ("split", "breakdown", "group", "metric")
@@ -20,6 +23,39 @@ OVERALL = "overall"
 #: Dataset splits in DESIGN order; :func:`load_split_results` lists others after these.
 SPLIT_ORDER = ("train", "valid_a", "valid_comp", "test")
 ALL_GROUPS = "all"
+#: The p-value below which the console calls a difference significant.
+SIGNIFICANCE_LEVEL = 0.05
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A model against the baseline on the same examples of one split (exact McNemar).
+
+    Attributes:
+        split: The split both were scored on.
+        model: The model compared.
+        baseline: The model it is compared against.
+        n_samples: Examples in the split.
+        difference: ``model`` accuracy minus ``baseline`` accuracy.
+        only_model_correct: Examples only ``model`` got right.
+        only_baseline_correct: Examples only ``baseline`` got right.
+        p_value: Two-sided exact McNemar p-value
+            (:func:`metrics.functional.mcnemar_exact_p_value`).
+    """
+
+    split: str
+    model: str
+    baseline: str
+    n_samples: int
+    difference: float
+    only_model_correct: int
+    only_baseline_correct: int
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether ``p_value`` is below :data:`SIGNIFICANCE_LEVEL`."""
+        return self.p_value < SIGNIFICANCE_LEVEL
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,12 +72,15 @@ class Comparison:
         baseline: The model the differences are taken against.
         warnings: Ways the comparison may be unfair: missing splits, different sample
             counts per split.
+        paired: One paired test per model other than the baseline and per split both were
+            scored on with per-example results (see :func:`paired_tests`).
     """
 
     frame: pd.DataFrame
     models: tuple[str, ...]
     baseline: str
     warnings: tuple[str, ...]
+    paired: tuple[PairedTest, ...] = ()
 
     @property
     def difference_columns(self) -> list[str]:
@@ -56,20 +95,51 @@ class Comparison:
         """A copy of :attr:`frame`."""
         return self.frame.copy()
 
+    def paired_frame(self) -> pd.DataFrame:
+        """:attr:`paired` as a frame, one row per test (columns as the attributes)."""
+        columns = list(PairedTest.__dataclass_fields__)
+        return pd.DataFrame([vars(test) for test in self.paired], columns=columns)
+
     def console_table(self) -> str:
-        """Fixed-width text table (values to 4 decimals, differences signed), then warnings."""
+        """Fixed-width text table (values to 4 decimals, differences signed), then the paired
+        tests and the warnings."""
         formatters = {model: _format_value for model in self.models}
         formatters |= {column: _format_difference for column in self.difference_columns}
         text = self.frame.to_string(index=False, formatters=formatters, na_rep="-")
-        return "\n".join([text, *(f"WARNING: {warning}" for warning in self.warnings)])
+        lines = [text]
+        if self.paired:
+            lines += ["", self._paired_heading(), self._paired_display().to_string(index=False)]
+        return "\n".join([*lines, *(f"WARNING: {warning}" for warning in self.warnings)])
 
     def to_html(self) -> str:
-        """HTML table (with warnings above it, if any)."""
+        """HTML table (with warnings above it, if any), then the paired tests."""
         warnings = "".join(f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in self.warnings)
         table = self.frame.to_html(
             index=False, classes="metrics", border=0, na_rep="", float_format=_format_value
         )
+        if self.paired:
+            table += f"<h2>{html.escape(self._paired_heading())}</h2>"
+            table += self._paired_display().to_html(index=False, classes="metrics", border=0)
         return warnings + table
+
+    def _paired_heading(self) -> str:
+        return (
+            f"Paired test against {self.baseline} on the same examples (exact McNemar; "
+            f"p < {SIGNIFICANCE_LEVEL}: the accuracy difference is unlikely to be chance):"
+        )
+
+    def _paired_display(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "split": [t.split for t in self.paired],
+                "model": [t.model for t in self.paired],
+                "accuracy difference": [_format_difference(t.difference) for t in self.paired],
+                "only model right": [t.only_model_correct for t in self.paired],
+                f"only {self.baseline} right": [t.only_baseline_correct for t in self.paired],
+                "p-value": [_format_p_value(t.p_value) for t in self.paired],
+                "significant": ["yes" if t.significant else "no" for t in self.paired],
+            }
+        )
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -86,6 +156,10 @@ def _format_value(value: float) -> str:
 
 def _format_difference(value: float) -> str:
     return f"{value:+.4f}"
+
+
+def _format_p_value(value: float) -> str:
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
 def _result_rows(split: str, result: EvaluationResult) -> list[dict[str, object]]:
@@ -118,7 +192,9 @@ def _result_rows(split: str, result: EvaluationResult) -> list[dict[str, object]
 
 
 def compare_results(
-    results: Mapping[str, Mapping[str, EvaluationResult]], baseline: str | None = None
+    results: Mapping[str, Mapping[str, EvaluationResult]],
+    baseline: str | None = None,
+    datasets: Mapping[str, str] | None = None,
 ) -> Comparison:
     """Put several models' per-split results side by side.
 
@@ -126,6 +202,9 @@ def compare_results(
         results: ``{model: {split: result}}``, e.g.
             ``{"lstm": {"test": r1}, "transformer": {"test": r2}}``.
         baseline: The model differences are taken against (default: the first).
+        datasets: The dataset version each model was scored on; paired tests are made only
+            between models of the same version (default: every pair whose split has the same
+            number of examples is taken to be the same examples).
 
     Example:
         >>> import pandas as pd
@@ -163,8 +242,63 @@ def compare_results(
         if model != baseline:
             frame[difference_column(model, baseline)] = frame[model] - frame[baseline]
     return Comparison(
-        frame=frame, models=models, baseline=baseline, warnings=_fairness_warnings(results)
+        frame=frame,
+        models=models,
+        baseline=baseline,
+        warnings=_fairness_warnings(results),
+        paired=paired_tests(results, baseline, datasets),
     )
+
+
+def paired_tests(
+    results: Mapping[str, Mapping[str, EvaluationResult]],
+    baseline: str,
+    datasets: Mapping[str, str] | None = None,
+) -> tuple[PairedTest, ...]:
+    """Exact McNemar tests of every other model against ``baseline``, per split.
+
+    A split is tested when both results know which examples they got right
+    (:meth:`EvaluationResult.correct_mask`), hold the same number of examples and, if
+    ``datasets`` is given, come from the same dataset version.
+
+    Example:
+        >>> import pandas as pd
+        >>> from metrics import MetricsProcessor
+        >>> meta = pd.DataFrame({"category": ["dense"] * 4, "noun_count": [9] * 4})
+        >>> a = MetricsProcessor().evaluate([1, 0, 1, 0], [0.9, 0.1, 0.2, 0.8], meta)
+        >>> b = MetricsProcessor().evaluate([1, 0, 1, 0], [0.9, 0.1, 0.7, 0.3], meta)
+        >>> (test,) = paired_tests({"a": {"test": a}, "b": {"test": b}}, baseline="a")
+        >>> test.difference, test.only_model_correct, test.only_baseline_correct, test.p_value
+        (0.5, 2, 0, 0.5)
+    """
+    tests = []
+    for model, by_split in results.items():
+        if model == baseline:
+            continue
+        if datasets is not None and datasets.get(model) != datasets.get(baseline):
+            continue
+        for split, result in by_split.items():
+            reference = results[baseline].get(split)
+            if reference is None or reference.n_samples != result.n_samples:
+                continue
+            correct, reference_correct = result.correct_mask(), reference.correct_mask()
+            if correct is None or reference_correct is None:
+                continue
+            only_model = int((correct & ~reference_correct).sum())
+            only_baseline = int((reference_correct & ~correct).sum())
+            tests.append(
+                PairedTest(
+                    split=split,
+                    model=model,
+                    baseline=baseline,
+                    n_samples=result.n_samples,
+                    difference=(only_model - only_baseline) / result.n_samples,
+                    only_model_correct=only_model,
+                    only_baseline_correct=only_baseline,
+                    p_value=mcnemar_exact_p_value(only_model, only_baseline),
+                )
+            )
+    return tuple(tests)
 
 
 def _fairness_warnings(results: Mapping[str, Mapping[str, EvaluationResult]]) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ Conventions:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -369,3 +370,40 @@ def misclassified_examples(
     table["prediction"] = predictions[positions].astype(np.int64)
     table["probability"] = y_prob[positions]
     return table
+
+
+def mcnemar_exact_p_value(only_first_correct: int, only_second_correct: int) -> float:
+    """Two-sided exact McNemar test of two classifiers scored on the same examples.
+
+    Only the discordant examples count: those exactly one of the two got right. Under the
+    null hypothesis (both are equally accurate) each discordant example is a fair coin, so the
+    p-value is the two-sided binomial tail of ``min(b, c)`` out of ``b + c`` at 1/2. A small
+    p-value means the difference in accuracy is unlikely to come from which examples happened
+    to be in the split.
+
+    Args:
+        only_first_correct: Examples the first classifier got right and the second wrong.
+        only_second_correct: Examples the second classifier got right and the first wrong.
+
+    Returns:
+        The p-value in ``(0, 1]``; 1.0 when no example is discordant.
+
+    Raises:
+        ValueError: A negative count.
+
+    Example:
+        >>> mcnemar_exact_p_value(10, 10)
+        1.0
+        >>> round(mcnemar_exact_p_value(0, 10), 6)
+        0.001953
+        >>> mcnemar_exact_p_value(30, 70) < 0.001
+        True
+    """
+    if only_first_correct < 0 or only_second_correct < 0:
+        raise ValueError(
+            f"discordant counts must be >= 0, got {only_first_correct} and {only_second_correct}"
+        )
+    discordant = only_first_correct + only_second_correct
+    smaller = min(only_first_correct, only_second_correct)
+    tail = sum(math.comb(discordant, k) for k in range(smaller + 1))
+    return min(1.0, 2 * tail / 2**discordant)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from metrics import functional as F
@@ -119,6 +120,24 @@ class EvaluationResult:
             raise ValueError(
                 f"no breakdown {tuple(keys)}; available: {list(self.breakdowns)}"
             ) from None
+
+    def correct_mask(self) -> F.BoolArray | None:
+        """Which examples were predicted right, by position: from :attr:`misclassified`, so
+        ``None`` when that table is not complete (e.g. ``misclassified.jsonl`` is missing).
+
+        Example:
+            >>> meta = pd.DataFrame({"category": ["dense"] * 3})
+            >>> result = MetricsProcessor(breakdowns=["category"]).evaluate(
+            ...     [1, 0, 1], [0.9, 0.8, 0.2], meta)
+            >>> result.correct_mask().tolist()
+            [True, False, False]
+        """
+        wrong = self.confusion.fp + self.confusion.fn
+        if "position" not in self.misclassified or len(self.misclassified) != wrong:
+            return None
+        mask = np.ones(self.n_samples, dtype=bool)
+        mask[self.misclassified["position"].to_numpy(dtype=np.int64)] = False
+        return mask
 
     def report_breakdown(self) -> Breakdown | None:
         """The breakdown the console report lists: ``(category, noun_count)`` if present,

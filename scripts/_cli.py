@@ -196,8 +196,9 @@ def as_list(value: Any) -> list[str] | None:
 
 def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
     """Save a :class:`~metrics.compare.Comparison` as HTML (with the runs listed and the
-    progressive-difficulty plot) and CSV; the plot and its data beside them. When a model ran
-    more than once (seeds), also print and save the mean ± std over its runs."""
+    progressive-difficulty plot) and CSV; the plot and its data beside them, and the paired
+    tests (``<name>-paired.csv``) if any. When a model ran more than once (seeds), also print
+    and save the mean ± std over its runs."""
     import html
 
     from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
@@ -226,6 +227,8 @@ def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
     )
     path.write_text(page, encoding="utf-8")
     comparison.to_frame().to_csv(path.with_suffix(".csv"), index=False)
+    if comparison.paired:
+        comparison.paired_frame().to_csv(path.with_name(f"{path.stem}-paired.csv"), index=False)
     return path
 
 

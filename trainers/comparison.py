@@ -67,7 +67,8 @@ def _job_number(name: str) -> tuple[int, str]:
 
 def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = None) -> Comparison:
     """Evaluations of several runs side by side (per split, category and noun count), with
-    differences against the first run.
+    differences against the first run and, for runs on the same dataset version, a paired
+    test of each against the first.
 
     Args:
         run_dirs: Run directories (each with ``manifest.json`` and ``eval/``).
@@ -81,7 +82,9 @@ def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = 
         raise RegistryError("runs: give at least one run to compare")
     manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
     results = {}
+    datasets = {}
     for label, manifest in zip(run_labels(manifests), manifests, strict=True):
+        datasets[label] = str(manifest.dataset.get("version", ""))
         if manifest.status != "finished":
             raise RegistryError(
                 f"run {manifest.run_id} is {manifest.status}, not finished; only finished runs "
@@ -107,7 +110,7 @@ def compare_runs(run_dirs: Sequence[str | Path], splits: Sequence[str] | None = 
                 f"{sorted(by_split)}"
             )
         results[label] = {s: r for s, r in by_split.items() if splits is None or s in splits}
-    return compare_results(results)
+    return compare_results(results, datasets=datasets)
 
 
 def progressive_difficulty(run_dirs: Sequence[str | Path]) -> pd.DataFrame:

@@ -97,6 +97,11 @@ def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> Non
     difficulty = plot.with_suffix(".csv").read_text().splitlines()
     assert difficulty[0] == "model,category,noun_count,count,accuracy"
     assert {line.split(",")[0] for line in difficulty[1:]} == {"lstm", "transformer"}
+    # Same dataset version: a paired test per evaluated split, printed and saved.
+    assert "Paired test against lstm on the same examples" in compared.stdout
+    paired = html.with_name(f"{html.stem}-paired.csv").read_text().splitlines()
+    assert paired[0].startswith("split,model,baseline,n_samples,difference,")
+    assert [line.split(",")[1:3] for line in paired[1:]] == [["transformer", "lstm"]] * 4
 
     diagnosed = run(
         "diagnose.py", f"run={lstm}", "split=valid_comp", f"paths.output_dir={out}", cwd=out

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from metrics import MetricsProcessor, compare_results, load_split_results, write_run_report
-from metrics.compare import difference_column
+from metrics.compare import SIGNIFICANCE_LEVEL, difference_column, paired_tests
+from metrics.functional import mcnemar_exact_p_value
+from metrics.processor import MISCLASSIFIED_FILE
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +139,15 @@ def test_comparison_console_and_html(two_models) -> None:
     lstm, transformer = (two_models[m]["valid_comp"].accuracy for m in ("lstm", "transformer"))
     assert f"{lstm:.4f}" in row and f"{transformer - lstm:+.4f}" in row
     html = comparison.to_html()
-    assert html.count("<table") == 1 and "<th>transformer - lstm</th>" in html
+    assert html.count("<table") == 2 and "<th>transformer - lstm</th>" in html
+    assert "Paired test against lstm" in html and "<th>only lstm right</th>" in html
     assert comparison._repr_html_() == html
+    paired = text[text.index("Paired test against lstm") :].splitlines()
+    assert paired[1].split()[:2] == ["split", "model"]
+    assert [line.split()[:2] for line in paired[2:]] == [
+        ["valid_comp", "transformer"],
+        ["test", "transformer"],
+    ]
 
 
 def test_comparison_input_errors(two_models) -> None:
@@ -166,3 +175,49 @@ def test_load_split_results_reads_a_run_eval_folder(tmp_path, two_models) -> Non
     assert loaded["test"].accuracy == two_models["lstm"]["test"].accuracy
     with pytest.raises(ValueError, match=r"no split folder with evaluation\.json"):
         load_split_results(tmp_path / "eval" / "notes")
+
+
+@pytest.mark.parametrize("b, c", [(0, 0), (0, 1), (3, 9), (40, 25), (120, 150), (0, 300)])
+def test_mcnemar_exact_p_value_is_the_two_sided_binomial_test(b: int, c: int) -> None:
+    from scipy.stats import binomtest
+
+    expected = 1.0 if b + c == 0 else binomtest(min(b, c), b + c, 0.5).pvalue
+    assert mcnemar_exact_p_value(b, c) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert mcnemar_exact_p_value(c, b) == mcnemar_exact_p_value(b, c)
+    with pytest.raises(ValueError, match="discordant counts must be >= 0"):
+        mcnemar_exact_p_value(-1, c)
+
+
+def test_correct_mask_survives_save_and_load_and_is_none_without_the_file(
+    tmp_path, two_models
+) -> None:
+    result = two_models["lstm"]["test"]
+    mask = result.correct_mask()
+    assert mask is not None and mask.mean() == pytest.approx(result.accuracy)
+    result.save(tmp_path / "test", plots=False)
+    loaded = load_split_results(tmp_path)["test"]
+    assert np.array_equal(loaded.correct_mask(), mask)
+    (tmp_path / "test" / MISCLASSIFIED_FILE).unlink()
+    assert load_split_results(tmp_path)["test"].correct_mask() is None
+
+
+def test_paired_tests_count_the_discordant_examples(make) -> None:
+    p = make(400, seed=3)
+    truth = p.y_true.astype(bool)
+    rng = np.random.default_rng(0)
+    right_a, right_b = rng.random(400) < 0.55, rng.random(400) < 0.75
+
+    def scored(right: np.ndarray):
+        return MetricsProcessor().evaluate(p.y_true, np.where(right == truth, 0.9, 0.1), p.metadata)
+
+    a, b = scored(right_a), scored(right_b)
+    (test,) = paired_tests({"a": {"test": a}, "b": {"test": b}}, baseline="a")
+    assert test.only_model_correct == int((right_b & ~right_a).sum())
+    assert test.only_baseline_correct == int((right_a & ~right_b).sum())
+    assert test.difference == pytest.approx(b.accuracy - a.accuracy)
+    assert test.significant == (test.p_value < SIGNIFICANCE_LEVEL) and test.p_value < 1e-6
+    # Different dataset versions, or another number of examples: not the same examples.
+    assert paired_tests({"a": {"test": a}, "b": {"test": b}}, "a", {"a": "v1", "b": "v2"}) == ()
+    fewer = make(399, seed=3)
+    other = MetricsProcessor().evaluate(fewer.y_true, fewer.y_prob, fewer.metadata)
+    assert paired_tests({"a": {"test": a}, "b": {"test": other}}, "a") == ()
