@@ -14,6 +14,7 @@ overrides a hyperparameter, ``trainer.<key>=`` a trainer setting (``trainers/con
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -64,6 +65,15 @@ def _remove_rejected_sweep_job(job_dir: Path) -> None:
         shutil.rmtree(sweep_dir, ignore_errors=True)
 
 
+def _remove_empty_output_folders(output_dir: Path) -> None:
+    """Remove ``runs/`` and ``multirun/`` of the output root when a rejected config left them
+    empty (another job of the same sweep may still fill them: its folders are made with their
+    parents)."""
+    for name in ("runs", "multirun"):
+        with contextlib.suppress(OSError):  # not empty, or not there
+            (output_dir / name).rmdir()
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
@@ -83,6 +93,7 @@ def main(cfg: DictConfig) -> float:
             _remove_if_empty_run(run_dir)
         elif new_run_dir is None or not new_run_dir.exists():
             _remove_rejected_sweep_job(run_dir)
+        _remove_empty_output_folders(Path(cfg.paths.output_dir).expanduser())
         raise
 
 

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -174,6 +175,9 @@ def _store_cached(
         for name, array in arrays.items():
             _save_atomic(cache_dir / f"{key}.{family}.{name}.npy", array)
     except OSError as error:
+        for folder in (cache_dir, cache_dir.parent):  # leave no empty cache folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         warnings.warn(
             f"encoded arrays not cached in {cache_dir}: {error.strerror or error}",
             RuntimeWarning,

@@ -7,8 +7,8 @@ subprocess, as a user would, and checks that it
 * exits with the row's (non-zero) code and prints the row's message (a substring of stderr,
   with ``{out}``, ``{tmp}``, ``{run}`` and ``{dataset}`` filled in) and no ``Traceback``;
 * leaves no run folder that says ``finished`` where there was none, no new run folder at all
-  (unless the row expects a ``failed`` one), no new sweep folder, no new dataset version and
-  an unchanged registry.
+  (unless the row expects a ``failed`` one), no new sweep folder, no new empty folder, no new
+  dataset version and an unchanged registry.
 
 The doc is generated from the table, and :func:`test_doc_lists_every_case` fails with a diff
 when it is out of date. Regenerate it with::
@@ -576,6 +576,8 @@ class Snapshot:
     datasets: frozenset[str]
     registry: bytes | None
     sweeps: frozenset[str]
+    #: Empty folders below the root (the root itself may be left).
+    empty_folders: frozenset[str]
 
     @classmethod
     def of(cls, out: Path) -> Snapshot:
@@ -591,6 +593,11 @@ class Snapshot:
             else frozenset(),
             registry=registry.read_bytes() if registry.is_file() else None,
             sweeps=frozenset(p.name for p in (out / "multirun").glob("*")),
+            empty_folders=frozenset(
+                str(p.relative_to(out))
+                for p in out.rglob("*")
+                if p.is_dir() and not any(p.iterdir())
+            ),
         )
 
 
@@ -650,6 +657,8 @@ def test_bad_input_is_refused_cleanly(
     assert after.datasets <= before.datasets, after.datasets - before.datasets
     assert after.registry == before.registry, "the registry changed"
     assert after.sweeps <= before.sweeps, f"sweep folders left: {after.sweeps - before.sweeps}"
+    left = after.empty_folders - before.empty_folders
+    assert not left, f"empty folders left: {sorted(left)}"
 
 
 # --- the doc ------------------------------------------------------------------------------------

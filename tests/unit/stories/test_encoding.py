@@ -100,3 +100,21 @@ def test_unwritable_cache_falls_back_to_memory_with_a_warning(tmp_path):
     assert inputs.story_ids.tolist() == [
         [vocab.id_of("ava"), vocab.id_of("walks"), vocab.id_of("north"), 4]
     ]
+
+
+def test_a_cache_write_that_fails_leaves_no_empty_cache_folder(tmp_path, monkeypatch):
+    import pandas as pd
+    import pytest
+
+    from stories import encoding
+
+    def full_disk(path, array):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(encoding, "_save_atomic", full_disk)
+    vocab = Vocabulary.build(["Ava walks north."])
+    frame = pd.DataFrame({"story": ["Ava walks north."], "question": ["Is Ava?"], "label": [1]})
+    with pytest.warns(RuntimeWarning, match="not cached.*File too large"):
+        inputs = encode_lstm(frame, vocab, cache_dir=tmp_path / "encoded" / "hash")
+    assert inputs.story_ids.shape == (1, 4)
+    assert list(tmp_path.iterdir()) == []
