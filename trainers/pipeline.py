@@ -195,7 +195,8 @@ def run_pipeline(
         config: The run config (validated first).
         run_dir: Where the run goes; default ``<output_dir>/runs/<run_id>``.
         resume: A run directory to continue (its own saved config is used).
-        progress: Progress bars while generating data.
+        progress: Progress bars while generating data; ``False`` also hides the training bars
+            of a resumed run (a new run takes them from ``config``'s trainer settings).
         extend: With ``resume``, trainer settings that may change to train longer:
             ``max_epochs`` and ``max_minutes``.
 
@@ -216,6 +217,8 @@ def run_pipeline(
                 f"resume: only {list(RESUME_EXTENSIONS)} may change on resume, not {unknown}"
             )
         config = {**saved, "trainer": {**saved.get("trainer", {}), **changes}}
+        if not progress:  # a display setting: a resume without bars hides the training bars too
+            config["trainer"]["progress"] = False
     resolved = config if isinstance(config, PipelineConfig) else PipelineConfig.from_mapping(config)
     output_root = resolved.output_dir.expanduser().resolve()
     dataset = build_dataset(
