@@ -120,6 +120,7 @@ class ModelTrainer(ABC):
         self.echo = echo if echo is not None else _tqdm_write
         self.files = CheckpointFiles.for_run(self.run_dir, self.FRAMEWORK, dataset.name)
         self.manifest: RunManifest | None = None
+        self._earlier_train_s = 0.0  # training seconds of earlier attempts (a resumed run)
         self.tracker: Tracker | None = None
         self._finalizer: weakref.finalize | None = None
         self._setup()
@@ -332,6 +333,9 @@ class ModelTrainer(ABC):
             deadline=None
             if self.config.max_minutes is None
             else time.time() + 60.0 * self.config.max_minutes,
+            on_epoch_saved=lambda epochs: self._record_progress(
+                time.perf_counter() - started, epochs
+            ),
         )
         try:
             with termination_as_interrupt():
@@ -472,6 +476,7 @@ class ModelTrainer(ABC):
             self.manifest = RunManifest.load(self.run_dir)
             self.manifest.mark_resumed()
             self.files.discard_partial_writes()
+        self._earlier_train_s = float(self.manifest.durations.get("train", 0.0))
         self._open_tracker(None if resume is None else resume.epoch)
         assert self.tracker is not None
         if resume is None:
@@ -504,7 +509,7 @@ class ModelTrainer(ABC):
         kept checkpoints, device, precision and the time spent (added to earlier attempts)."""
         assert self.manifest is not None
         durations = dict(self.manifest.durations)
-        durations["train"] = round(durations.get("train", 0.0) + result.duration_s, 3)
+        durations["train"] = round(self._earlier_train_s + result.duration_s, 3)
         self.manifest.update(
             epochs_completed=summary.epochs_completed,
             stopped_early=summary.stopped_early,
@@ -520,14 +525,15 @@ class ModelTrainer(ABC):
             checkpoints=self._checkpoint_paths(result),
         )
 
-    def _record_progress(self, seconds: float) -> None:
-        """Record what an interrupted or failed attempt leaves for a resume: the epochs whose
-        checkpoint was saved, the best of them and the files kept. Best effort: the error
-        that stopped training is the one the caller raises."""
+    def _record_progress(self, seconds: float, epochs: int | None = None) -> None:
+        """Record how far the attempt got, after each saved epoch and when it is interrupted
+        or fails: the epochs whose checkpoint was saved (``epochs``, else read from the
+        resume point), the best of them and the files kept. Best effort: the error that
+        stopped training is the one the caller raises."""
         if self.manifest is None or not self.is_global_zero:
             return
         try:
-            epochs = self._resume_point().epoch
+            epochs = self._resume_point().epoch if epochs is None else epochs
             summary = FitSummary(epochs, False, self.manifest.device, self.manifest.precision)
             self._record_training(self._saved_result(summary, seconds), summary)
         except (ResumeError, CheckpointError, ValueError, OSError):

@@ -326,10 +326,12 @@ class LightningTrainer(ModelTrainer):
         relay = RoutineRelay(request.routine, spawn=spawn)
         reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val)
         interrupts = InterruptRecorder()
+        # A spawned rank zero cannot reach this process's manifest: it is written at the end.
+        on_saved = None if spawn else request.on_epoch_saved
         callbacks: list[pl.Callback] = [
             reporter,
             interrupts,
-            PolicyCheckpoint(request.files, request.policy, reporter),
+            PolicyCheckpoint(request.files, request.policy, reporter, on_saved),
         ]
         if request.deadline is not None:
             callbacks.append(TimeBudget(request.deadline))

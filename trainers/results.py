@@ -4,6 +4,7 @@ result of training."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,9 @@ class FitRequest:
         resume: Where to resume from, or ``None`` for a new run.
         deadline: ``time.time()`` after which no new epoch starts (``trainer.max_minutes``);
             ``None`` for no budget.
+        on_epoch_saved: Called with the number of finished epochs as soon as an epoch's
+            resume checkpoint is on disk (the manifest records the progress, so that even a
+            run killed with SIGKILL says how far it got); ``None`` for nothing.
     """
 
     model: Any
@@ -64,6 +68,7 @@ class FitRequest:
     policy: TopKPolicy
     resume: ResumePoint | None
     deadline: float | None = None
+    on_epoch_saved: Callable[[int], None] | None = None
 
     def out_of_time(self) -> bool:
         """Whether the time budget is spent (checked at the end of each epoch)."""

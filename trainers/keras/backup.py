@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -30,6 +31,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Args:
         backup_dir: The backup folder (created on the first save).
+        on_saved: Called with the number of finished epochs once an epoch's backup is
+            committed; ``None`` for nothing.
 
     The backup is kept when training ends (``delete_checkpoint=False``): the run may be
     resumed later to train longer.
@@ -40,9 +43,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     #: The commit file: ``{"epoch": next epoch, "batch": 0, "weights": slot file name}``.
     METADATA: ClassVar[str] = "training_metadata.json"
 
-    def __init__(self, backup_dir: str | Path) -> None:
+    def __init__(
+        self, backup_dir: str | Path, on_saved: Callable[[int], None] | None = None
+    ) -> None:
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
         self.directory = Path(backup_dir)
+        self.on_saved = on_saved
 
     @classmethod
     def read(cls, backup_dir: str | Path) -> tuple[int, Path] | None:
@@ -84,6 +90,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         tmp.write_text(json.dumps(metadata), encoding="utf-8")
         _fsync(tmp)
         os.replace(tmp, self.directory / self.METADATA)
+        if self.on_saved is not None:
+            self.on_saved(self._current_epoch)
         epoch_end_done()  # the epoch is wholly saved: a stop signal that came meanwhile acts
 
 

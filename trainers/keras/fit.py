@@ -118,7 +118,7 @@ class KerasFit:
         stopper = self.early_stopping() if self.config.early_stopping else None
         if stopper is not None:
             callbacks.append(stopper)
-        callbacks.append(AtomicBackupAndRestore(self.backup_dir))
+        callbacks.append(AtomicBackupAndRestore(self.backup_dir, request.on_epoch_saved))
         model.fit(
             batches,
             epochs=request.epochs,

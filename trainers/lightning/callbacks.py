@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -122,14 +123,23 @@ class PolicyCheckpoint(ModelCheckpoint):
         files: The run's checkpoint files.
         policy: The run's top-k policy.
         reporter: Holds the verdict of the epoch just validated.
+        on_saved: Called with the number of finished epochs once an epoch's ``last.ckpt``
+            and ``best.ckpt`` are written; ``None`` for nothing.
     """
 
     TMP_PREFIX = CheckpointFiles.TMP_PREFIX
 
-    def __init__(self, files: CheckpointFiles, policy: TopKPolicy, reporter: EpochReporter):
+    def __init__(
+        self,
+        files: CheckpointFiles,
+        policy: TopKPolicy,
+        reporter: EpochReporter,
+        on_saved: Callable[[int], None] | None = None,
+    ):
         super().__init__(**lightning_checkpoint_kwargs(files, policy))
         self.files = files
         self.reporter = reporter
+        self.on_saved = on_saved
         self._best_written: int | None = None
         self._last_saved_step: int | None = None
 
@@ -160,6 +170,8 @@ class PolicyCheckpoint(ModelCheckpoint):
         if self._last_saved_step != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._write_best(trainer)
+        if self.on_saved is not None:
+            self.on_saved(trainer.current_epoch + 1)
         epoch_end_done()  # the epoch is wholly saved: a stop signal that came meanwhile acts
 
     def _save_last_checkpoint(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -54,12 +56,17 @@ def test_train_logs_checkpoints_and_evaluates(make_trainer, splits) -> None:
 
 
 class StopAfter(keras.callbacks.Callback):
-    def __init__(self, epoch: int):
+    """Ctrl-C at the end of ``epoch``; keeps the manifest as a SIGKILL there would leave it."""
+
+    def __init__(self, epoch: int, run_dir: Path):
         super().__init__()
         self.epoch = epoch
+        self.run_dir = run_dir
+        self.manifest_at_stop: RunManifest | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
+            self.manifest_at_stop = RunManifest.load(self.run_dir)
             raise KeyboardInterrupt
 
 
@@ -71,9 +78,13 @@ def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_train
     straight.close()
 
     broken = make_trainer("broken", max_epochs=3)
-    broken.extra_callbacks.append(StopAfter(1))
+    stop = StopAfter(1, broken.run_dir)
+    broken.extra_callbacks.append(stop)
     with pytest.raises(KeyboardInterrupt):
         fit(broken, splits, hp)
+    # Each saved epoch is in the manifest at once: a run killed there says how far it got.
+    assert stop.manifest_at_stop is not None
+    assert (stop.manifest_at_stop.status, stop.manifest_at_stop.epochs_completed) == ("running", 2)
     manifest = RunManifest.load(broken.run_dir)
     assert manifest.status == "interrupted"
     assert (broken.run_dir / "checkpoints" / "last.weights.h5").is_file()
@@ -85,9 +96,14 @@ def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_train
     assert all((broken.run_dir / path).is_file() for path in manifest.checkpoints["top_k"])
 
     resumed = make_trainer("broken", max_epochs=3)
+    started = time.perf_counter()
     _, result = fit(resumed, splits, hp, resume_from=resumed.run_dir)
     resumed.close()
     assert result.epochs_completed == 3
+    # Training time adds up over the attempts, each counted once.
+    spent = RunManifest.load(resumed.run_dir).durations["train"]
+    first = manifest.durations["train"]
+    assert first < spent <= first + time.perf_counter() - started + 0.01
     assert series(resumed.run_dir) == series(straight.run_dir)  # exact, every series
     kept = {p.name for p in (straight.run_dir / "checkpoints").glob("*.h5")}
     assert {p.name for p in (resumed.run_dir / "checkpoints").glob("*.h5")} == kept
@@ -96,7 +112,7 @@ def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_train
 
 def test_resume_without_a_finished_epoch_is_refused(make_trainer, splits) -> None:
     trainer = make_trainer()
-    trainer.extra_callbacks.append(StopAfter(-1))
+    trainer.extra_callbacks.append(StopAfter(-1, trainer.run_dir))
     RunManifest.start(trainer.run_dir, framework="keras", model="lstm", seed=0)
     with pytest.raises(ResumeError, match="nothing to resume"):
         fit(trainer, splits, resume_from=trainer.run_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +63,11 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(
 
     original = StoryModule.on_train_epoch_start
 
+    at_interrupt: list[RunManifest] = []
+
     def interrupt_at_epoch_two(self: StoryModule) -> None:
         if self.current_epoch == 2:
+            at_interrupt.append(RunManifest.load(run_dir))  # what a SIGKILL here would leave
             raise KeyboardInterrupt
         original(self)
 
@@ -79,6 +83,8 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(
     finally:
         signal.signal(signal.SIGINT, previous)
     monkeypatch.undo()
+    # Each saved epoch is in the manifest at once: a run killed there says how far it got.
+    assert [(m.status, m.epochs_completed) for m in at_interrupt] == [("running", 2)]
     stopped = RunManifest.load(run_dir)
     assert stopped.status == "interrupted"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
@@ -93,8 +99,13 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(
     assert stopped.durations["train"] > 0
 
     second = make_trainer(run_dir, small, top_k=1, max_epochs=3)
+    started = time.perf_counter()
     _, result = fit(second, small, hp, resume_from=run_dir)
     second.close()
+    # Training time adds up over the attempts, each counted once.
+    spent = RunManifest.load(run_dir).durations["train"]
+    first = stopped.durations["train"]
+    assert first < spent <= first + time.perf_counter() - started + 0.01
 
     assert series(run_dir) == series(tmp_path / "whole")
     assert _epoch_files(run_dir / "checkpoints") == _epoch_files(tmp_path / "whole" / "checkpoints")
