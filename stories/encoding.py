@@ -170,12 +170,14 @@ def _store_cached(
     A cache that cannot be written (read-only data folder, full disk) is not an error: the
     arrays are returned from memory and a warning says why they were not cached.
     """
+    created = [cache_dir, *cache_dir.parents]
+    created = created[: next(i for i, folder in enumerate(created) if folder.exists())]
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for name, array in arrays.items():
             _save_atomic(cache_dir / f"{key}.{family}.{name}.npy", array)
     except OSError as error:
-        for folder in (cache_dir, cache_dir.parent):  # leave no empty cache folder behind
+        for folder in created:  # the folders made here, innermost first, if left empty
             with contextlib.suppress(OSError):
                 folder.rmdir()
         warnings.warn(
