@@ -20,7 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python scripts/train.py -m model=transformer,lstm,entity_memory trainer.max_minutes=5
 
-## Whole test suite, slow tests included, then lint and type check.
+## Whole test suite, slow tests included, then lint, format, import layers and type check.
 test: $(STAMP)
 	bash scripts/run_tests.sh $(BIN)/python
 
@@ -31,6 +31,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check stories metrics trainers models scripts tests
 	$(BIN)/ruff format --check stories metrics trainers models scripts tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -20,7 +20,8 @@ from metrics.processor import EVALUATION_FILE, EvaluationResult
 
 KEY_COLUMNS = ("split", "breakdown", "group", "metric")
 OVERALL = "overall"
-#: Dataset splits in DESIGN order; :func:`load_split_results` lists others after these.
+#: Dataset splits in the order of ``stories.config.SPLITS``; :func:`load_split_results` lists
+#: others after these.
 SPLIT_ORDER = ("train", "valid_a", "valid_comp", "test")
 ALL_GROUPS = "all"
 #: The p-value below which the console calls a difference significant.

@@ -2,7 +2,7 @@
 
 Every name that reaches ``metrics.jsonl``, Neptune, MLflow or TensorBoard comes from a
 function in this module, so the Lightning and Keras trainers can only ever log the same names.
-The layout (DESIGN §4)::
+The layout (listed in full in docs/namespaces.md)::
 
     parameters/<flattened config>            data/version, data/hash, data/<split>/size
     metrics/{train,val}/{loss,accuracy}                                   per epoch

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from metrics.processor import EvaluationResult
 
-#: Actor-count ranges of the splits (DESIGN §2), marked on the accuracy-vs-noun-count curve:
+#: Actor-count ranges of the splits (docs/data.md), marked on the accuracy-vs-noun-count curve:
 #: train and valid_a cover 2-8 actors, valid_comp 9-20, test 21-30.
 DEFAULT_SPLIT_RANGES: Mapping[str, tuple[int, int]] = {
     "train/valid_a": (2, 8),

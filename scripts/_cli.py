@@ -19,14 +19,14 @@ from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from models.settings import SettingsError
 from stories.config import DatasetConfig
 from stories.errors import StoriesError
 from trainers.errors import TrainerError
-from trainers.registry import RegistryError
-from trainers.settings import SettingsError
+from trainers.records.registry import RegistryError
 from trainers.tracking import TrackerConfigError
 
-#: This folder: the entry points and ``_cli`` (imported as a top-level module by each of them).
+#: This folder: the ``scripts`` package (the entry points, each importing ``scripts._cli``).
 SCRIPTS_DIR: Final = Path(__file__).resolve().parent
 #: Hydra's config folder: ``conf/`` of the checkout (``scripts/conf`` links to it), which an
 #: installed wheel ships inside this folder.
@@ -60,8 +60,7 @@ def register_configs() -> None:
     dataclasses, and the ``storyqa_run_dir`` and ``storyqa_hydra_subdir`` resolvers."""
     from dataclasses import asdict
 
-    from trainers.config import TrainerConfig
-    from trainers.presets import PRESETS
+    from trainers.config import PRESETS, TrainerConfig
     from trainers.tracking import TrackerConfig
 
     store = ConfigStore.instance()
@@ -113,8 +112,8 @@ def run_dir_for(resume: str | None, output_dir: str, model: str, dataset: str) -
     here, as one ``error:`` line (exit code 2): a ``resume`` that is not a run folder, or an
     output folder that cannot be written.
     """
-    from trainers.manifest import RunManifest
-    from trainers.run import new_run_id
+    from trainers.records.manifest import RunManifest
+    from trainers.records.run import new_run_id
 
     if resume:
         run_dir = Path(resume).expanduser().resolve()
@@ -202,7 +201,7 @@ def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
     import html
 
     from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
-    from trainers.comparison import format_seed_summary, progressive_difficulty, seed_summary
+    from trainers.runs.comparison import format_seed_summary, progressive_difficulty, seed_summary
 
     path.parent.mkdir(parents=True, exist_ok=True)
     runs = "".join(f"<li>{html.escape(str(run))}</li>" for run in run_dirs)
@@ -237,7 +236,7 @@ class CompareJobsCallback(Callback):
     of its jobs (``<sweep dir>/comparison.html``)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trainers.comparison import compare_runs, sweep_run_dirs
+        from trainers.runs.comparison import compare_runs, sweep_run_dirs
 
         sweep = Path(config.hydra.sweep.dir)
         try:
@@ -253,7 +252,7 @@ class CompareJobsCallback(Callback):
 
 def searches_for(framework: str) -> list[str]:
     """The ``conf/hparams_search`` configs that train a model of ``framework``."""
-    from trainers.presets import PRESETS
+    from trainers.config import PRESETS
 
     found = []
     for path in sorted((Path(CONFIG_DIR) / "hparams_search").glob("*.yaml")):
@@ -302,20 +301,15 @@ def search_space_problem(config: DictConfig) -> str | None:
     )
 
 
-def export_scripts_dir() -> None:
-    """Put this folder on ``PYTHONPATH`` for the job processes a Hydra launcher starts:
-    submitit unpickles each job in a fresh interpreter (locally, or on a SLURM node, which
-    inherits this environment), and the job refers to ``_cli`` by name."""
-    entries = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(SCRIPTS_DIR) not in entries:
-        os.environ["PYTHONPATH"] = os.pathsep.join([*entries, str(SCRIPTS_DIR)])
-
-
 class SweepCallback(Callback):
     """Hydra callback of ``train.py`` for every launcher and sweeper: refuses a search space
     that does not fit the model before any job starts (one ``error:`` line, exit code 2) and
-    ``hparams_search=`` without ``-m``; makes ``_cli`` importable by the job processes; prints
-    Optuna's best trial at the end."""
+    ``hparams_search=`` without ``-m``; prints Optuna's best trial at the end.
+
+    The job processes a launcher starts (joblib's workers; submitit's fresh interpreters, locally
+    or on a SLURM node) unpickle this callback, and what the job refers to, by module name:
+    ``scripts._cli`` (and ``scripts.train`` for ``storyqa-train``) are modules of the installed
+    package, importable there as here."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search")
@@ -329,10 +323,9 @@ class SweepCallback(Callback):
         problem = search_space_problem(config)
         if problem is not None:
             exit_with_user_error(problem)
-        export_scripts_dir()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trainers.comparison import JOB_RUN_FILE
+        from trainers.runs.comparison import JOB_RUN_FILE
 
         sweep = Path(config.hydra.sweep.dir)
         results = sweep / "optimization_results.yaml"  # Optuna's

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import BenchmarkRow
+from scripts.bench.common import BenchmarkRow
 
 SECTIONS = ("data", "metrics", "tracking", "lightning", "keras")
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = SECTIONS if args.section == "all" else (args.section,)
     rows: list[BenchmarkRow] = []
     for section in sections:
-        module = importlib.import_module(f"bench.{section}")
+        module = importlib.import_module(f"scripts.bench.{section}")
         print(f"running {section} benchmark...", file=sys.stderr, flush=True)
         rows.extend(module.run(quick=args.quick))
 

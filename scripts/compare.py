@@ -13,7 +13,9 @@ import datetime as dt
 from pathlib import Path
 
 import hydra
-from _cli import (
+from omegaconf import DictConfig
+
+from scripts._cli import (
     CONFIG_DIR,
     as_list,
     register_configs,
@@ -21,10 +23,8 @@ from _cli import (
     to_plain,
     write_comparison,
 )
-from omegaconf import DictConfig
-
-from trainers.comparison import compare_runs, sweep_run_dirs
-from trainers.registry import Registry, RegistryError
+from trainers.records.registry import Registry, RegistryError
+from trainers.runs.comparison import compare_runs, sweep_run_dirs
 
 register_configs()
 

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 import hydra
-from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
 from omegaconf import DictConfig
 
-from trainers.pipeline import diagnose_run
-from trainers.registry import Registry
+from scripts._cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
+from trainers.records.registry import Registry
+from trainers.runs.pipeline import diagnose_run
 
 register_configs()
 

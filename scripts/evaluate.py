@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from _cli import CONFIG_DIR, as_list, register_configs, reports_user_errors, to_plain
 from omegaconf import DictConfig
 
-from trainers.pipeline import evaluate_run
-from trainers.registry import Registry
+from scripts._cli import CONFIG_DIR, as_list, register_configs, reports_user_errors, to_plain
+from trainers.records.registry import Registry
+from trainers.runs.pipeline import evaluate_run
 
 register_configs()
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import time
 
 import hydra
-from _cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
 from omegaconf import DictConfig
 
+from scripts._cli import CONFIG_DIR, register_configs, reports_user_errors, to_plain
 from stories import DatasetConfig
 from stories.build import build_version
 from stories.dataset import load_dataset

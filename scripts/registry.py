@@ -15,10 +15,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from _cli import EXIT_USER_ERROR
-
-from trainers.manifest import RunManifest
-from trainers.registry import Registry, RegistryEntry, RegistryError
+from scripts._cli import EXIT_USER_ERROR
+from trainers.records.manifest import RunManifest
+from trainers.records.registry import Registry, RegistryEntry, RegistryError
 
 COLUMNS = ("run_id", "framework", "model", "seed", "best val", "test acc", "dataset")
 

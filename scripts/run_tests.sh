@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (slow tests included), then lint and type checks.
+# The whole test suite (slow tests included), then lint, format, import-layer and type checks.
 # Usage: scripts/run_tests.sh [PYTHON]   (defaults to .venv/bin/python)
 set -uo pipefail
 PY="${1:-.venv/bin/python}"
@@ -18,6 +18,9 @@ fi
 
 echo "--- ruff"
 "$BIN/ruff" check stories metrics trainers models scripts tests || status=1
+"$BIN/ruff" format --check stories metrics trainers models scripts tests || status=1
+echo "--- import layers (pyproject.toml [tool.importlinter])"
+"$BIN/lint-imports" || status=1
 echo "--- mypy"
 "$BIN/mypy" || status=1
 exit $status

@@ -7,8 +7,9 @@ Usage::
     python scripts/train.py -m model=lstm,transformer seed=0,1      # one run per job
     python scripts/train.py resume=models_out/runs/<run_id>         # continue a run
 
-``model=`` picks a preset (``conf/model``; values in ``trainers/presets.py``), ``model.<key>=``
-overrides a hyperparameter, ``trainer.<key>=`` a trainer setting (``trainers/config.py``),
+``model=`` picks a preset (``conf/model``; values in ``trainers/config/presets.py``),
+``model.<key>=`` overrides a hyperparameter, ``trainer.<key>=`` a trainer setting
+(``trainers/config/trainer.py``),
 ``tracker.<key>=`` the tracking sinks. The whole config is validated before anything is built.
 """
 
@@ -21,7 +22,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import hydra
-from _cli import (
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from models.settings import SettingsError
+from scripts._cli import (
     CONFIG_DIR,
     HYDRA_SUBDIR,
     register_configs,
@@ -29,14 +35,9 @@ from _cli import (
     run_dir_for,
     to_plain,
 )
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from trainers.comparison import JOB_RUN_FILE
-from trainers.manifest import RunManifest
-from trainers.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
-from trainers.settings import SettingsError
+from trainers.records.manifest import RunManifest
+from trainers.runs.comparison import JOB_RUN_FILE
+from trainers.runs.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
 from trainers.signals import TrainingInterrupted
 
 register_configs()
@@ -115,8 +116,8 @@ def _run(cfg: DictConfig, run_dir: Path | None) -> float:
     resume = plain.pop("resume")
     progress = bool(plain.pop("progress"))
     plain["output_dir"] = plain.pop("paths")["output_dir"]
-    if resume is None:
-        PipelineConfig.from_mapping(plain)  # every key checked before anything is built
+    # Every key is checked before anything is built; the run gets the checked config.
+    config = PipelineConfig.from_mapping(plain) if resume is None else plain
     extend = None
     if resume is not None:  # only these may change, and only when given on the command line
         given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
@@ -130,7 +131,7 @@ def _run(cfg: DictConfig, run_dir: Path | None) -> float:
             )
         extend = {k: plain["trainer"][k] for k in RESUME_EXTENSIONS if f"trainer.{k}" in given}
     try:
-        out = run_pipeline(plain, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
+        out = run_pipeline(config, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
     except KeyboardInterrupt as interrupt:
         _report_interrupt(interrupt, run_dir)
     training = out["training"]

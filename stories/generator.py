@@ -1,4 +1,4 @@
-"""The direction-following story generator (DESIGN §2).
+"""The direction-following story generator (the grammar and categories of docs/data.md).
 
 Stories introduce every actor walking in a random direction, then apply events in text order:
 

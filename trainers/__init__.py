@@ -12,50 +12,45 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from models.settings import SettingsError
     from trainers.base import ModelTrainer
     from trainers.checkpoints import CheckpointFiles, CheckpointManager, TopKPolicy
-    from trainers.config import TrainerConfig
-    from trainers.hyperparams import (
-        EntityMemoryHyperparams,
-        LSTMHyperparams,
-        TransformerHyperparams,
-    )
-    from trainers.keras_trainer import KerasTrainer
-    from trainers.lightning_trainer import LightningTrainer
-    from trainers.manifest import RunManifest
+    from trainers.config import Hyperparams, TrainerConfig, TrainingSettings, model_preset
+    from trainers.epoch import EpochRoutine
+    from trainers.keras.trainer import KerasTrainer
+    from trainers.lightning.trainer import LightningTrainer
+    from trainers.records.manifest import RunManifest
+    from trainers.records.run import DatasetInfo
     from trainers.results import TrainingResult
-    from trainers.run import DatasetInfo
-    from trainers.settings import SettingsError
-    from trainers.tracking import EpochRoutine, Tracker, TrackerConfig
+    from trainers.tracking import Tracker, TrackerConfig
 
 _LAZY = {
     "CheckpointFiles": "trainers.checkpoints",
     "CheckpointManager": "trainers.checkpoints",
-    "DatasetInfo": "trainers.run",
-    "EntityMemoryHyperparams": "trainers.hyperparams",
-    "EpochRoutine": "trainers.tracking",
-    "KerasTrainer": "trainers.keras_trainer",
-    "LightningTrainer": "trainers.lightning_trainer",
-    "LSTMHyperparams": "trainers.hyperparams",
+    "DatasetInfo": "trainers.records.run",
+    "Hyperparams": "trainers.config",
+    "EpochRoutine": "trainers.epoch",
+    "KerasTrainer": "trainers.keras.trainer",
+    "LightningTrainer": "trainers.lightning.trainer",
     "ModelTrainer": "trainers.base",
-    "RunManifest": "trainers.manifest",
-    "SettingsError": "trainers.settings",
+    "RunManifest": "trainers.records.manifest",
+    "SettingsError": "models.settings",
     "TopKPolicy": "trainers.checkpoints",
     "Tracker": "trainers.tracking",
     "TrackerConfig": "trainers.tracking",
     "TrainerConfig": "trainers.config",
     "TrainingResult": "trainers.results",
-    "TransformerHyperparams": "trainers.hyperparams",
+    "TrainingSettings": "trainers.config",
+    "model_preset": "trainers.config",
 }
 
 __all__ = [
     "CheckpointFiles",
     "CheckpointManager",
     "DatasetInfo",
-    "EntityMemoryHyperparams",
     "EpochRoutine",
+    "Hyperparams",
     "KerasTrainer",
-    "LSTMHyperparams",
     "LightningTrainer",
     "ModelTrainer",
     "RunManifest",
@@ -65,7 +60,8 @@ __all__ = [
     "TrackerConfig",
     "TrainerConfig",
     "TrainingResult",
-    "TransformerHyperparams",
+    "TrainingSettings",
+    "model_preset",
 ]
 
 

@@ -13,7 +13,7 @@ Example (any subclass; plain Python objects, no Hydra)::
     ds = build_dataset("all_4dir", size="tiny")
     trainer = LightningTrainer("models_out/runs/demo", dataset=ds, seed=0,
                                config=TrainerConfig(max_epochs=2))
-    hp = TransformerHyperparams()
+    hp = model_preset("transformer")
     model = trainer.build_model(hp, vocab_size=len(ds.vocab))
     result = trainer.train(model, ds.encode_transformer("train"), ds.encode_transformer("valid_a"),
                            ds.metadata("train"), ds.metadata("valid_a"), hp)
@@ -25,6 +25,8 @@ Example (any subclass; plain Python objects, no Hydra)::
 from __future__ import annotations
 
 import math
+import os
+import random
 import time
 import weakref
 from abc import ABC, abstractmethod
@@ -38,18 +40,26 @@ import pandas as pd
 from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from metrics.history import epoch_history
+from models.settings import SettingsError
 from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
-from trainers.config import TrainerConfig
+from trainers.config import Hyperparams, TrainerConfig
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
-from trainers.hyperparams import Hyperparams, hyperparams_from_mapping
-from trainers.manifest import ManifestStatus, RunManifest
+from trainers.records.manifest import ManifestStatus, RunManifest
+from trainers.records.run import DatasetInfo
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
-from trainers.run import DatasetInfo, seed_everything
 from trainers.signals import termination_as_interrupt
-from trainers.tracking import RunStatus, Tracker, TrackerConfig
+from trainers.tracking import RunStatus, Tracker, TrackerConfig, open_tracker
 
 if TYPE_CHECKING:
     from stories import StoryDataset
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and hashing (frameworks add their own seeding)."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
 
 #: How a manifest status maps to the tracker's run status.
 TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
@@ -134,7 +144,6 @@ class ModelTrainer(ABC):
 
     # --- the framework's part --------------------------------------------------------------
 
-    @abstractmethod
     def build_model(
         self,
         hyperparams: Hyperparams | Mapping[str, Any],
@@ -142,7 +151,8 @@ class ModelTrainer(ABC):
         *,
         tokens: Sequence[str] | None = None,
     ) -> Any:
-        """A fresh model for ``hyperparams`` and a vocabulary of ``vocab_size`` tokens.
+        """A fresh model for ``hyperparams`` and a vocabulary of ``vocab_size`` tokens, built by
+        its network settings (:meth:`models.settings.ModelSettings.build`).
 
         Call after the trainer exists: building seeds the framework, so the same seed gives
         the same initial weights.
@@ -152,7 +162,22 @@ class ModelTrainer(ABC):
             vocab_size: Number of token ids; may be left out when ``tokens`` is given.
             tokens: The vocabulary itself (``dataset.vocab.tokens``); models that read words
                 (``entity_memory``) need it.
+
+        Raises:
+            TrainerInputError: The hyperparameters belong to the other framework, or the
+                network cannot be built for this vocabulary.
         """
+        vocab_size = self.vocabulary_size(vocab_size, tokens)
+        hp = self.coerce_hyperparams(hyperparams)
+        self.seed_everything()
+        self._setup_build()
+        try:
+            return hp.network.build(vocab_size, tokens)
+        except SettingsError as error:
+            raise TrainerInputError(f"model {hp.name!r}: {error}") from None
+
+    def _setup_build(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Framework set-up needed before a model is built; nothing here."""
 
     @staticmethod
     def vocabulary_size(vocab_size: int | None, tokens: Sequence[str] | None) -> int:
@@ -229,10 +254,10 @@ class ModelTrainer(ABC):
 
         Raises:
             TrainerInputError: They belong to the other framework.
-            trainers.settings.SettingsError: A mapping has an unknown key or a bad value.
+            models.settings.SettingsError: A mapping has an unknown key or a bad value.
         """
         if isinstance(hyperparams, Mapping):
-            hyperparams = hyperparams_from_mapping(hyperparams, framework=self.FRAMEWORK)
+            hyperparams = Hyperparams.from_mapping(hyperparams, framework=self.FRAMEWORK)
         if getattr(hyperparams, "framework", None) != self.FRAMEWORK:
             raise TrainerInputError(
                 f"model {getattr(hyperparams, 'name', hyperparams)!r} is trained by the "
@@ -307,29 +332,13 @@ class ModelTrainer(ABC):
         self.seed_everything()
         self._open(hp, resume)
         assert self.tracker is not None and self.manifest is not None
-        from trainers.tracking.epoch import EpochRoutine
-
-        policy = TopKPolicy(k=self.config.top_k)
-        routine = EpochRoutine(
+        request = self._fit_request(
+            (model, train_data, val_data, metadata_train, metadata_val),
+            hp,
+            epochs,
+            resume,
             self.tracker,
-            self.files,
-            policy,
-            self.processor,
-            resume_epoch=None if resume is None else resume.epoch,
             echo=self.echo,
-        )
-        request = FitRequest(
-            model=model,
-            train_data=train_data,
-            val_data=val_data,
-            metadata_train=metadata_train,
-            metadata_val=metadata_val,
-            hyperparams=hp,
-            epochs=epochs,
-            routine=routine,
-            files=self.files,
-            policy=routine.policy,
-            resume=resume,
             deadline=None
             if self.config.max_minutes is None
             else time.time() + 60.0 * self.config.max_minutes,
@@ -337,6 +346,7 @@ class ModelTrainer(ABC):
                 time.perf_counter() - started, epochs
             ),
         )
+        routine = request.routine
         try:
             with termination_as_interrupt():
                 summary = self._fit(request)
@@ -486,7 +496,7 @@ class ModelTrainer(ABC):
     def _open_tracker(self, resume_epoch: int | None) -> None:
         if self.tracker is not None and not self.tracker.closed:
             self.tracker.close("finished")
-        self.tracker = Tracker.from_config(
+        self.tracker = open_tracker(
             self.tracker_config,
             self.output_root,
             self.run_dir,
@@ -544,11 +554,57 @@ class ModelTrainer(ABC):
             self.manifest.finish(status, error)
         self.close(status)
 
+    def top_k_policy(self) -> TopKPolicy:
+        """A fresh top-k policy for ``config.top_k`` (the one place it is built from it)."""
+        return TopKPolicy(k=self.config.top_k)
+
+    def _fit_request(
+        self,
+        data: tuple[Any, Any, Any, pd.DataFrame, pd.DataFrame],
+        hp: Hyperparams,
+        epochs: int,
+        resume: ResumePoint | None,
+        tracker: Tracker,
+        *,
+        echo: Callable[[str], object] | None,
+        deadline: float | None = None,
+        on_epoch_saved: Callable[[int], None] | None = None,
+    ) -> FitRequest:
+        """The request of one training attempt: ``data`` (model, training and validation
+        arrays, their metadata) and the shared per-epoch routine logging to ``tracker``, with a
+        fresh top-k policy (restored from the run folder on resume)."""
+        from trainers.epoch import EpochRoutine
+
+        model, train_data, val_data, metadata_train, metadata_val = data
+        routine = EpochRoutine(
+            tracker,
+            self.files,
+            self.top_k_policy(),
+            self.processor,
+            resume_epoch=None if resume is None else resume.epoch,
+            echo=echo,
+        )
+        return FitRequest(
+            model=model,
+            train_data=train_data,
+            val_data=val_data,
+            metadata_train=metadata_train,
+            metadata_val=metadata_val,
+            hyperparams=hp,
+            epochs=epochs,
+            routine=routine,
+            files=self.files,
+            policy=routine.policy,
+            resume=resume,
+            deadline=deadline,
+            on_epoch_saved=on_epoch_saved,
+        )
+
     def _saved_result(self, summary: FitSummary, seconds: float) -> TrainingResult:
         """The result as the run folder holds it after ``summary.epochs_completed`` epochs
         (the top-k state stored then, ``metrics.jsonl``, the checkpoint files)."""
-        fresh = TopKPolicy(k=self.config.top_k)
-        policy = TopKStateStore(self.files.state_path).load(summary.epochs_completed, fresh)
+        state = TopKStateStore(self.files.state_path)
+        policy = state.load(summary.epochs_completed, self.top_k_policy())
         return self._result(policy, summary, seconds)
 
     def _result(self, policy: TopKPolicy, summary: FitSummary, seconds: float) -> TrainingResult:

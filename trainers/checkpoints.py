@@ -2,7 +2,7 @@
 
 Both trainers keep the same checkpoints: the Keras trainer through :class:`CheckpointManager`
 (which applies :class:`TopKPolicy` decisions with a caller-supplied ``save_fn``), the Lightning
-trainer through ``ModelCheckpoint(**lightning_checkpoint_kwargs(files, policy))``. Files live
+trainer through ``ModelCheckpoint`` set up by :mod:`trainers.lightning.checkpointing`. Files live
 in ``<run_dir>/checkpoints/``::
 
     <framework>-<dataset>-epoch=<NNN>-val_acc=<0.0000>.<ext>    top-k epoch files
@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from metrics import namespaces as ns
+from models.settings import Framework
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["max", "min"]
-Framework = Literal["lightning", "keras"]
 
 
 @dataclass(frozen=True)
@@ -390,66 +390,6 @@ class CheckpointFiles:
     def lightning_periodic_filename(self) -> str:
         """The ``ModelCheckpoint(filename=...)`` template giving :meth:`periodic_filename` names."""
         return f"{self.prefix}-{self.PERIODIC_TAG}-epoch={{epoch:{self.EPOCH_FORMAT}}}"
-
-
-def lightning_checkpoint_kwargs(files: CheckpointFiles, policy: TopKPolicy) -> dict[str, Any]:
-    """Keyword arguments of Lightning's ``ModelCheckpoint`` that reproduce ``policy``.
-
-    ``ModelCheckpoint`` then keeps the same top-k files, with the same names, as
-    :class:`CheckpointManager`, except when several kept epochs tie for worst and a better
-    epoch arrives: ``ModelCheckpoint`` evicts the earliest of them, the policy the latest (see
-    the module docstring). The Lightning trainer has to apply the policy's eviction in that
-    case (a ``ModelCheckpoint`` subclass or :class:`CheckpointManager`). It writes
-    ``last.ckpt``. It writes no ``best.ckpt``: the Lightning adapter copies the epoch file
-    (``ModelCheckpoint.best_model_path``) when :class:`TopKDecision` says ``is_new_best``.
-    The LightningModule must log ``val/accuracy`` (and the monitor key) per epoch.
-
-    Args:
-        files: The run's checkpoint files (framework ``lightning``).
-        policy: The top-k policy.
-
-    Example:
-        >>> files = CheckpointFiles(Path("runs/r/checkpoints"), "lightning", "all_4dir")
-        >>> kwargs = lightning_checkpoint_kwargs(files, TopKPolicy())
-        >>> kwargs["filename"], kwargs["save_top_k"], kwargs["mode"]
-        ('lightning-all_4dir-epoch={epoch:03d}-val_acc={val/accuracy:.4f}', 3, 'max')
-    """
-    return {
-        "dirpath": str(files.directory),
-        "filename": files.lightning_filename(),
-        "monitor": policy.monitor,
-        "mode": policy.mode,
-        "save_top_k": policy.k,
-        "save_last": True,
-        "auto_insert_metric_name": False,
-        "enable_version_counter": False,
-    }
-
-
-def lightning_periodic_checkpoint_kwargs(
-    files: CheckpointFiles, every_n_epochs: int
-) -> dict[str, Any]:
-    """``ModelCheckpoint`` keyword arguments for the optional every-N-epochs files.
-
-    Lightning saves them after epochs ``e`` with ``(e + 1) % every_n_epochs == 0``, as
-    :class:`CheckpointManager` does.
-
-    Args:
-        files: The run's checkpoint files (framework ``lightning``).
-        every_n_epochs: Period in epochs (>= 1).
-    """
-    if every_n_epochs < 1:
-        raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
-    return {
-        "dirpath": str(files.directory),
-        "filename": files.lightning_periodic_filename(),
-        "monitor": None,
-        "save_top_k": -1,
-        "save_last": False,
-        "every_n_epochs": every_n_epochs,
-        "auto_insert_metric_name": False,
-        "enable_version_counter": False,
-    }
 
 
 class TopKStateStore:

@@ -13,10 +13,10 @@ import pandas as pd
 
 from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointEntry, CheckpointFiles, TopKPolicy
-from trainers.hyperparams import Hyperparams
+from trainers.config import Hyperparams
 
 if TYPE_CHECKING:
-    from trainers.tracking.epoch import EpochRoutine
+    from trainers.epoch import EpochRoutine
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import BenchmarkRow, best_time
+from scripts.bench.common import BenchmarkRow, best_time
 from stories import DatasetConfig, build_dataset, load_dataset
 from stories.build import build_version, plan_tasks, run_tasks
 from stories.config import SPLITS

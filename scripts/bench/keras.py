@@ -2,7 +2,7 @@
 
 Both sides train the same LSTM (hidden 32, batch 64) on the same rows of the ``all_4dir``
 dataset (``default`` size, a slice of ``train``; ``tiny`` with ``--quick``; see
-:data:`bench.common.TRAINING_SETTINGS`) over the same length-bucketed
+:data:`scripts.bench.common.TRAINING_SETTINGS`) over the same length-bucketed
 :class:`~trainers.keras.batches.BucketedBatches`, in one process (TensorFlow backend, the same
 thread count and op determinism for both). The trainer side runs
 :class:`~trainers.KerasTrainer` with everything on: the ``jsonl`` tracker, per-epoch
@@ -15,8 +15,8 @@ with its graph tracing, is dropped).
 
 Per-backend speeds run the trainer alone in one subprocess per backend (the backend is fixed
 per process): training examples per second of its median steady-state epoch. Run one by hand
-(from ``scripts/``, as a module: ``keras.py`` must not shadow Keras):
-``python -m bench.keras BACKEND DATASET_DIR [--quick]``.
+as a module of the installed ``scripts`` package (``-P``: this folder's ``keras.py`` must not
+shadow Keras): ``python -P -m scripts.bench.keras BACKEND DATASET_DIR [--quick]``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import (
+from scripts.bench.common import (
     TRAINING_SETTINGS,
     BenchmarkRow,
     EpochClock,
@@ -48,9 +48,11 @@ THREADS = 1
 
 
 def _hyperparams() -> Any:
-    from trainers.hyperparams import LSTMHyperparams
+    from trainers import Hyperparams
 
-    return LSTMHyperparams(hidden=HIDDEN, embedding_dim=32, batch_size=BATCH_SIZE, dropout=0.1)
+    return Hyperparams.of(
+        "lstm", hidden=HIDDEN, embedding_dim=32, batch_size=BATCH_SIZE, dropout=0.1
+    )
 
 
 def trainer_epochs(ds: Any, splits: tuple[Any, ...], epochs: int, backend: str) -> list[float]:
@@ -100,7 +102,8 @@ def plain_epochs(ds: Any, splits: tuple[Any, ...], epochs: int) -> list[float]:
             self.epoch, self.started = self.started, self.started + 1
 
     keras.utils.set_random_seed(0)
-    model = build_lstm(_hyperparams(), vocab_size=len(ds.vocab))
+    hp = _hyperparams()
+    model = build_lstm(hp.network, vocab_size=len(ds.vocab), lr=hp.training.lr)
     batches = EpochBatches(train, BATCH_SIZE, seed=0)
     validation = BucketedBatches(val, TrainerConfig().eval_batch_size, seed=0)
     clock.tick()
@@ -118,14 +121,13 @@ def plain_epochs(ds: Any, splits: tuple[Any, ...], epochs: int) -> list[float]:
 def backend_speed(backend: str, dataset_dir: Path, quick: bool) -> float:
     """The trainer's steady-state training examples/s on ``backend``, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "scripts")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = subprocess.run(
         [
             sys.executable,
+            "-P",  # the working directory is not importable: only the installed package is
             "-m",
-            "bench.keras",
+            "scripts.bench.keras",
             backend,
             str(dataset_dir),
             *(["--quick"] if quick else []),
@@ -133,7 +135,6 @@ def backend_speed(backend: str, dataset_dir: Path, quick: bool) -> float:
         capture_output=True,
         text=True,
         env=env,
-        cwd=root / "scripts",
         check=False,
     )
     if out.returncode != 0:

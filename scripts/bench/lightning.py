@@ -1,7 +1,7 @@
 """Lightning trainer throughput against a plain PyTorch loop, side by side.
 
-Both sides train the same default-size Transformer (``TransformerHyperparams()``) on the same
-rows of the ``all_4dir`` dataset (``default`` size, a slice of ``train``; ``tiny`` with
+Both sides train the same default-size Transformer (``Hyperparams.of("transformer")``) on the
+same rows of the ``all_4dir`` dataset (``default`` size, a slice of ``train``; ``tiny`` with
 ``--quick``), with the same batch size, the same length-bucketed batch order
 (:func:`trainers.batching.epoch_batches`), the same thread count, and one validation pass per
 epoch. The Lightning side runs :class:`~trainers.LightningTrainer` with everything on: the
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import (
+from scripts.bench.common import (
     TRAINING_SETTINGS,
     BenchmarkRow,
     EpochClock,
@@ -35,9 +35,9 @@ THREADS = 1
 def _lightning_epochs(
     ds: Any, train: Any, val: Any, meta: tuple[Any, Any], epochs: int
 ) -> list[float]:
-    from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
+    from trainers import Hyperparams, LightningTrainer, TrainerConfig
 
-    hp = TransformerHyperparams()
+    hp = Hyperparams.of("transformer")
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainerConfig(max_epochs=epochs, progress=False, num_threads=THREADS)
@@ -58,18 +58,17 @@ def _lightning_epochs(
 def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
     import torch
 
-    from models.transformer import StoryTransformer, TransformerConfig
-    from trainers import TrainerConfig, TransformerHyperparams
+    from models.transformer import StoryTransformer
+    from trainers import Hyperparams, TrainerConfig
     from trainers.batching import epoch_batches
     from trainers.lightning.data import StoryBatches, prediction_batches
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    hp = TransformerHyperparams()
-    model = StoryTransformer(
-        TransformerConfig(len(ds.vocab), hp.d_model, hp.nhead, hp.d_hid, hp.nlayers, hp.dropout)
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp.lr)
+    hp = Hyperparams.of("transformer")
+    model = StoryTransformer(hp.network, len(ds.vocab))
+    training = hp.training
+    optimizer = torch.optim.Adam(model.parameters(), lr=training.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     train_batches, val_batches = StoryBatches(train), StoryBatches(val)
     eval_size = TrainerConfig().eval_batch_size
@@ -77,7 +76,9 @@ def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
     clock.tick()
     for epoch in range(epochs):
         model.train()
-        for rows in epoch_batches(train.lengths, hp.batch_size, 0, epoch, hp.bucket_by_length):
+        for rows in epoch_batches(
+            train.lengths, training.batch_size, 0, epoch, training.bucket_by_length
+        ):
             ids, labels, _ = train_batches[rows]
             loss = loss_fn(model(ids), labels)
             optimizer.zero_grad()

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.common import BenchmarkRow, best_time
 from metrics import MetricsProcessor, namespaces
+from scripts.bench.common import BenchmarkRow, best_time
 
 SECTION = "metrics"
 CATEGORIES = ("simple", "deeper", "less_dense", "dense", "superdense")

@@ -1,6 +1,6 @@
 """Tracking overhead per epoch: the shared per-epoch routine with the default sinks.
 
-Times :class:`trainers.tracking.EpochRoutine` (MetricsProcessor with the default breakdowns,
+Times :class:`trainers.epoch.EpochRoutine` (MetricsProcessor with the default breakdowns,
 ``metrics/...`` series, top-k decision, ``best/...`` and ``top_epochs/...`` fields, flush) on
 5,000 validation examples with ``jsonl`` + ``neptune`` (offline) + ``mlflow`` (sqlite), in a
 temporary directory. Opening the sinks (client imports, database creation) happens once per
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import BenchmarkRow
+from scripts.bench.common import BenchmarkRow
 
 SECTION = "tracking"
 N_VALIDATION = 5_000
@@ -41,7 +41,8 @@ def _validation(n: int, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame, np.ran
 def run(quick: bool = False) -> list[BenchmarkRow]:
     """Measure; ``quick`` uses fewer epochs."""
     from trainers.checkpoints import CheckpointFiles
-    from trainers.tracking import EpochRoutine, Tracker, TrackerConfig
+    from trainers.epoch import EpochRoutine
+    from trainers.tracking import TrackerConfig, open_tracker
 
     epochs = 4 if quick else 12
     warmup = 1
@@ -52,7 +53,7 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
             root = Path(tmp) / "models_out"
             run_dir = root / "runs" / "bench"
             start = time.perf_counter()
-            tracker = Tracker.from_config(TrackerConfig(), root, run_dir)
+            tracker = open_tracker(TrackerConfig(), root, run_dir)
             open_s = time.perf_counter() - start
             if tracker.disabled:
                 raise RuntimeError(f"sinks failed to open: {tracker.disabled}")

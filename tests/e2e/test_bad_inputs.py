@@ -188,7 +188,7 @@ def remove(relative: str) -> Callable[[Path], None]:
 
 def register(run_dir: Path) -> None:
     """Register the copy: a finished, evaluated and registered run has nothing left to do."""
-    from trainers.registry import Registry
+    from trainers.records.registry import Registry
 
     Registry(run_dir.parent.parent).register_run(run_dir)
 

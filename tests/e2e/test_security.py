@@ -139,7 +139,7 @@ def test_no_code_is_run_from_text_or_pickle() -> None:
     }
     allowed = {  # each with its safety in the same call
         ("np.load", "stories/encoding.py"),  # allow_pickle=False (tested above)
-        ("torch.load", "trainers/lightning_trainer.py"),  # weights_only=True
+        ("torch.load", "trainers/lightning/trainer.py"),  # weights_only=True
     }
     hits = {
         (name, path) for path, names in calls_in_package().items() for name in names & forbidden

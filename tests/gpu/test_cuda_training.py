@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from metrics import namespaces as ns
-from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
-from trainers.manifest import RunManifest
+from trainers import Hyperparams, LightningTrainer, TrainerConfig
+from trainers.records.manifest import RunManifest
 
 from ..integration.keras.test_backends import train as train_keras_in_subprocess
 
@@ -30,8 +30,8 @@ ACCURACY_TOLERANCE = 0.03
 LOSS_TOLERANCE = 0.02
 
 
-def _hyperparams() -> TransformerHyperparams:
-    return TransformerHyperparams(d_model=32, nhead=2, d_hid=64, nlayers=2, batch_size=32)
+def _hyperparams() -> Hyperparams:
+    return Hyperparams.of("transformer", d_model=32, nhead=2, d_hid=64, nlayers=2, batch_size=32)
 
 
 def _train_transformer(run_dir: Path, ds: Any, **config: Any) -> Any:

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from metrics import EvaluationResult
-from trainers.config import TrainerConfig
-from trainers.hyperparams import LSTMHyperparams, TransformerHyperparams
-from trainers.pipeline import trainer_class
+from trainers.config import Hyperparams, TrainerConfig
+from trainers.runs.pipeline import trainer_class
 from trainers.tracking import TrackerConfig
 
 from .tracking.simulation import neptune_containers, read_jsonl, read_mlflow, read_neptune
@@ -26,8 +25,10 @@ pytestmark = pytest.mark.slow  # trains both frameworks (about a minute)
 NEPTUNE_ENV = ("NEPTUNE_API_TOKEN", "NEPTUNE_PROJECT", "NEPTUNE_MODE", "NEPTUNE_DATA_DIRECTORY")
 EPOCHS = 2
 MODELS = {
-    "lightning": TransformerHyperparams(d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=64),
-    "keras": LSTMHyperparams(hidden=8, embedding_dim=8, batch_size=64),
+    "lightning": Hyperparams.of(
+        "transformer", d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=64
+    ),
+    "keras": Hyperparams.of("lstm", hidden=8, embedding_dim=8, batch_size=64),
 }
 
 

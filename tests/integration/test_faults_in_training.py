@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from trainers.config import TrainerConfig
-from trainers.manifest import RunManifest
-from trainers.pipeline import trainer_class
+from trainers.records.manifest import RunManifest
+from trainers.runs.pipeline import trainer_class
 from trainers.tracking import TrackerConfig
 from trainers.tracking.sinks.mlflow import MlflowSink
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -12,13 +10,9 @@ from tests.conftest import REPO_ROOT
 
 @pytest.fixture(scope="module")
 def compose_train():
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        from _cli import register_configs
+    from scripts._cli import register_configs
 
-        register_configs()
-    finally:
-        sys.path.remove(str(REPO_ROOT / "scripts"))
+    register_configs()
 
     def composed(*overrides: str):
         with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):

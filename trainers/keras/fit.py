@@ -13,8 +13,7 @@ from metrics import namespaces as ns
 from metrics.history import epoch_history
 from models.lstm import compile_lstm
 from trainers.batching import steps_per_epoch
-from trainers.config import TrainerConfig
-from trainers.hyperparams import LSTMHyperparams
+from trainers.config import TrainerConfig, TrainingSettings
 from trainers.keras.backup import AtomicBackupAndRestore
 from trainers.keras.batches import BucketedBatches, EpochOrder, Predictor
 from trainers.keras.checkpoint import TopKCheckpoint
@@ -61,14 +60,17 @@ class KerasFit:
         """Remove a stale backup so a new run never restores another attempt's state."""
         shutil.rmtree(backup_dir, ignore_errors=True)
 
-    def optimizer(self, hp: LSTMHyperparams, total_steps: int) -> keras.optimizers.Optimizer:
-        """Adam at ``hp.lr`` with the shared schedule and global-norm gradient clipping."""
+    def optimizer(self, hp: TrainingSettings, total_steps: int) -> keras.optimizers.Optimizer:
+        """Adam at ``hp.lr`` with the shared schedule, global-norm gradient clipping and
+        decoupled weight decay when ``hp.weight_decay > 0`` (as AdamW)."""
         scheduled = hp.lr_schedule != "constant" or hp.warmup_steps > 0
         lr: float | WarmupDecay = (
             WarmupDecay(hp.lr, total_steps, hp.warmup_steps, hp.lr_schedule) if scheduled else hp.lr
         )
         return keras.optimizers.Adam(
-            learning_rate=lr, global_clipnorm=self.config.gradient_clip_val
+            learning_rate=lr,
+            global_clipnorm=self.config.gradient_clip_val,
+            weight_decay=hp.weight_decay or None,
         )
 
     def early_stopping(self) -> keras.callbacks.EarlyStopping:
@@ -89,8 +91,7 @@ class KerasFit:
     def run(self, extra: list[keras.callbacks.Callback]) -> tuple[int, bool]:
         """Fit; returns ``(epochs completed in the run, stopped early)``."""
         request = self.request
-        hp = request.hyperparams
-        assert isinstance(hp, LSTMHyperparams)
+        hp = request.hyperparams.training
         model = request.model
         batches = BucketedBatches(
             request.train_data,

@@ -2,7 +2,7 @@
 
 At the end of every epoch :class:`EpochTracking` takes the epoch's training loss and accuracy
 from the logs, runs *one* prediction pass on the validation split, and calls the shared
-:class:`~trainers.tracking.epoch.EpochRoutine` (breakdowns, tracker names, top-k decision,
+:class:`~trainers.epoch.EpochRoutine` (breakdowns, tracker names, top-k decision,
 console line). The validation loss and accuracy of that pass are written into the logs under
 :attr:`EpochTracking.VAL_ACCURACY_KEY` and :attr:`EpochTracking.VAL_LOSS_KEY`, so callbacks
 placed after it (``EarlyStopping``, :class:`~trainers.keras.checkpoint.TopKCheckpoint`) see
@@ -28,8 +28,8 @@ from trainers.errors import NonFiniteLossError
 
 if TYPE_CHECKING:
     from stories.encoding import LSTMInputs
+    from trainers.epoch import EpochOutcome, EpochRoutine
     from trainers.keras.batches import Predictor
-    from trainers.tracking.epoch import EpochOutcome, EpochRoutine
 
 
 class EpochTracking(keras.callbacks.Callback):

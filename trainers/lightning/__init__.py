@@ -1,2 +1,2 @@
-"""The Lightning side of :class:`~trainers.lightning_trainer.LightningTrainer`: module, data,
+"""The Lightning side of :class:`~trainers.lightning.trainer.LightningTrainer`: module, data,
 callbacks, and the relay to the shared per-epoch routine."""

@@ -27,7 +27,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from metrics import namespaces as ns
-from trainers.checkpoints import CheckpointFiles, TopKPolicy, lightning_checkpoint_kwargs
+from trainers.checkpoints import CheckpointFiles, TopKPolicy
+from trainers.lightning.checkpointing import lightning_checkpoint_kwargs
 from trainers.lightning.module import StoryModule
 from trainers.lightning.relay import EpochVerdict, RoutineRelay
 from trainers.signals import epoch_end_done

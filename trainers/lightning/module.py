@@ -25,12 +25,18 @@ from torch import nn
 
 from stories.semantics import NO_SENTENCE
 from trainers.batching import lr_multiplier
+from trainers.config import Hyperparams
 from trainers.errors import NonFiniteLossError
-from trainers.hyperparams import EntityMemoryHyperparams, TransformerHyperparams
 from trainers.lightning.data import Batch
 
 #: ``forward_with_states`` of a model with an auxiliary state head: logits and state logits.
 StatesForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _vocab_size(model: nn.Module) -> int | None:
+    """The number of token ids ``model`` embeds (its first ``nn.Embedding``), if any."""
+    embedding = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
+    return None if embedding is None else embedding.num_embeddings
 
 
 class StoryModule(pl.LightningModule):
@@ -38,7 +44,8 @@ class StoryModule(pl.LightningModule):
 
     Args:
         model: The network (``input_ids [B, L] -> logits [B]``).
-        hyperparams: Optimiser settings, stored as a plain dict in the checkpoint.
+        hyperparams: The model's settings (the optimiser's are read here; the state loss
+            weight from the network settings), stored as a plain dict in the checkpoint.
         seed: The run's seed (per-epoch torch seeding).
         state_targets: ``int8 [N_train, S]`` per-sentence subject directions of the training
             rows (:func:`stories.semantics.state_targets`); when given, the model must have
@@ -49,26 +56,25 @@ class StoryModule(pl.LightningModule):
     def __init__(
         self,
         model: nn.Module,
-        hyperparams: TransformerHyperparams | EntityMemoryHyperparams,
+        hyperparams: Hyperparams,
         seed: int = 0,
         state_targets: np.ndarray | None = None,
     ):
         super().__init__()
         self.model = model
-        to_dict = getattr(getattr(model, "config", None), "to_dict", None)
         self.save_hyperparameters(
             {
-                "model": to_dict() if callable(to_dict) else {},
+                "model": {**hyperparams.network.to_dict(), "vocab_size": _vocab_size(model)},
                 "hyperparams": hyperparams.to_dict(),
                 "seed": seed,
             },
             ignore=["state_targets"],  # an array: kept out of the checkpoint's hyperparameters
         )
-        self.hp = hyperparams
+        self.hp = hyperparams.training
         self.seed = seed
         self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
         self.state_targets = state_targets
-        self.state_loss_weight = getattr(hyperparams, "state_loss_weight", 0.0)
+        self.state_loss_weight = getattr(hyperparams.network, "state_loss_weight", 0.0)
         self.state_loss_fn = nn.CrossEntropyLoss(ignore_index=NO_SENTENCE)
         # loss sum, correct, examples
         self._train_totals = torch.zeros(3, dtype=torch.float64)
@@ -134,7 +140,7 @@ class StoryModule(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hp
         optimizer: torch.optim.Optimizer
-        if hp.weight_decay > 0:  # both hyperparameter classes have it
+        if hp.weight_decay > 0:
             optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         else:
             optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)

@@ -1,6 +1,6 @@
 """``RoutineRelay``: the one door from the fit loop to the shared per-epoch routine.
 
-In the training process the relay calls :class:`~trainers.tracking.epoch.EpochRoutine`
+In the training process the relay calls :class:`~trainers.epoch.EpochRoutine`
 directly. Under a spawning strategy (``ddp_spawn``) rank zero runs in a child process, where the
 tracker (open files, client connections) cannot follow: the relay is pickled without it, and
 the child sends each epoch's predictions through a queue to a thread of the main process, which
@@ -17,8 +17,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from trainers.epoch import EpochRoutine
 from trainers.errors import TrainerError
-from trainers.tracking.epoch import EpochRoutine
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
 """Experiment tracking: one :class:`Tracker` fanning out to sinks (``jsonl`` always, plus
-``neptune``, ``mlflow``, ``tensorboard``), and the per-epoch routine both trainers share.
+``neptune``, ``mlflow``, ``tensorboard``).
 
 Importing this package imports neither an ML framework nor a tracking client: the Neptune,
-MLflow and TensorBoard clients load when their sink is created, and :mod:`~.epoch` (pandas and
-the metrics package) loads on first use of :class:`EpochRoutine`/:class:`EpochOutcome`.
+MLflow and TensorBoard clients load when their sink is created.
 
 Example:
-    >>> from trainers.tracking import Tracker, TrackerConfig
+    >>> from trainers.tracking import TrackerConfig
     >>> config = TrackerConfig(sinks=["jsonl"])
     >>> config.sinks
     ('jsonl',)
@@ -14,21 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from trainers.tracking.config import ResolvedTrackerConfig, TrackerConfig, TrackerConfigError
+from trainers.tracking.factory import open_tracker
 from trainers.tracking.secrets import SecretFilter
-from trainers.tracking.tracker import RunStatus, Scalar, Sink, Tracker
-
-if TYPE_CHECKING:
-    from trainers.tracking.epoch import EpochOutcome, EpochRoutine
-
-_LAZY = {"EpochOutcome": "trainers.tracking.epoch", "EpochRoutine": "trainers.tracking.epoch"}
+from trainers.tracking.tracker import Tracker
+from trainers.tracking.types import RunStatus, Scalar, Sink
 
 __all__ = [
-    "EpochOutcome",
-    "EpochRoutine",
     "ResolvedTrackerConfig",
     "RunStatus",
     "Scalar",
@@ -37,10 +28,5 @@ __all__ = [
     "Tracker",
     "TrackerConfig",
     "TrackerConfigError",
+    "open_tracker",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,17 +1,28 @@
-"""Create the sinks a :class:`~trainers.tracking.config.ResolvedTrackerConfig` names.
+"""Open a :class:`~trainers.tracking.tracker.Tracker` with the sinks a
+:class:`~trainers.tracking.config.TrackerConfig` names.
 
 Each backend client is imported here, when its sink is created, never at package import.
+
+Example:
+    >>> import tempfile
+    >>> from trainers.tracking.config import TrackerConfig
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with open_tracker(TrackerConfig(sinks=()), root, root / "runs" / "demo") as tracker:
+    ...     [sink.name for sink in tracker.sinks]
+    ['jsonl']
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
-from trainers.tracking.config import ResolvedTrackerConfig
+from trainers.tracking.config import ResolvedTrackerConfig, TrackerConfig
 from trainers.tracking.secrets import SecretFilter
 from trainers.tracking.sinks.jsonl import JsonlSink
-from trainers.tracking.tracker import Sink
+from trainers.tracking.tracker import Tracker
+from trainers.tracking.types import Sink
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +100,33 @@ def build_sinks(
             failures[name] = reason
             logger.warning("tracking sink %r not created, the run goes on: %s", name, reason)
     return sinks, failures
+
+
+def open_tracker(
+    config: TrackerConfig,
+    output_root: str | Path,
+    run_dir: str | Path,
+    run_name: str | None = None,
+    resume_epoch: int | None = None,
+) -> Tracker:
+    """Open the sinks ``config`` names for one run, in a tracker.
+
+    A sink that cannot be created is skipped with one warning (``jsonl`` cannot: its
+    failure raises).
+
+    Args:
+        config: Which sinks and how.
+        output_root: The output root (``models_out``): default home of ``mlflow.db``
+            and ``.neptune``.
+        run_dir: The run directory (``metrics.jsonl`` lives there).
+        run_name: Name of the run in Neptune and MLflow; default the run directory name.
+        resume_epoch: First epoch a resumed run trains; records of later epochs left by
+            the interrupted run are dropped so nothing is logged twice. ``None`` for a
+            new run.
+    """
+    secrets = SecretFilter()
+    resolved = config.resolve(output_root, run_dir)
+    sinks, failures = build_sinks(
+        resolved, run_name or resolved.run_dir.name, resume_epoch, secrets
+    )
+    return Tracker(resolved.run_dir, sinks, secrets, failures)

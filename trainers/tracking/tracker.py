@@ -1,6 +1,8 @@
 """``Tracker``: one object that fans every value out to its sinks.
 
-A sink is anything with the :class:`Sink` methods (see ``trainers/tracking/sinks/``). Values
+A sink is anything with the :class:`~trainers.tracking.types.Sink` methods (see
+``trainers/tracking/sinks/``); :func:`~trainers.tracking.factory.open_tracker` opens a tracker
+with the sinks a config names. Values
 are sent as *series* (one value per epoch, ``step`` = 0-based epoch), *fields* (single values,
 last one wins), *parameters* (the flattened run config) and *artifacts* (files). A sink that
 raises is disabled after one warning naming the sink and the reason; the others, and the
@@ -19,47 +21,13 @@ import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar
 
 from metrics import namespaces as ns
 from trainers.tracking.secrets import SecretFilter
-
-if TYPE_CHECKING:
-    from trainers.tracking.config import TrackerConfig
+from trainers.tracking.types import RunStatus, Scalar, Sink
 
 logger = logging.getLogger(__name__)
-
-Scalar = bool | int | float | str
-RunStatus = Literal["finished", "failed", "killed"]
-
-
-@runtime_checkable
-class Sink(Protocol):
-    """What a tracking backend implements. Methods may raise; the tracker then disables it.
-
-    Attributes:
-        name: Short sink name (``jsonl``, ``neptune``...), used in warnings.
-    """
-
-    name: str
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        """Log one value per name at ``step`` (the 0-based epoch)."""
-
-    def log_fields(self, fields: Mapping[str, Scalar]) -> None:
-        """Set single values (the last one wins)."""
-
-    def log_parameters(self, parameters: Mapping[str, Scalar]) -> None:
-        """Record the flattened ``parameters/...`` config (already free of secrets)."""
-
-    def log_artifact(self, name: str, path: Path) -> None:
-        """Record the file at ``path`` (which stays in place) under ``name``."""
-
-    def flush(self) -> None:
-        """Make everything logged so far durable."""
-
-    def close(self, status: RunStatus) -> None:
-        """Flush and release; ``status`` tells how the run ended."""
 
 
 class Tracker:
@@ -97,39 +65,6 @@ class Tracker:
         self.secrets = SecretFilter() if secrets is None else secrets
         self.disabled: dict[str, str] = dict(disabled or {})
         self._closed = False
-
-    @classmethod
-    def from_config(
-        cls,
-        config: TrackerConfig,
-        output_root: str | Path,
-        run_dir: str | Path,
-        run_name: str | None = None,
-        resume_epoch: int | None = None,
-    ) -> Tracker:
-        """Open the sinks ``config`` names for one run.
-
-        A sink that cannot be created is skipped with one warning (``jsonl`` cannot: its
-        failure raises).
-
-        Args:
-            config: Which sinks and how.
-            output_root: The output root (``models_out``): default home of ``mlflow.db``
-                and ``.neptune``.
-            run_dir: The run directory (``metrics.jsonl`` lives there).
-            run_name: Name of the run in Neptune and MLflow; default the run directory name.
-            resume_epoch: First epoch a resumed run trains; records of later epochs left by
-                the interrupted run are dropped so nothing is logged twice. ``None`` for a
-                new run.
-        """
-        from trainers.tracking.factory import build_sinks
-
-        secrets = SecretFilter()
-        resolved = config.resolve(output_root, run_dir)
-        sinks, failures = build_sinks(
-            resolved, run_name or resolved.run_dir.name, resume_epoch, secrets
-        )
-        return cls(resolved.run_dir, sinks, secrets, failures)
 
     # --- state ---------------------------------------------------------------------------
 

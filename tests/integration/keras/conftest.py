@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from trainers.config import TrainerConfig
-from trainers.hyperparams import LSTMHyperparams
+from trainers.config import Hyperparams, TrainerConfig
 
-HP = LSTMHyperparams(name="lstm", hidden=8, embedding_dim=8, batch_size=64, dropout=0.2, l2=1e-4)
+HP = Hyperparams.of(
+    "lstm", name="lstm", hidden=8, embedding_dim=8, batch_size=64, dropout=0.2, l2=1e-4
+)
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def splits(tiny_4dir: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def make_trainer(tmp_path: Path, tiny_4dir: Any) -> Callable[..., Any]:
-    from trainers.keras_trainer import KerasTrainer
+    from trainers.keras.trainer import KerasTrainer
 
     def make(name: str = "run", **config: Any) -> Any:
         settings = {"max_epochs": 2, "top_k": 2, "progress": False, **config}
@@ -37,7 +38,7 @@ def make_trainer(tmp_path: Path, tiny_4dir: Any) -> Callable[..., Any]:
     return make
 
 
-def fit(trainer: Any, splits: dict[str, Any], hp: LSTMHyperparams = HP, **kwargs: Any) -> Any:
+def fit(trainer: Any, splits: dict[str, Any], hp: Hyperparams = HP, **kwargs: Any) -> Any:
     (train, meta_train), (val, meta_val) = splits["train"], splits["valid_a"]
     model = trainer.build_model(hp, vocab_size=splits["vocab_size"])
     return model, trainer.train(model, train, val, meta_train, meta_val, hp, **kwargs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -14,7 +13,7 @@ import pytest
 from metrics import EvaluationResult
 from metrics.history import read_metrics_jsonl
 from trainers.errors import CheckpointError, NonFiniteLossError, ResumeError
-from trainers.manifest import RunManifest
+from trainers.records.manifest import RunManifest
 
 from .conftest import HP, fit
 
@@ -72,7 +71,7 @@ class StopAfter(keras.callbacks.Callback):
 
 @pytest.mark.slow
 def test_resume_ends_with_exactly_the_metrics_of_an_uninterrupted_run(make_trainer, splits) -> None:
-    hp = replace(HP, lr_schedule="cosine", warmup_steps=5)
+    hp = HP.replace(lr_schedule="cosine", warmup_steps=5)
     straight = make_trainer("straight", max_epochs=3)
     fit(straight, splits, hp)
     straight.close()
@@ -144,7 +143,7 @@ def test_load_checkpoint_names_the_file_for_every_failure(make_trainer, splits, 
 
 def test_non_finite_loss_stops_with_a_clear_error(make_trainer, splits) -> None:
     trainer = make_trainer(max_epochs=3)
-    hp = replace(HP, lr=1e30, l2=1.0)  # the L2 penalty overflows float32
+    hp = HP.replace(lr=1e30, l2=1.0)  # the L2 penalty overflows float32
     with pytest.raises(NonFiniteLossError, match=r"training loss is (nan|inf)"):
         fit(trainer, splits, hp)
     assert RunManifest.load(trainer.run_dir).status == "failed"
@@ -153,7 +152,7 @@ def test_non_finite_loss_stops_with_a_clear_error(make_trainer, splits) -> None:
 
 def test_early_stopping_on_validation_accuracy(make_trainer, splits) -> None:
     trainer = make_trainer(max_epochs=6, early_stopping=True, patience=1)
-    _, result = fit(trainer, splits, replace(HP, lr=1e-12, dropout=0.0))
+    _, result = fit(trainer, splits, HP.replace(lr=1e-12, dropout=0.0))
     trainer.close()
     accuracies = result.history["metrics/val/accuracy"].to_numpy()
     assert result.stopped_early and result.epochs_completed == 2

@@ -9,9 +9,9 @@ import sys
 def test_keras_trainer_and_model_import_no_lightning(tmp_path) -> None:
     code = (
         "import sys\n"
-        "from trainers import KerasTrainer, LSTMHyperparams, TrainerConfig\n"
+        "from trainers import KerasTrainer, Hyperparams, TrainerConfig\n"
         f"t = KerasTrainer({str(tmp_path)!r}, config=TrainerConfig(progress=False))\n"
-        "t.build_model(LSTMHyperparams(hidden=8), vocab_size=30)\n"
+        "t.build_model(Hyperparams.of('lstm', hidden=8), vocab_size=30)\n"
         "import trainers.keras.fit, trainers.keras.tracking, trainers.keras.checkpoint\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'torch'}))"
     )

@@ -9,14 +9,14 @@ import json
 import sys
 
 from stories import load_dataset
-from trainers import KerasTrainer, LSTMHyperparams, TrainerConfig
+from trainers import Hyperparams, KerasTrainer, TrainerConfig
 
 
 def main(backend: str, dataset_dir: str, run_dir: str) -> None:
     ds = load_dataset(dataset_dir)
     config = TrainerConfig(max_epochs=2, top_k=2, progress=False, keras_backend=backend)
     trainer = KerasTrainer(run_dir, dataset=ds, seed=0, config=config, echo=lambda line: None)
-    hp = LSTMHyperparams(hidden=8, embedding_dim=8, batch_size=64, dropout=0.2)
+    hp = Hyperparams.of("lstm", hidden=8, embedding_dim=8, batch_size=64, dropout=0.2)
     model = trainer.build_model(hp, vocab_size=len(ds.vocab))
     split = {s: (ds.encode_lstm(s), ds.metadata(s)) for s in ("train", "valid_a")}
     result = trainer.train(

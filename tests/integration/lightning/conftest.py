@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from stories.encoding import TransformerInputs
-from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
+from trainers import Hyperparams, LightningTrainer, TrainerConfig
 
 N_TRAIN = 64
 N_VAL = 48
@@ -53,7 +53,7 @@ def small(tiny_4dir: Any) -> Small:
     )
 
 
-def hyperparams(**overrides: Any) -> TransformerHyperparams:
+def hyperparams(**overrides: Any) -> Hyperparams:
     """A model that trains in well under a second per epoch on :data:`N_TRAIN` rows."""
     settings: dict[str, Any] = {
         "d_model": 16,
@@ -64,7 +64,7 @@ def hyperparams(**overrides: Any) -> TransformerHyperparams:
         "lr": 3e-3,
     }
     settings.update(overrides)
-    return TransformerHyperparams(**settings)
+    return Hyperparams.of("transformer", **settings)
 
 
 def make_trainer(run_dir: Path, small: Small, **config: Any) -> LightningTrainer:
@@ -79,7 +79,7 @@ def make_trainer(run_dir: Path, small: Small, **config: Any) -> LightningTrainer
     )
 
 
-def fit(trainer: LightningTrainer, small: Small, hp: TransformerHyperparams, **kwargs: Any) -> Any:
+def fit(trainer: LightningTrainer, small: Small, hp: Hyperparams, **kwargs: Any) -> Any:
     model = trainer.build_model(hp, small.vocab_size)
     return model, trainer.train(
         model, small.train, small.val, small.meta_train, small.meta_val, hp, **kwargs

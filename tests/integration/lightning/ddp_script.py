@@ -19,8 +19,8 @@ import numpy as np
 from metrics import MetricsProcessor
 from stories import build_dataset
 from stories.encoding import TransformerInputs
-from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
-from trainers.lightning_trainer import launched_rank
+from trainers import Hyperparams, LightningTrainer, TrainerConfig
+from trainers.lightning.trainer import launched_rank
 
 N_TRAIN, N_VAL = 64, 45  # 45: not a multiple of 2 processes, so the shares are padded
 
@@ -46,7 +46,7 @@ def main(output_root: str, run_dir: str, strategy: str, devices: int) -> None:
     val = TransformerInputs(val.input_ids[rows_v], val.lengths[rows_v], val.labels[rows_v])
     meta_t = ds.metadata("train").iloc[rows_t].reset_index(drop=True)
     meta_v = ds.metadata("valid_a").iloc[rows_v].reset_index(drop=True)
-    hp = TransformerHyperparams(d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=16)
+    hp = Hyperparams.of("transformer", d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=16)
     config = TrainerConfig(
         max_epochs=2,
         top_k=2,

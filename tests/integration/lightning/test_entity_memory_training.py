@@ -10,19 +10,19 @@ import pytest
 
 from stories.encoding import TransformerInputs
 from trainers import LightningTrainer, TrainerConfig
+from trainers.config import Hyperparams
 from trainers.errors import TrainerInputError
-from trainers.hyperparams import EntityMemoryHyperparams
 
 from .conftest import Small, make_trainer
 
 
-def memory_hp(**overrides: Any) -> EntityMemoryHyperparams:
+def memory_hp(**overrides: Any) -> Hyperparams:
     settings: dict[str, Any] = {"d_model": 16, "batch_size": 16, "lr": 3e-3}
     settings.update(overrides)
-    return EntityMemoryHyperparams(**settings)
+    return Hyperparams.of("entity_memory", **settings)
 
 
-def fit_memory(trainer: LightningTrainer, small: Small, hp: EntityMemoryHyperparams) -> Any:
+def fit_memory(trainer: LightningTrainer, small: Small, hp: Hyperparams) -> Any:
     model = trainer.build_model(hp, tokens=small.dataset.vocab.tokens)
     return model, trainer.train(model, small.train, small.val, small.meta_train, small.meta_val, hp)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from trainers.manifest import RunManifest
+from trainers.records.manifest import RunManifest
 
 from .conftest import series
 

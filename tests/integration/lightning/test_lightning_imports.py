@@ -12,7 +12,7 @@ import sys
 import numpy as np
 from stories import build_dataset
 from stories.encoding import TransformerInputs
-from trainers import LightningTrainer, TrainerConfig, TransformerHyperparams
+from trainers import LightningTrainer, TrainerConfig, Hyperparams
 
 ds = build_dataset("all_4dir", size="tiny", seed=0, output_dir=sys.argv[1], progress=False)
 rows = np.arange(32)
@@ -21,7 +21,7 @@ def cut(data):
 train, val = cut(ds.encode_transformer("train")), cut(ds.encode_transformer("valid_a"))
 meta_t = ds.metadata("train").iloc[rows].reset_index(drop=True)
 meta_v = ds.metadata("valid_a").iloc[rows].reset_index(drop=True)
-hp = TransformerHyperparams(d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=16)
+hp = Hyperparams.of("transformer", d_model=16, nhead=2, d_hid=32, nlayers=1, batch_size=16)
 config = TrainerConfig(max_epochs=1, progress=False)
 trainer = LightningTrainer(sys.argv[2], dataset=ds, config=config)
 model = trainer.build_model(hp, len(ds.vocab))

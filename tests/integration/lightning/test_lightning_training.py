@@ -13,7 +13,7 @@ import pytest
 from metrics import namespaces as ns
 from trainers.errors import CheckpointError, NonFiniteLossError, ResumeError
 from trainers.lightning.module import StoryModule
-from trainers.manifest import RunManifest
+from trainers.records.manifest import RunManifest
 
 from .conftest import Small, fit, hyperparams, make_trainer, series
 
@@ -140,7 +140,7 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path: Path, small: Small) 
     trainer = make_trainer(run_dir, small, max_epochs=3)
     hp = hyperparams()
     model = trainer.build_model(hp, small.vocab_size)
-    steps_per_epoch = -(-len(small.train) // hp.batch_size)
+    steps_per_epoch = -(-len(small.train) // hp.training.batch_size)
     calls = {"train": 0}
 
     def nan_from_epoch_one(module: torch.nn.Module, inputs: object, output: torch.Tensor):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from metrics import namespaces as ns
-from trainers.tracking import Tracker, TrackerConfig
+from trainers.tracking import TrackerConfig, open_tracker
 
 from .simulation import SimulatedRun, start, train
 
@@ -55,7 +55,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FullRun]:
         for name in NEPTUNE_ENV:
             patch.delenv(name, raising=False)
         patch.chdir(cwd)
-        with Tracker.from_config(config, output_root, run_dir) as tracker:
+        with open_tracker(config, output_root, run_dir) as tracker:
             assert tracker.disabled == {}
             tracker.log_parameters({"model": {"lr": 0.001, "layers": [8, 8]}, "seed": 0})
             tracker.log_fields(

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from trainers.checkpoints import CheckpointFiles, CheckpointManager, TopKPolicy
-from trainers.tracking import EpochOutcome, EpochRoutine, Tracker
+from trainers.epoch import EpochOutcome, EpochRoutine
+from trainers.tracking import Tracker
 from trainers.tracking.tracker import RunStatus, Scalar
 
 N_EXAMPLES = 60

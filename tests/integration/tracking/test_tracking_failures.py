@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from metrics import namespaces as ns
-from trainers.tracking import Tracker, TrackerConfig
+from trainers.tracking import Tracker, TrackerConfig, open_tracker
 from trainers.tracking.sinks.mlflow import MlflowSink
 
 from .simulation import (
@@ -46,7 +46,7 @@ def test_failing_sinks_do_not_stop_the_run(
         original(self, metrics, step)
 
     monkeypatch.setattr(MlflowSink, "log_metrics", flaky)
-    opened = Tracker.from_config(DEFAULT, shared_root, run_dir)
+    opened = open_tracker(DEFAULT, shared_root, run_dir)
     with (
         caplog.at_level(logging.WARNING),
         Tracker(run_dir, [*opened.sinks, BrokenSink()]) as tracker,
@@ -76,7 +76,7 @@ def test_close_flushes_every_sink_on_an_exception(
 ) -> None:
     name = f"interrupted-{status.lower()}"
     run_dir = shared_root / "runs" / name
-    with pytest.raises(error), Tracker.from_config(DEFAULT, shared_root, run_dir) as tracker:
+    with pytest.raises(error), open_tracker(DEFAULT, shared_root, run_dir) as tracker:
         run = start(tracker, run_dir)
         train(run, range(2))
         tracker.log_metrics({ns.epoch_metric("train", "loss"): 0.1}, step=2)  # not flushed yet

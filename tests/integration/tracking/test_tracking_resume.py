@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trainers.checkpoints import TopKPolicy
-from trainers.tracking import Tracker, TrackerConfig
+from trainers.tracking import TrackerConfig, open_tracker
 
 from .simulation import (
     mlflow_run,
@@ -26,7 +26,7 @@ PARAMETERS = {"model": {"lr": 0.001}, "seed": 0}
 
 def run_uninterrupted(root: Path) -> Path:
     run_dir = root / "runs" / "reference"
-    with Tracker.from_config(CONFIG, root, run_dir) as tracker:
+    with open_tracker(CONFIG, root, run_dir) as tracker:
         tracker.log_parameters(PARAMETERS)
         train(start(tracker, run_dir, TopKPolicy(k=2)), range(5))
     return run_dir
@@ -34,13 +34,13 @@ def run_uninterrupted(root: Path) -> Path:
 
 def run_interrupted_and_resumed(root: Path) -> Path:
     run_dir = root / "runs" / "resumed"
-    with pytest.raises(KeyboardInterrupt), Tracker.from_config(CONFIG, root, run_dir) as tracker:
+    with pytest.raises(KeyboardInterrupt), open_tracker(CONFIG, root, run_dir) as tracker:
         tracker.log_parameters(PARAMETERS)
         run = start(tracker, run_dir, TopKPolicy(k=2))
         train(run, range(3))  # epochs 0-2 with their checkpoints; last.* is epoch 2
         train(run, [3], save=False)  # epoch 3 recorded, its files never saved
         raise KeyboardInterrupt
-    with Tracker.from_config(CONFIG, root, run_dir, resume_epoch=3) as tracker:
+    with open_tracker(CONFIG, root, run_dir, resume_epoch=3) as tracker:
         tracker.log_parameters(PARAMETERS)
         train(start(tracker, run_dir, TopKPolicy(k=2), resume_epoch=3), range(3, 5))
     return run_dir

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from metrics import namespaces as ns
-from trainers.tracking import Tracker, TrackerConfig
+from trainers.tracking import Tracker, TrackerConfig, open_tracker
 
 from .simulation import BrokenSink, neptune_containers, start, train
 
@@ -49,7 +49,7 @@ def test_planted_token_is_written_nowhere(
     }
     try:
         with caplog.at_level(logging.DEBUG):
-            opened = Tracker.from_config(config, output_root, run_dir)
+            opened = open_tracker(config, output_root, run_dir)
             with Tracker(run_dir, [*opened.sinks, LeakySink()], opened.secrets) as tracker:
                 logged = tracker.log_parameters(run_config)
                 tracker.log_field(ns.data_field("path"), f"/data/{TOKEN}/train.jsonl")

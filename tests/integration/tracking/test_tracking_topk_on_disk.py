@@ -10,7 +10,7 @@ import pytest
 
 from metrics import namespaces as ns
 from trainers.checkpoints import TopKPolicy
-from trainers.tracking import Tracker, TrackerConfig
+from trainers.tracking import TrackerConfig, open_tracker
 
 from .simulation import read_jsonl, start, train
 
@@ -27,7 +27,7 @@ def checkpoint_files(directory: Path) -> set[str]:
 
 def test_topk_files_best_and_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_dir = tmp_path / "runs" / "r"
-    with Tracker.from_config(TrackerConfig(sinks=()), tmp_path, run_dir) as tracker:
+    with open_tracker(TrackerConfig(sinks=()), tmp_path, run_dir) as tracker:
         run = start(tracker, run_dir, TopKPolicy(k=3))
         run.routine.echo = print
         train(run, range(len(ACCURACIES)), ACCURACIES)

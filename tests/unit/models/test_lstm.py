@@ -6,10 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from models.lstm import BCE_METRIC, QUESTION_INPUT, STORY_INPUT, build_lstm
-from trainers.hyperparams import LSTMHyperparams
+from models.lstm import BCE_METRIC, QUESTION_INPUT, STORY_INPUT, LSTMConfig, build_lstm
 
-HP = LSTMHyperparams(hidden=8, embedding_dim=8, dropout=0.0)
+HP = LSTMConfig(hidden=8, embedding_dim=8, dropout=0.0)
 
 
 def inputs(story: list[list[int]], question: list[list[int]]) -> dict[str, np.ndarray]:
@@ -37,20 +36,20 @@ def test_changing_a_real_token_changes_the_output() -> None:
     assert not np.allclose(one, other)
 
 
-def test_compiled_with_adam_at_the_model_lr_and_bce() -> None:
-    model = build_lstm(LSTMHyperparams(hidden=8, lr=0.0123), vocab_size=20)
+def test_compiled_with_adam_at_the_given_lr_and_bce() -> None:
+    model = build_lstm(LSTMConfig(hidden=8), vocab_size=20, lr=0.0123)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0123)
     assert isinstance(model.loss, keras.losses.BinaryCrossentropy)
-    assert not build_lstm(HP, vocab_size=20, compile=False).compiled
+    assert not build_lstm(HP, vocab_size=20).compiled
     x = inputs([[4, 7, 9]] * 4, [[5, 6]] * 4)
     logs = model.train_on_batch(x, np.array([[1], [0], [1], [0]], "float32"), return_dict=True)
     assert {"loss", "accuracy", BCE_METRIC} <= set(logs)
 
 
 def test_l1_l2_penalty_reaches_the_dense_layer() -> None:
-    plain = build_lstm(LSTMHyperparams(hidden=8, l2=0.0), vocab_size=20)
-    penalised = build_lstm(LSTMHyperparams(hidden=8, l1=0.1, l2=0.5), vocab_size=20)
+    plain = build_lstm(LSTMConfig(hidden=8, l2=0.0), vocab_size=20)
+    penalised = build_lstm(LSTMConfig(hidden=8, l1=0.1, l2=0.5), vocab_size=20)
     assert plain.get_layer("dense").kernel_regularizer.get_config() == {"l1": 0.0, "l2": 0.0}
     assert penalised.get_layer("dense").kernel_regularizer.get_config() == pytest.approx(
         {"l1": 0.1, "l2": 0.5}

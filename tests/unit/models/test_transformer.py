@@ -16,8 +16,8 @@ from models.transformer import (
 
 def make_model(**overrides) -> StoryTransformer:
     torch.manual_seed(0)
-    config = TransformerConfig(vocab_size=40, d_model=16, nhead=2, d_hid=32, nlayers=2, **overrides)
-    return StoryTransformer(config).eval()
+    config = TransformerConfig(d_model=16, nhead=2, d_hid=32, nlayers=2, **overrides)
+    return StoryTransformer(config, vocab_size=40).eval()
 
 
 def test_logits_ignore_whatever_sits_under_the_padding_mask():
@@ -65,9 +65,7 @@ def test_embeddings_are_scaled_by_sqrt_d_model():
 
 def test_the_model_learns_a_separable_toy_task():
     torch.manual_seed(0)
-    model = StoryTransformer(
-        TransformerConfig(vocab_size=12, d_model=16, nhead=2, d_hid=32, nlayers=1)
-    )
+    model = StoryTransformer(TransformerConfig(d_model=16, nhead=2, d_hid=32, nlayers=1), 12)
     # Label: does token 5 appear anywhere after [CLS]? Needs attention from the CLS position.
     ids = torch.randint(4, 12, (256, 10))
     ids[:, 0] = 2
@@ -89,13 +87,19 @@ def test_the_model_learns_a_separable_toy_task():
     [
         ({"d_model": 10, "nhead": 4}, "divisible"),
         ({"dropout": 1.0}, "dropout"),
-        ({"nlayers": 0}, "nlayers"),
+        ({"nlayers": 0}, "model.nlayers"),
     ],
 )
 def test_invalid_hyperparameters_name_the_key(overrides, message):
-    base = {"vocab_size": 10, "d_model": 16, "nhead": 2}
+    base = {"d_model": 16, "nhead": 2}
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("vocab_size", [0, -3, 2.5, True])
+def test_rejects_a_bad_vocabulary_size(vocab_size: object) -> None:
+    with pytest.raises(ValueError, match="vocab_size"):
+        StoryTransformer(TransformerConfig(), vocab_size)  # type: ignore[arg-type]
 
 
 def full_encoder_logits(model: StoryTransformer, ids: torch.Tensor) -> torch.Tensor:
@@ -112,9 +116,9 @@ def test_computing_only_the_cls_position_of_the_last_layer_changes_nothing(
 ):
     torch.manual_seed(0)
     config = TransformerConfig(
-        vocab_size=40, d_model=16, nhead=2, d_hid=32, nlayers=nlayers, norm_first=norm_first
+        d_model=16, nhead=2, d_hid=32, nlayers=nlayers, norm_first=norm_first
     )
-    model = StoryTransformer(config).train(training)
+    model = StoryTransformer(config, vocab_size=40).train(training)
     ids = torch.randint(4, 40, (5, 30))
     ids[:, 0] = 2
     ids[2, 20:] = 0

@@ -1,4 +1,5 @@
-"""The generated data obeys DESIGN §2, checked from the text by an independent checker."""
+"""The generated data obeys the grammar of docs/data.md, checked from the text by an
+independent checker."""
 
 from __future__ import annotations
 

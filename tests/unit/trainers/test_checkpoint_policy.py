@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.checkpoints import (
-    CheckpointFiles,
-    TopKPolicy,
-    TopKStateStore,
+from trainers.checkpoints import CheckpointFiles, TopKPolicy, TopKStateStore
+from trainers.lightning.checkpointing import (
     lightning_checkpoint_kwargs,
     lightning_periodic_checkpoint_kwargs,
 )

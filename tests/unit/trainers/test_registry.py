@@ -6,8 +6,8 @@ import multiprocessing
 
 import pytest
 
-from trainers.manifest import RunManifest
-from trainers.registry import Registry, RegistryEntry, RegistryError
+from trainers.records.manifest import RunManifest
+from trainers.records.registry import Registry, RegistryEntry, RegistryError
 
 
 def entry(run_id: str, framework: str = "keras") -> RegistryEntry:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.comparison import format_seed_summary, seed_summary
-from trainers.manifest import RunManifest
+from trainers.records.manifest import RunManifest
+from trainers.runs.comparison import format_seed_summary, seed_summary
 
 
 def make_run(root: Path, name: str, model: str, version: str, accuracies: dict[str, float]) -> Path:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trainers.tracking.tracker import RunStatus, Scalar
+from trainers.tracking.types import RunStatus, Scalar
 
 logger = logging.getLogger(__name__)
 

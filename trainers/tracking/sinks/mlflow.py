@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from trainers.tracking.tracker import RunStatus, Scalar
+from trainers.tracking.types import RunStatus, Scalar
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from trainers.tracking.tracker import RunStatus, Scalar
+from trainers.tracking.types import RunStatus, Scalar
 
 
 class NeptuneSink:

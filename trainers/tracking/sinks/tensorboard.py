@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from trainers.tracking.tracker import RunStatus, Scalar
+from trainers.tracking.types import RunStatus, Scalar
 
 
 class TensorBoardSink:

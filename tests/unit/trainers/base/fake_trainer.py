@@ -12,8 +12,8 @@ import numpy as np
 
 from trainers.base import ModelTrainer
 from trainers.checkpoints import CheckpointManager
+from trainers.config import Hyperparams
 from trainers.errors import CheckpointError, ResumeError
-from trainers.hyperparams import Hyperparams, LSTMHyperparams
 from trainers.results import FitRequest, FitSummary, ResumePoint
 
 
@@ -85,4 +85,4 @@ class FakeTrainer(ModelTrainer):
         return {"numpy": np.__version__}
 
 
-HP = LSTMHyperparams(name="fake", hidden=8)
+HP = Hyperparams.of("lstm", name="fake", hidden=8)

@@ -8,11 +8,10 @@ import pytest
 
 from metrics import EvaluationResult
 from metrics.history import read_metrics_jsonl
-from trainers.config import TrainerConfig
+from models.settings import SettingsError
+from trainers.config import Hyperparams, TrainerConfig
 from trainers.errors import ResumeError, TrainerInputError
-from trainers.hyperparams import TransformerHyperparams
-from trainers.manifest import RunManifest
-from trainers.settings import SettingsError
+from trainers.records.manifest import RunManifest
 
 from .fake_trainer import HP, FakeTrainer
 
@@ -146,7 +145,7 @@ def test_inputs_that_do_not_fit_are_rejected_before_training(tmp_path, tiny_4dir
     with pytest.raises(TrainerInputError, match="metadata rows"):
         trainer.train(model, train, val, meta_train, meta_train, HP)
     with pytest.raises(TrainerInputError, match="trained by the lightning trainer"):
-        trainer.train(model, train, val, meta_train, meta_val, TransformerHyperparams())
+        trainer.train(model, train, val, meta_train, meta_val, Hyperparams.of("transformer"))
     with pytest.raises(SettingsError, match=r"model\.hiden: unknown key"):
         trainer.train(model, train, val, meta_train, meta_val, {"hiden": 3})
     with pytest.raises(TrainerInputError, match="epochs"):

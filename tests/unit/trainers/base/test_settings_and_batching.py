@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from models import LSTMConfig, TransformerConfig
+from models.settings import SettingsError
 from trainers.batching import epoch_batches, lr_multiplier, steps_per_epoch
-from trainers.config import TrainerConfig
-from trainers.hyperparams import LSTMHyperparams, TransformerHyperparams
-from trainers.manifest import RunManifest
-from trainers.settings import SettingsError
+from trainers.config import Hyperparams, TrainerConfig, TrainingSettings
+from trainers.records.manifest import RunManifest
 
 
 @pytest.mark.parametrize(
@@ -24,12 +24,14 @@ from trainers.settings import SettingsError
         (TrainerConfig, {"devices": "two"}, r"trainer\.devices: must be a positive integer"),
         (TrainerConfig, {"keras_backend": "mxnet"}, r"trainer\.keras_backend"),
         (TrainerConfig, {"epochs": 3}, r"trainer\.epochs: unknown key; valid keys are"),
-        (TransformerHyperparams, {"d_model": 30, "nhead": 4}, r"model\.d_model: 30 must be"),
-        (TransformerHyperparams, {"lr": 0}, r"model\.lr: must be > 0"),
-        (TransformerHyperparams, {"lr_schedule": "step"}, r"model\.lr_schedule: 'step'"),
-        (TransformerHyperparams, {"dropout": 1.0}, r"model\.dropout: must be in \[0, 1\)"),
-        (LSTMHyperparams, {"l2": -1e-3}, r"model\.l2: must be >= 0"),
-        (LSTMHyperparams, {"hidden": 64.5}, r"model\.hidden: expected int, got 64\.5"),
+        (TransformerConfig, {"d_model": 30, "nhead": 4}, r"model\.d_model: 30 must be"),
+        (TrainingSettings, {"lr": 0}, r"model\.lr: must be > 0"),
+        (TrainingSettings, {"lr_schedule": "step"}, r"model\.lr_schedule: 'step'"),
+        (TransformerConfig, {"dropout": 1.0}, r"model\.dropout: must be in \[0, 1\)"),
+        (LSTMConfig, {"l2": -1e-3}, r"model\.l2: must be >= 0"),
+        (LSTMConfig, {"hidden": 64.5}, r"model\.hidden: expected int, got 64\.5"),
+        (Hyperparams, {"architecture": "lstm", "hidden": 64.5}, r"model\.hidden: expected int"),
+        (Hyperparams, {"architecture": "transformer", "lr": 0}, r"model\.lr: must be > 0"),
     ],
 )
 def test_bad_settings_name_the_key(cls, values, message):
@@ -40,12 +42,13 @@ def test_bad_settings_name_the_key(cls, values, message):
 def test_settings_accept_ints_for_floats_and_round_trip():
     config = TrainerConfig.from_mapping({"min_delta": 0, "devices": "auto"})
     assert config.min_delta == 0.0 and isinstance(config.min_delta, float)
-    hp = LSTMHyperparams.from_mapping({"hidden": 32, "framework": "keras"}, ignore=["framework"])
-    assert LSTMHyperparams.from_mapping(hp.to_dict()) == hp
-    assert hp.replace(hidden=16).hidden == 16
+    hp = Hyperparams.from_mapping({"hidden": 32, "framework": "keras"})
+    assert Hyperparams.from_mapping(hp.describe()) == hp
+    assert hp.replace(hidden=16).network.hidden == 16
+    assert hp.replace(lr=0.5).training.lr == 0.5
     with pytest.raises(SettingsError, match=r"model\.hiden"):
         hp.replace(hiden=16)
-    assert TransformerHyperparams().framework == "lightning" and hp.framework == "keras"
+    assert Hyperparams.of("transformer").framework == "lightning" and hp.framework == "keras"
 
 
 def test_manifest_round_trips_and_rejects_damage(tmp_path):
@@ -97,7 +100,7 @@ def test_lr_schedules():
 
 
 def test_pipeline_config_round_trips_through_its_plain_form():
-    from trainers.pipeline import PipelineConfig
+    from trainers.runs.pipeline import PipelineConfig
 
     config = PipelineConfig.from_mapping(
         {"model": "lstm", "data": {"name": "all_2dir", "directions": 2, "size": "tiny"}}

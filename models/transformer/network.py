@@ -1,4 +1,4 @@
-"""A Transformer encoder that answers yes/no questions about stories.
+"""The Transformer encoder network (PyTorch) that answers yes/no questions about stories.
 
 Input is ``[CLS] story [SEP] question`` (see :func:`stories.encode_transformer`). Tokens are
 embedded and scaled by ``sqrt(d_model)``, a sinusoidal positional encoding (any length) is
@@ -12,7 +12,8 @@ evaluation alike.
 
 Example:
     >>> import torch
-    >>> model = StoryTransformer(TransformerConfig(vocab_size=50, d_model=16, nhead=2, d_hid=32))
+    >>> from models.transformer.config import TransformerConfig
+    >>> model = StoryTransformer(TransformerConfig(d_model=16, nhead=2, d_hid=32), vocab_size=50)
     >>> ids = torch.tensor([[2, 7, 8, 3, 9, 0, 0], [2, 7, 3, 9, 9, 9, 0]])
     >>> model(ids).shape
     torch.Size([2])
@@ -21,53 +22,17 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from models.transformer.config import TransformerConfig
+
+
 PAD_ID = 0
 CLS_POSITION = 0
-
-
-@dataclass(frozen=True)
-class TransformerConfig:
-    """Architecture hyperparameters.
-
-    Attributes:
-        vocab_size: Number of token ids (the vocabulary's length).
-        d_model: Embedding and hidden width; must be divisible by ``nhead``.
-        nhead: Attention heads per layer.
-        d_hid: Width of each layer's feed-forward block.
-        nlayers: Encoder layers.
-        dropout: Dropout inside the encoder and after the positional encoding.
-        norm_first: Pre-layer-norm encoder layers (more stable to train) instead of post-norm.
-    """
-
-    vocab_size: int
-    d_model: int = 64
-    nhead: int = 4
-    d_hid: int = 128
-    nlayers: int = 2
-    dropout: float = 0.0
-    norm_first: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "nhead", "d_hid", "nlayers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model.{name}: must be a positive integer, got {value!r}")
-        if self.d_model % self.nhead:
-            raise ValueError(
-                f"model.d_model ({self.d_model}) must be divisible by model.nhead ({self.nhead})"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.dropout: must be in [0, 1), got {self.dropout!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-container form (safe to store in checkpoints loaded with weights_only)."""
-        return asdict(self)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -119,13 +84,17 @@ class StoryTransformer(nn.Module):
     """Transformer encoder with a ``[CLS]`` classification head producing one logit.
 
     Args:
-        config: Architecture hyperparameters.
+        config: Architecture settings.
+        vocab_size: Number of token ids (the vocabulary's length).
     """
 
-    def __init__(self, config: TransformerConfig) -> None:
+    def __init__(self, config: TransformerConfig, vocab_size: int) -> None:
         super().__init__()
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size: must be a positive integer, got {vocab_size!r}")
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.d_model, padding_idx=PAD_ID)
+        self.vocab_size = vocab_size
+        self.embedding = nn.Embedding(vocab_size, config.d_model, padding_idx=PAD_ID)
         self.positional = SinusoidalPositionalEncoding(config.d_model, config.dropout)
         layer = nn.TransformerEncoderLayer(
             d_model=config.d_model,

@@ -1,16 +1,12 @@
-"""Run identity and set-up shared by both trainers: run ids, seeding, the dataset record."""
+"""Run identity: run ids and the record of the dataset a run trains on."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import random
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from metrics import namespaces as ns
 
@@ -27,13 +23,6 @@ def new_run_id(model: str, dataset: str, now: dt.datetime | None = None) -> str:
     """
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     return f"{model}-{dataset}-{stamp}-{secrets.token_hex(2)}"
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and hashing (frameworks add their own seeding)."""
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    random.seed(seed)
-    np.random.seed(seed)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Validated, frozen settings dataclasses built from plain mappings (e.g. a Hydra config group).
 
-:class:`Settings` is the base of :class:`~trainers.config.TrainerConfig` and the model
-hyperparameters in :mod:`trainers.hyperparams`. Every field is checked against its annotation
+:class:`Settings` is the base of each model's architecture settings (:class:`ModelSettings`,
+defined next to each model: :mod:`models.transformer.config`, ...) and of the trainers'
+settings (``trainers.config``). Every field is checked against its annotation
 (``int``, ``float``, ``bool``, ``str``, ``X | None``, ``int | str``) and against the rules a
 subclass states in :meth:`Settings.check`; every error names the dotted key the user wrote
 (``trainer.max_epochs``, ``model.lr``) and raises :class:`SettingsError`.
@@ -17,7 +18,7 @@ Example:
     >>> Demo.from_mapping({"step": 5})
     Traceback (most recent call last):
     ...
-    trainers.settings.SettingsError: demo.step: unknown key; valid keys are ['steps']
+    models.settings.SettingsError: demo.step: unknown key; valid keys are ['steps']
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import dataclasses
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 SettingsT = TypeVar("SettingsT", bound="Settings")
+#: The trainer a model needs: ``lightning`` (a PyTorch ``nn.Module``) or ``keras``.
+Framework = Literal["lightning", "keras"]
 
 
 class SettingsError(ValueError):
@@ -120,6 +123,33 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelSettings(Settings):
+    """The architecture settings of one model (the ``model.*`` keys that shape the network),
+    with their defaults and checks, and how to build the network from them.
+
+    Training settings (learning rate, batch size, schedule) are not here: they are the
+    trainers' and the same keys for every model.
+
+    Subclasses set :attr:`ARCHITECTURE` (the name configs use) and :attr:`FRAMEWORK`, and
+    implement :meth:`build`.
+    """
+
+    KEY_PREFIX: ClassVar[str] = "model"
+    ARCHITECTURE: ClassVar[str]
+    FRAMEWORK: ClassVar[Framework]
+
+    def build(self, vocab_size: int, tokens: typing.Sequence[str] | None = None) -> Any:
+        """A fresh network for a vocabulary of ``vocab_size`` ids (``tokens``: the vocabulary
+        itself, in id order, for networks that read words). Seed the framework first for
+        reproducible weights.
+
+        Raises:
+            SettingsError: The network cannot be built for this vocabulary, naming the key.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.build")
+
+
 class _Invalid:
     pass
 
@@ -163,4 +193,4 @@ def _describe(annotation: Any) -> str:
     return " or ".join(names)
 
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["Framework", "ModelSettings", "Settings", "SettingsError"]

@@ -15,7 +15,7 @@ Example::
 
     trainer = LightningTrainer("models_out/runs/demo", dataset=ds,
                                config=TrainerConfig(max_epochs=2))
-    hp = TransformerHyperparams(d_model=32, nhead=2)
+    hp = Hyperparams.of("transformer", d_model=32, nhead=2)
     model = trainer.build_model(hp, vocab_size=len(ds.vocab))
     result = trainer.train(model, ds.encode_transformer("train"), ds.encode_transformer("valid_a"),
                            ds.metadata("train"), ds.metadata("valid_a"), hp)
@@ -28,22 +28,22 @@ import pickle
 import signal
 import time
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from trainers.base import ModelTrainer
-from trainers.checkpoints import Framework, lightning_periodic_checkpoint_kwargs
+from trainers.checkpoints import Framework
+from trainers.config import Hyperparams
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
-from trainers.hyperparams import EntityMemoryHyperparams, Hyperparams, TransformerHyperparams
+from trainers.lightning.checkpointing import lightning_periodic_checkpoint_kwargs
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
     import pandas as pd
-    from torch import nn
 
 #: Environment variables that mark a process launched by Lightning for a rank other than zero.
 RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK")
@@ -79,57 +79,6 @@ class LightningTrainer(ModelTrainer):
         return launched_rank() == 0
 
     # --- model ------------------------------------------------------------------------------
-
-    def build_model(
-        self,
-        hyperparams: Hyperparams | Mapping[str, Any],
-        vocab_size: int | None = None,
-        *,
-        tokens: Sequence[str] | None = None,
-    ) -> nn.Module:
-        """A fresh :class:`~models.transformer.StoryTransformer` or
-        :class:`~models.entity_memory.EntityMemoryNetwork` (seeded: same seed, same weights).
-
-        Raises:
-            TrainerInputError: An entity memory without ``tokens``, or a vocabulary it cannot
-                read (no ``.`` or ``[SEP]``).
-        """
-        vocab_size = self.vocabulary_size(vocab_size, tokens)
-        hp = self.coerce_hyperparams(hyperparams)
-        self.seed_everything()
-        if isinstance(hp, EntityMemoryHyperparams):
-            return self._entity_memory(hp, tokens)
-        from models.transformer import StoryTransformer, TransformerConfig
-
-        assert isinstance(hp, TransformerHyperparams)
-        return StoryTransformer(
-            TransformerConfig(
-                vocab_size=vocab_size,
-                d_model=hp.d_model,
-                nhead=hp.nhead,
-                d_hid=hp.d_hid,
-                nlayers=hp.nlayers,
-                dropout=hp.dropout,
-                norm_first=hp.norm_first,
-            )
-        )
-
-    @staticmethod
-    def _entity_memory(hp: EntityMemoryHyperparams, tokens: Sequence[str] | None) -> nn.Module:
-        from models.entity_memory import EntityMemoryConfig, EntityMemoryNetwork
-
-        if tokens is None:
-            raise TrainerInputError(
-                f"model {hp.name!r} (entity_memory) reads the story's words: pass "
-                "build_model(hyperparams, tokens=dataset.vocab.tokens)"
-            )
-        try:
-            config = EntityMemoryConfig(
-                tokens=tuple(tokens), d_model=hp.d_model, max_sentence_tokens=hp.max_sentence_tokens
-            )
-        except ValueError as error:
-            raise TrainerInputError(str(error)) from None
-        return EntityMemoryNetwork(config)
 
     def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example losses, in row order (length-sorted batches of
@@ -275,35 +224,20 @@ class LightningTrainer(ModelTrainer):
         epochs: int | None,
         resume_from: str | Path | None,
     ) -> TrainingResult:
-        from trainers.checkpoints import TopKPolicy
-        from trainers.tracking import EpochRoutine, Tracker
+        from trainers.tracking import Tracker
 
         started = time.perf_counter()
         hp = self.coerce_hyperparams(hyperparams)
         epochs = self.config.max_epochs if epochs is None else epochs
         resume = self._resolve_resume(resume_from)
         self.seed_everything()
-        fresh = TopKPolicy(k=self.config.top_k)
-        routine = EpochRoutine(  # never called here: rank zero runs the routine
-            Tracker(self.run_dir, []),
-            self.files,
-            fresh,
-            self.processor,
-            resume_epoch=None if resume is None else resume.epoch,
-            echo=None,
-        )
-        request = FitRequest(
-            model,
-            train_data,
-            val_data,
-            metadata_train,
-            metadata_val,
+        request = self._fit_request(  # its routine is never called here: rank zero runs it
+            (model, train_data, val_data, metadata_train, metadata_val),
             hp,
             epochs,
-            routine,
-            self.files,
-            routine.policy,
             resume,
+            Tracker(self.run_dir, []),
+            echo=None,
         )
         summary = self._fit(request)
         return self._saved_result(summary, time.perf_counter() - started)
@@ -321,7 +255,6 @@ class LightningTrainer(ModelTrainer):
         from trainers.lightning.relay import RoutineRelay
 
         hp = request.hyperparams
-        assert isinstance(hp, TransformerHyperparams | EntityMemoryHyperparams)
         spawn = self.config.strategy in self.SPAWN_STRATEGIES
         relay = RoutineRelay(request.routine, spawn=spawn)
         reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val)
@@ -343,10 +276,10 @@ class LightningTrainer(ModelTrainer):
         data = StoryDataModule(
             request.train_data,
             request.val_data,
-            batch_size=hp.batch_size,
+            batch_size=hp.training.batch_size,
             eval_batch_size=self.config.eval_batch_size,
             seed=self.seed,
-            bucket_by_length=hp.bucket_by_length,
+            bucket_by_length=hp.training.bucket_by_length,
         )
         ckpt_path = None if request.resume is None else str(request.resume.checkpoint)
         sigint = signal.getsignal(signal.SIGINT)
@@ -377,16 +310,16 @@ class LightningTrainer(ModelTrainer):
     @staticmethod
     def _state_targets(request: FitRequest) -> np.ndarray | None:
         """Per-sentence directions of the training stories, when the state loss is on."""
-        hp = request.hyperparams
-        if not isinstance(hp, EntityMemoryHyperparams) or hp.state_loss_weight == 0:
+        weight = getattr(request.hyperparams.network, "state_loss_weight", 0.0)
+        if weight == 0:
             return None
         from stories.semantics import StoryReadError, state_targets
 
         try:
-            return state_targets(request.train_data.input_ids, request.model.config.tokens)
+            return state_targets(request.train_data.input_ids, request.model.tokens)
         except StoryReadError as error:
             raise TrainerInputError(
-                f"model.state_loss_weight={hp.state_loss_weight} needs stories in the story "
+                f"model.state_loss_weight={weight} needs stories in the story "
                 f"language, but the training split's {error}; set model.state_loss_weight=0"
             ) from None
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,7 +34,6 @@ import numpy as np
 from trainers.base import ModelTrainer
 from trainers.checkpoints import Framework
 from trainers.errors import CheckpointError, ResumeError
-from trainers.hyperparams import Hyperparams, LSTMHyperparams
 from trainers.keras.backend import Placement, seed_and_configure, use_backend, versions
 from trainers.results import FitRequest, FitSummary, ResumePoint
 
@@ -103,23 +102,9 @@ class KerasTrainer(ModelTrainer):
 
     # --- ModelTrainer ------------------------------------------------------------------------
 
-    def build_model(
-        self,
-        hyperparams: Hyperparams | Mapping[str, Any],
-        vocab_size: int | None = None,
-        *,
-        tokens: Sequence[str] | None = None,
-    ) -> keras.Model:
-        """A fresh compiled LSTM (:func:`models.lstm.build_lstm`), seeded, under the dtype
-        policy of :attr:`placement`."""
-        vocab_size = self.vocabulary_size(vocab_size, tokens)
-        hp = self.coerce_hyperparams(hyperparams)
-        assert isinstance(hp, LSTMHyperparams)
-        self.seed_everything()
+    def _setup_build(self) -> None:
+        """Apply the dtype policy of :attr:`placement` before a model is built."""
         self._placement().apply()
-        from models.lstm import build_lstm
-
-        return build_lstm(hp, vocab_size)
 
     def predict(self, model: Any, data: LSTMInputs) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example binary cross-entropy, in row order (batches of

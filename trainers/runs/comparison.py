@@ -2,7 +2,7 @@
 
 A run is labelled by its model preset, with the seed when several runs share a preset and the
 run id when even that is ambiguous. Runs are found by id or path (see
-:meth:`trainers.registry.Registry.resolve_run`) or as the jobs of a Hydra multirun folder.
+:meth:`trainers.records.registry.Registry.resolve_run`) or as the jobs of a Hydra multirun folder.
 
 Example::
 
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from metrics.compare import Comparison, compare_results, load_split_results
-from trainers.manifest import RunManifest
-from trainers.registry import RegistryError
+from trainers.records.manifest import RunManifest
+from trainers.records.registry import RegistryError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,36 +6,31 @@ and read by its own LSTM; the two final states are concatenated and pass through
 dense layer (L1/L2 penalty on its kernel), dropout and one sigmoid unit: the probability of
 ``yes``. Sequences may have any length; padding never changes the output.
 
-:func:`build_lstm` returns a *compiled* model (Adam at ``hp.lr``, binary cross-entropy,
-``accuracy`` and ``bce`` metrics), ready for a plain ``model.fit``. The Keras trainer
-recompiles it with its learning-rate schedule and gradient clipping.
+:func:`build_lstm` with ``lr`` returns a *compiled* model (Adam at ``lr``, binary
+cross-entropy, ``accuracy`` and ``bce`` metrics), ready for a plain ``model.fit``. The Keras
+trainer compiles it with its learning-rate schedule and gradient clipping.
 
 Example (not run as a doctest: it builds a Keras model)::
 
-    from trainers.hyperparams import LSTMHyperparams
-    model = build_lstm(LSTMHyperparams(hidden=16), vocab_size=60)
+    from models.lstm import LSTMConfig
+    model = build_lstm(LSTMConfig(hidden=16), vocab_size=60, lr=1e-3)
     probabilities = model.predict_on_batch({"story": story_ids, "question": question_ids})
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import keras
 from keras import layers
 
+from models.lstm.inputs import ACCURACY_METRIC, BCE_METRIC, QUESTION_INPUT, STORY_INPUT
+
 if TYPE_CHECKING:
-    from trainers.hyperparams import LSTMHyperparams
-
-STORY_INPUT: Final = "story"
-QUESTION_INPUT: Final = "question"
-#: Metric names compiled into the model: accuracy and binary cross-entropy without the
-#: regularisation penalty (the ``loss`` Keras logs includes it).
-ACCURACY_METRIC: Final = "accuracy"
-BCE_METRIC: Final = "bce"
+    from models.lstm.config import LSTMConfig
 
 
-def _encoder(name: str, vocab_size: int, hp: LSTMHyperparams) -> tuple[keras.KerasTensor, ...]:
+def _encoder(name: str, vocab_size: int, hp: LSTMConfig) -> tuple[keras.KerasTensor, ...]:
     tokens = keras.Input(shape=(None,), dtype="int32", name=name)
     embedded = layers.Embedding(
         vocab_size, hp.embedding_dim, mask_zero=True, name=f"{name}_embedding"
@@ -44,14 +39,17 @@ def _encoder(name: str, vocab_size: int, hp: LSTMHyperparams) -> tuple[keras.Ker
     return tokens, encoded
 
 
-def build_lstm(hp: LSTMHyperparams, vocab_size: int, compile: bool = True) -> keras.Model:
+def build_lstm(
+    hp: LSTMConfig, vocab_size: int, *, name: str = "lstm", lr: float | None = None
+) -> keras.Model:
     """The dual-encoder LSTM for ``hp`` and a vocabulary of ``vocab_size`` ids.
 
     Args:
-        hp: Sizes (``embedding_dim``, ``hidden``), ``dropout``, ``l1``/``l2`` and ``lr``.
+        hp: Sizes (``embedding_dim``, ``hidden``), ``dropout``, ``l1``/``l2``.
         vocab_size: Number of token ids (the vocabulary's length, ``[PAD]`` included).
-        compile: Compile with Adam (``hp.lr``), binary cross-entropy and the
-            :data:`ACCURACY_METRIC` and :data:`BCE_METRIC` metrics.
+        name: The Keras model's name.
+        lr: When given, compile with Adam at this learning rate, binary cross-entropy and
+            the ``accuracy`` and ``bce`` metrics (:func:`compile_lstm`).
 
     Returns:
         A functional ``keras.Model`` with inputs ``story`` and ``question`` (``int32``,
@@ -74,9 +72,9 @@ def build_lstm(hp: LSTMHyperparams, vocab_size: int, compile: bool = True) -> ke
     )(joined)
     hidden = layers.Dropout(hp.dropout, name="dropout")(hidden)
     output = layers.Dense(1, activation="sigmoid", dtype="float32", name="answer")(hidden)
-    model = keras.Model({STORY_INPUT: story, QUESTION_INPUT: question}, output, name=hp.name)
-    if compile:
-        compile_lstm(model, keras.optimizers.Adam(learning_rate=hp.lr))
+    model = keras.Model({STORY_INPUT: story, QUESTION_INPUT: question}, output, name=name)
+    if lr is not None:
+        compile_lstm(model, keras.optimizers.Adam(learning_rate=lr))
     return model
 
 

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 from filelock import FileLock
 
-from trainers.io import write_json_atomic
-from trainers.manifest import RunManifest, utc_now
+from trainers.records.io import write_json_atomic
+from trainers.records.manifest import RunManifest, utc_now
 
 
 class RegistryError(ValueError):

@@ -4,7 +4,7 @@
 dataset version, trains, evaluates the best checkpoint on every requested split, writes
 ``report.html``, registers the run and returns the results::
 
-    from trainers.pipeline import run_pipeline
+    from trainers.runs.pipeline import run_pipeline
     out = run_pipeline({"model": "lstm", "data": {"name": "all_4dir", "size": "tiny"},
                         "trainer": {"max_epochs": 2}, "output_dir": "models_out"})
     out["evaluations"]["test"].accuracy
@@ -19,22 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from models.settings import SettingsError
 from stories import DatasetConfig, StoryDataset, build_dataset
 from trainers.base import ModelTrainer
-from trainers.config import TrainerConfig
-from trainers.hyperparams import Hyperparams, hyperparams_from_mapping
-from trainers.manifest import RunManifest
-from trainers.presets import PRESETS, model_preset
-from trainers.registry import Registry
+from trainers.config import PRESETS, Hyperparams, TrainerConfig, model_preset
+from trainers.records.manifest import RunManifest
+from trainers.records.registry import Registry
+from trainers.records.run import DatasetInfo, new_run_id
 from trainers.results import TrainingResult
-from trainers.run import DatasetInfo, new_run_id
-from trainers.settings import SettingsError
+from trainers.runs.logs import run_log
 from trainers.tracking import TrackerConfig
 
 #: Framework -> "module:class" of its trainer (imported only when used).
 TRAINERS: Mapping[str, str] = {
-    "lightning": "trainers.lightning_trainer:LightningTrainer",
-    "keras": "trainers.keras_trainer:KerasTrainer",
+    "lightning": "trainers.lightning.trainer:LightningTrainer",
+    "keras": "trainers.keras.trainer:KerasTrainer",
 }
 SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
 #: Trainer settings a resumed run may change (to train longer).
@@ -176,7 +175,7 @@ def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
         )
     if preset is not None:
         return preset.replace(**values)
-    return hyperparams_from_mapping(
+    return Hyperparams.from_mapping(
         {**values, "framework": framework, "architecture": architecture}
     )
 
@@ -236,7 +235,7 @@ def run_pipeline(
         output_root=output_root,
         run_config=resolved.to_dict(),
     )
-    with trainer:
+    with run_log(trainer.run_dir, enabled=trainer.is_global_zero), trainer:
         resumed = resume is not None
         evaluate_only = resumed and not extend and _left_after_training(trainer, resolved)
         return _train_and_evaluate(trainer, dataset, resolved, resumed, evaluate_only)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from trainers.io import write_json_atomic
+from trainers.records.io import write_json_atomic
 
 ManifestStatus = Literal["running", "finished", "interrupted", "failed"]
 

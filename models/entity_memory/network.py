@@ -23,8 +23,9 @@ loss (see :func:`stories.semantics.sentence_states`).
 
 Example:
     >>> import torch
+    >>> from models.entity_memory.config import EntityMemoryConfig
     >>> tokens = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", ".", "?", "ava", "is", "north", "walks")
-    >>> model = EntityMemoryNetwork(EntityMemoryConfig(tokens=tokens, d_model=8))
+    >>> model = EntityMemoryNetwork(EntityMemoryConfig(d_model=8), tokens)
     >>> ids = torch.tensor([[2, 6, 9, 8, 4, 3, 7, 6, 5]])  # [CLS] ava walks north . [SEP] is ava ?
     >>> model(ids).shape
     torch.Size([1])
@@ -35,11 +36,14 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from models.entity_memory.config import EntityMemoryConfig
+
 
 PAD_ID = 0
 #: Directions the auxiliary state head predicts (clockwise from north).
@@ -52,71 +56,32 @@ def masked_softmax(scores: torch.Tensor, real: torch.Tensor, dim: int) -> torch.
     return scores.masked_fill(~real, torch.finfo(scores.dtype).min).softmax(dim)
 
 
-@dataclass(frozen=True)
-class EntityMemoryConfig:
-    """Architecture hyperparameters.
-
-    Attributes:
-        tokens: The vocabulary, in id order (the model finds the sentence-end and ``[SEP]``
-            ids in it, and its size sets the number of memory slots).
-        d_model: Width of embeddings and memory states.
-        max_sentence_tokens: Longest sentence (in tokens) the positional embeddings cover.
-        sentence_end: The token that ends a sentence.
-        question_start: The token that separates the story from the question.
-    """
-
-    tokens: tuple[str, ...]
-    d_model: int = 64
-    max_sentence_tokens: int = 16
-    sentence_end: str = "."
-    question_start: str = "[SEP]"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tokens", tuple(self.tokens))
-        for name in ("d_model", "max_sentence_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"model.{name}: must be a positive integer, got {value!r}")
-        for name in ("sentence_end", "question_start"):
-            if getattr(self, name) not in self.tokens:
-                raise ValueError(
-                    f"model.{name}: {getattr(self, name)!r} is not in the vocabulary; the entity "
-                    "memory reads stories of sentences ending in it"
-                )
-
-    @property
-    def vocab_size(self) -> int:
-        """Number of token ids (and of memory slots)."""
-        return len(self.tokens)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-container form (safe to store in checkpoints loaded with weights_only)."""
-        return {
-            "tokens": list(self.tokens),
-            "d_model": self.d_model,
-            "max_sentence_tokens": self.max_sentence_tokens,
-            "sentence_end": self.sentence_end,
-            "question_start": self.question_start,
-        }
-
-
 class EntityMemoryNetwork(nn.Module):
     """Sentence-recurrent memory with one slot per token; one logit per example.
 
     Args:
-        config: Architecture hyperparameters.
+        config: Architecture settings.
+        tokens: The vocabulary, in id order (the network finds the sentence-end and
+            ``[SEP]`` ids in it, and its size sets the number of memory slots).
+
+    Raises:
+        models.settings.SettingsError: ``tokens`` lacks the sentence-end or question-start
+            token.
     """
 
     #: Standard deviation of the learned initial state's initialisation.
     INITIAL_STATE_STD: ClassVar[float] = 0.1
 
-    def __init__(self, config: EntityMemoryConfig) -> None:
+    def __init__(self, config: EntityMemoryConfig, tokens: tuple[str, ...]) -> None:
         super().__init__()
+        config.check_vocabulary(tokens)
         self.config = config
+        self.tokens = tuple(tokens)
+        self.vocab_size = len(self.tokens)
         width = config.d_model
-        self.sentence_end_id = config.tokens.index(config.sentence_end)
-        self.question_start_id = config.tokens.index(config.question_start)
-        self.embedding = nn.Embedding(config.vocab_size, width, padding_idx=PAD_ID)
+        self.sentence_end_id = self.tokens.index(config.SENTENCE_END)
+        self.question_start_id = self.tokens.index(config.QUESTION_START)
+        self.embedding = nn.Embedding(self.vocab_size, width, padding_idx=PAD_ID)
         self.sentence_position = nn.Embedding(config.max_sentence_tokens, width)
         self.question_position = nn.Embedding(config.max_sentence_tokens, width)
         self.initial_state = nn.Parameter(torch.randn(width) * self.INITIAL_STATE_STD)
@@ -195,16 +160,14 @@ class EntityMemoryNetwork(nn.Module):
         pooling = masked_softmax(self.content(embedded), real, 2)
         contents = torch.einsum("bstk,bstd->bskd", pooling, embedded).reshape(batch, count, -1)
         present = real.squeeze(-1).any(2).to(embedded.dtype)
-        memory = self.initial_state.to(embedded.dtype).expand(
-            batch, self.config.vocab_size, d_model
-        )
+        memory = self.initial_state.to(embedded.dtype).expand(batch, self.vocab_size, d_model)
         new_states = []
         for step in range(count):
             ids = sentences[:, step]
             read = torch.gather(memory, 1, ids.unsqueeze(-1).expand(batch, width, d_model))
             subject, obj = torch.einsum("btk,btd->kbd", address[:, step], read)
             state = self.norm(self.update(torch.cat([subject, obj, contents[:, step]], -1)))
-            slots = torch.nn.functional.one_hot(ids, self.config.vocab_size).to(embedded.dtype)
+            slots = torch.nn.functional.one_hot(ids, self.vocab_size).to(embedded.dtype)
             write = torch.einsum("bt,btv->bv", address[:, step, :, 0], slots)
             write = (write * present[:, step, None]).unsqueeze(-1)
             memory = memory + write * (state.unsqueeze(1) - memory)

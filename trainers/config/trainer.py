@@ -7,7 +7,7 @@ Example:
     >>> TrainerConfig.from_mapping({"max_epochs": 0})
     Traceback (most recent call last):
     ...
-    trainers.settings.SettingsError: trainer.max_epochs: must be > 0, got 0
+    models.settings.SettingsError: trainer.max_epochs: must be > 0, got 0
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from trainers.settings import Settings
+from models.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,88 @@
+"""``EntityMemoryConfig``: the settings of the entity-memory network, with their defaults and
+checks (framework-free: reading or checking them imports no PyTorch).
+
+Example:
+    >>> EntityMemoryConfig(d_model=32).max_sentence_tokens
+    16
+    >>> EntityMemoryConfig(state_loss_weight=-1)
+    Traceback (most recent call last):
+    ...
+    models.settings.SettingsError: model.state_loss_weight: must be >= 0, got -1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from models.settings import Framework, ModelSettings
+
+if TYPE_CHECKING:
+    from models.entity_memory.network import EntityMemoryNetwork
+
+
+@dataclass(frozen=True)
+class EntityMemoryConfig(ModelSettings):
+    """The entity-memory network (:class:`~models.entity_memory.network.EntityMemoryNetwork`).
+
+    Attributes:
+        d_model: Width of embeddings and memory states.
+        max_sentence_tokens: Longest sentence or question, in tokens, the positional
+            embeddings cover.
+        state_loss_weight: Weight of the auxiliary loss that asks each sentence's new state
+            for its subject's direction. The targets are per-sentence ground-truth
+            supervision computed by a rule-based reading of the grammar
+            (:func:`stories.semantics.sentence_states`); 0 trains on answers alone.
+    """
+
+    ARCHITECTURE: ClassVar[str] = "entity_memory"
+    FRAMEWORK: ClassVar[Framework] = "lightning"
+    #: The token that ends a sentence.
+    SENTENCE_END: ClassVar[str] = "."
+    #: The token that separates the story from the question.
+    QUESTION_START: ClassVar[str] = "[SEP]"
+
+    d_model: int = 64
+    max_sentence_tokens: int = 16
+    state_loss_weight: float = 0.0
+
+    def check(self) -> None:
+        self.require_positive("d_model", "max_sentence_tokens")
+        self.require_non_negative("state_loss_weight")
+
+    def check_vocabulary(self, tokens: Sequence[str]) -> None:
+        """Fail unless ``tokens`` hold the sentence-end and question-start tokens.
+
+        Raises:
+            SettingsError: One is missing, naming the key.
+        """
+        for name, token in (
+            ("sentence_end", self.SENTENCE_END),
+            ("question_start", self.QUESTION_START),
+        ):
+            if token not in tokens:
+                self.fail(
+                    name,
+                    f"{token!r} is not in the vocabulary; the entity memory reads stories of "
+                    "sentences ending in it",
+                )
+
+    def build(self, vocab_size: int, tokens: Sequence[str] | None = None) -> EntityMemoryNetwork:
+        """A fresh :class:`~models.entity_memory.network.EntityMemoryNetwork` for the vocabulary
+        ``tokens`` (required: the network finds its sentence-end token there).
+
+        Raises:
+            SettingsError: ``tokens`` is missing, disagrees with ``vocab_size``, or lacks the
+                sentence-end or question-start token.
+        """
+        from models.entity_memory.network import EntityMemoryNetwork
+
+        if tokens is None or len(tokens) != vocab_size:
+            self.fail(
+                "architecture",
+                "entity_memory reads the story's words: build it with the vocabulary "
+                "(tokens=dataset.vocab.tokens)",
+            )
+        self.check_vocabulary(tokens)
+        return EntityMemoryNetwork(self, tuple(tokens))
