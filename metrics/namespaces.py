@@ -13,7 +13,10 @@ The layout (listed in full in docs/namespaces.md)::
     top_epochs/<rank>/{epoch,val_accuracy,checkpoint}                     rank 1..k
     eval/<split>/{loss,accuracy,precision,recall,f1,roc_auc}
     eval/<split>/by_category/..., by_noun_count/..., by_category_noun/...  (accuracy, count)
-    artifacts/checkpoints/<file>, artifacts/plots/<file>
+    metrics/train/{learning_rate,examples_per_second}, metrics/epoch/seconds  per epoch
+    context/<field>       (model, framework, dataset, seed, sweep, git/..., user, command...)
+    model/{parameters,trainable_parameters}
+    artifacts/{checkpoints,plots,eval,run,model}/<file>
 
 Example:
     >>> from metrics import namespaces as ns
@@ -41,6 +44,8 @@ BEST: Final = "best"
 TOP_EPOCHS: Final = "top_epochs"
 EVAL: Final = "eval"
 ARTIFACTS: Final = "artifacts"
+CONTEXT: Final = "context"
+MODEL: Final = "model"
 
 Stage = Literal["train", "val"]
 EPOCH_STAGES: Final[tuple[str, ...]] = ("train", "val")
@@ -49,7 +54,37 @@ EVAL_METRICS: Final[tuple[str, ...]] = ("loss", "accuracy", "precision", "recall
 BREAKDOWN_METRICS: Final[tuple[str, ...]] = ("accuracy", "count")
 BEST_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "val_loss", "checkpoint")
 TOP_EPOCH_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "checkpoint")
-ARTIFACT_KINDS: Final[tuple[str, ...]] = ("checkpoints", "plots")
+ARTIFACT_KINDS: Final[tuple[str, ...]] = ("checkpoints", "plots", "eval", "run", "model")
+#: Per-epoch series besides loss and accuracy: the optimiser's learning rate at the end of the
+#: epoch and training throughput (``metrics/train/...``), and the epoch's wall-clock seconds
+#: (``metrics/epoch/seconds``).
+TRAIN_STATS: Final[tuple[str, ...]] = ("learning_rate", "examples_per_second")
+EPOCH: Final = "epoch"
+EPOCH_SECONDS: Final = "seconds"
+#: What a run records about where it came from (``context/<field>``); ``sweep`` only in a sweep,
+#: ``git/...`` only when the code runs from a git checkout.
+CONTEXT_FIELDS: Final[tuple[str, ...]] = (
+    "run_id",
+    "model",
+    "framework",
+    "dataset",
+    "seed",
+    "sweep",
+    "description",
+    "user",
+    "command",
+    "source",
+    "storyqa_version",
+    "git/commit",
+    "git/branch",
+    "git/dirty",
+)
+#: Context fields that are also the run's short tags (``<key>:<value>`` labels in Neptune,
+#: ``<key>`` tags in MLflow).
+RUN_TAG_KEYS: Final[tuple[str, ...]] = ("model", "framework", "dataset", "seed", "sweep")
+MODEL_FIELDS: Final[tuple[str, ...]] = ("parameters", "trainable_parameters")
+#: The roles of the dataset inputs a training run records (MLflow's ``mlflow.data.context``).
+DATASET_INPUT_CONTEXTS: Final[tuple[str, ...]] = ("training", "validation")
 
 #: Default breakdowns: per category, per noun count, per (category, noun count).
 DEFAULT_BREAKDOWNS: Final[tuple[tuple[str, ...], ...]] = (
@@ -249,11 +284,95 @@ def prefixed_breakdown(
     return join(prefix, breakdown_path(keys, values), metric)
 
 
+# --- per-epoch statistics -----------------------------------------------------------------
+
+
+def train_stat(name: str) -> str:
+    """``metrics/train/learning_rate`` or ``metrics/train/examples_per_second``, per epoch.
+
+    Example:
+        >>> train_stat("learning_rate")
+        'metrics/train/learning_rate'
+    """
+    if name not in TRAIN_STATS:
+        raise ValueError(f"unknown training statistic {name!r}; expected one of {TRAIN_STATS}")
+    return join(METRICS, "train", name)
+
+
+def epoch_seconds() -> str:
+    """``metrics/epoch/seconds``: wall-clock seconds of one epoch (training and validation)."""
+    return join(METRICS, EPOCH, EPOCH_SECONDS)
+
+
+def wall_clock_series() -> tuple[str, ...]:
+    """The per-epoch series that measure time (``metrics/epoch/seconds``,
+    ``metrics/train/examples_per_second``): they differ between two runs of the same config
+    and seed, so checks of reproducibility leave them out.
+
+    Example:
+        >>> "metrics/epoch/seconds" in wall_clock_series()
+        True
+    """
+    return (epoch_seconds(), train_stat("examples_per_second"))
+
+
+# --- run context and model ----------------------------------------------------------------
+
+
+def context_field(field: str) -> str:
+    """``context/<field>``: where a run came from (``context/git/commit``, ``context/user``).
+
+    Example:
+        >>> context_field("git/commit")
+        'context/git/commit'
+    """
+    if field not in CONTEXT_FIELDS:
+        raise ValueError(f"unknown context field {field!r}; expected one of {CONTEXT_FIELDS}")
+    return join(CONTEXT, field)
+
+
+def run_tag(key: str) -> str:
+    """The key of one of the run's short tags (``model``, ``framework``, ``dataset``, ``seed``,
+    ``sweep``); Neptune shows them as ``<key>:<value>`` labels.
+
+    Example:
+        >>> run_tag("dataset")
+        'dataset'
+    """
+    if key not in RUN_TAG_KEYS:
+        raise ValueError(f"unknown run tag {key!r}; expected one of {RUN_TAG_KEYS}")
+    return key
+
+
+def run_label(key: str, value: object) -> str:
+    """A short tag as one label, ``<key>:<value>`` (Neptune's ``sys/tags``).
+
+    Example:
+        >>> run_label("seed", 0)
+        'seed:0'
+    """
+    return f"{run_tag(key)}:{value}"
+
+
+def model_field(field: str) -> str:
+    """``model/parameters`` or ``model/trainable_parameters``.
+
+    Example:
+        >>> model_field("parameters")
+        'model/parameters'
+    """
+    if field not in MODEL_FIELDS:
+        raise ValueError(f"unknown model field {field!r}; expected one of {MODEL_FIELDS}")
+    return join(MODEL, field)
+
+
 # --- artifacts --------------------------------------------------------------------------
 
 
 def artifact(kind: str, filename: str) -> str:
-    """``artifacts/checkpoints/<file>`` or ``artifacts/plots/<file>``."""
+    """``artifacts/<kind>/<file>``; kinds: ``checkpoints``, ``plots``, ``eval`` (a split's
+    evaluation files, ``<split>-<file>``), ``run`` (``report.html``, ``manifest.json``,
+    ``config.yaml``, ``vocab.json``) and ``model`` (``model_summary.txt``)."""
     if kind not in ARTIFACT_KINDS:
         raise ValueError(f"unknown artifact kind {kind!r}; expected one of {ARTIFACT_KINDS}")
     return join(ARTIFACTS, kind, sanitize(filename))

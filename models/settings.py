@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 SettingsT = TypeVar("SettingsT", bound="Settings")
 #: The trainer a model needs: ``lightning`` (a PyTorch ``nn.Module``) or ``keras``.
 Framework = Literal["lightning", "keras"]
+#: Every framework, in the order configs list them.
+FRAMEWORKS: tuple[Framework, ...] = ("lightning", "keras")
 
 
 class SettingsError(ValueError):
@@ -125,29 +127,17 @@ class Settings:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSettings(Settings):
-    """The architecture settings of one model (the ``model.*`` keys that shape the network),
-    with their defaults and checks, and how to build the network from them.
+    """The architecture settings of one network (the ``model.*`` keys that shape it), with
+    their defaults and checks.
 
-    Training settings (learning rate, batch size, schedule) are not here: they are the
-    trainers' and the same keys for every model.
-
-    Subclasses set :attr:`ARCHITECTURE` (the name configs use) and :attr:`FRAMEWORK`, and
-    implement :meth:`build`.
+    A network class (or function) that takes its settings as keyword arguments names its
+    settings class as its ``Settings`` attribute; storyqa then checks the ``model.*`` values
+    against it before building any data (see ``docs/models.md``). Training settings (learning
+    rate, batch size, schedule) are not here: they are the trainers', the same keys for every
+    model.
     """
 
     KEY_PREFIX: ClassVar[str] = "model"
-    ARCHITECTURE: ClassVar[str]
-    FRAMEWORK: ClassVar[Framework]
-
-    def build(self, vocab_size: int, tokens: typing.Sequence[str] | None = None) -> Any:
-        """A fresh network for a vocabulary of ``vocab_size`` ids (``tokens``: the vocabulary
-        itself, in id order, for networks that read words). Seed the framework first for
-        reproducible weights.
-
-        Raises:
-            SettingsError: The network cannot be built for this vocabulary, naming the key.
-        """
-        raise NotImplementedError(f"{type(self).__name__}.build")
 
 
 class _Invalid:
@@ -193,4 +183,4 @@ def _describe(annotation: Any) -> str:
     return " or ".join(names)
 
 
-__all__ = ["Framework", "ModelSettings", "Settings", "SettingsError"]
+__all__ = ["FRAMEWORKS", "Framework", "ModelSettings", "Settings", "SettingsError"]

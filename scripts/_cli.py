@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn, TypeVar
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -60,13 +61,13 @@ def register_configs() -> None:
     dataclasses, and the ``storyqa_run_dir`` and ``storyqa_hydra_subdir`` resolvers."""
     from dataclasses import asdict
 
-    from trainers.config import PRESETS, TrainerConfig
+    from trainers.config import PRESETS, TrainerConfig, preset_config
     from trainers.tracking import TrackerConfig
 
     store = ConfigStore.instance()
     store.store(group="data", name="_schema", node=DatasetConfig)
-    for name, preset in PRESETS.items():
-        store.store(group="model_presets", name=name, node=preset.describe())
+    for name in PRESETS:
+        store.store(group="model_presets", name=name, node=preset_config(name))
     store.store(group="trainer", name="_defaults", node=TrainerConfig().to_dict())
     tracker = {
         k: list(v) if isinstance(v, tuple) else v for k, v in asdict(TrackerConfig()).items()
@@ -76,6 +77,15 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("storyqa_run_dir", run_dir_for, use_cache=True)
     if not OmegaConf.has_resolver("storyqa_hydra_subdir"):
         OmegaConf.register_new_resolver("storyqa_hydra_subdir", hydra_subdir_for, use_cache=True)
+
+
+def model_name(config: DictConfig) -> str:
+    """The run's model name: ``model.name``, or the name of the chosen ``model`` config (a
+    user's model config may leave ``name`` out)."""
+    name = OmegaConf.select(config, "model.name")
+    if name:
+        return str(name)
+    return str(HydraConfig.get().runtime.choices.get("model") or "model")
 
 
 def exit_with_user_error(message: str) -> NoReturn:
@@ -263,7 +273,7 @@ def searches_for(framework: str) -> list[str]:
             if (
                 isinstance(preset, str)
                 and preset in PRESETS
-                and (PRESETS[preset].framework == framework)
+                and (PRESETS[preset]["framework"] == framework)
             ):
                 found.append(path.stem)
     return found

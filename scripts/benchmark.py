@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,all} [--quick]
+    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,all} [--quick]
         [--output FILE]
 
 Ratios are measured side by side in the same run. Results are written to
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from scripts.bench.common import BenchmarkRow
 
-SECTIONS = ("data", "metrics", "tracking", "lightning", "keras")
+SECTIONS = ("data", "metrics", "tracking", "lightning", "keras", "predict")
 _CHECKOUT = Path(__file__).resolve().parent.parent
 #: The checkout's benchmarks/results.json; run from an installed wheel, ./benchmarks/results.json.
 DEFAULT_OUTPUT = (

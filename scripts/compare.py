@@ -5,6 +5,8 @@ Usage::
 
     python scripts/compare.py runs=[models_out/runs/<a>,models_out/runs/<b>]
     python scripts/compare.py sweep=models_out/multirun/<time> splits=[valid_comp,test]
+
+Runs are given by id (in ``<paths.output_dir>/runs``) or as run folders anywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from scripts._cli import (
     to_plain,
     write_comparison,
 )
-from trainers.records.registry import Registry, RegistryError
+from trainers.records.registry import Registry, RegistryError, output_root_of
 from trainers.runs.comparison import compare_runs, sweep_run_dirs
 
 register_configs()
@@ -35,12 +37,8 @@ def main(cfg: DictConfig) -> None:
     plain = to_plain(cfg)
     output_root = Path(plain["paths"]["output_dir"])
     registry = Registry(output_root)
-    if plain["sweep"]:
+    if plain["sweep"]:  # a multirun folder anywhere; its jobs name their run folders
         sweep = Path(plain["sweep"]).expanduser().resolve()
-        if not sweep.is_relative_to((output_root / "multirun").resolve()):
-            raise RegistryError(
-                f"sweep={plain['sweep']!r}: multirun folders live in {output_root / 'multirun'}"
-            )
         run_dirs = [registry.resolve_run(run) for run in sweep_run_dirs(sweep)]
         default_output = sweep / "comparison.html"
     else:
@@ -49,7 +47,8 @@ def main(cfg: DictConfig) -> None:
             raise RegistryError("runs: give runs=[<run id or dir>,...] or sweep=<multirun dir>")
         run_dirs = [registry.resolve_run(run) for run in runs]
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        default_output = output_root / "comparisons" / f"compare-{stamp}.html"
+        # Beside the runs: the output root of the first run (given by id: paths.output_dir).
+        default_output = output_root_of(run_dirs[0]) / "comparisons" / f"compare-{stamp}.html"
     comparison = compare_runs(run_dirs, as_list(plain["splits"]))
     print(comparison.console_table())
     html_path = write_comparison(comparison, Path(plain["output"] or default_output), run_dirs)

@@ -5,6 +5,7 @@ count, and the model summary.
 Usage::
 
     python scripts/diagnose.py run=models_out/runs/<run_id> split=test
+    python scripts/diagnose.py run=<run_id> data.path=mine.jsonl split=mine allow_unknown_words=true
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ register_configs()
 def main(cfg: DictConfig) -> None:
     plain = to_plain(cfg)
     run_dir = Registry(Path(plain["paths"]["output_dir"])).resolve_run(plain["run"])
-    folder = diagnose_run(run_dir, plain["split"], plain["data"]["path"])
+    folder = diagnose_run(
+        run_dir,
+        plain["split"],
+        plain["data"]["path"],
+        allow_unknown_words=bool(plain["allow_unknown_words"]),
+    )
     index = json.loads((folder / "index.json").read_text())
     worst = sorted(index["groups"].items(), key=lambda item: item[1]["accuracy"])[:5]
     print(f"{index['examples']} examples, accuracy {index['accuracy']:.4f}; weakest groups:")

@@ -6,6 +6,10 @@ Usage::
 
     python scripts/evaluate.py run=models_out/runs/<run_id> splits=[valid_comp,test]
     python scripts/evaluate.py run=<run_id> data.path=my_stories.jsonl
+    python scripts/evaluate.py run=/elsewhere/runs/<run_id>     # a run folder anywhere
+
+Words of ``data.path`` that the run never saw in training are refused, naming them and their
+rows; ``allow_unknown_words=true`` evaluates anyway (they read as ``[UNK]``), with a warning.
 """
 
 from __future__ import annotations
@@ -28,7 +32,12 @@ def main(cfg: DictConfig) -> None:
     plain = to_plain(cfg)
     run_dir = Registry(Path(plain["paths"]["output_dir"])).resolve_run(plain["run"])
     splits = tuple(as_list(plain["splits"]) or ()) or None
-    results = evaluate_run(run_dir, splits, plain["data"]["path"])
+    results = evaluate_run(
+        run_dir,
+        splits,
+        plain["data"]["path"],
+        allow_unknown_words=bool(plain["allow_unknown_words"]),
+    )
     print(f"\nEvaluated {', '.join(results)} of {run_dir}; saved under {run_dir / 'eval'}")
 
 

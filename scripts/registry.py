@@ -5,6 +5,8 @@ Usage::
     python scripts/registry.py list [--output-dir models_out] [--framework keras] [--model lstm]
     python scripts/registry.py show <run id>
     python scripts/registry.py rebuild      # re-register every finished run found in runs/
+    python scripts/registry.py register <run id> [--name storyqa-lstm] [--alias champion]
+                                            # the run's MLflow model into MLflow's registry
 """
 
 from __future__ import annotations
@@ -55,7 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("show", parents=[common], help="one entry as JSON")
     show.add_argument("run_id")
     commands.add_parser("rebuild", parents=[common], help="register every finished run in runs/")
+    register = commands.add_parser(
+        "register",
+        parents=[common],
+        help="put a run's MLflow model (logged with the mlflow sink) into MLflow's model registry",
+    )
+    register.add_argument("run_id")
+    register.add_argument("--name", help="registered model name (default: storyqa-<model>)")
+    register.add_argument("--alias", default="champion", help="alias of the new version")
     args = parser.parse_args(argv)
+    if args.command == "register":
+        return _register(Registry(Path(args.output_dir)), args.run_id, args.name, args.alias)
 
     registry = Registry(Path(args.output_dir))
     try:
@@ -74,6 +86,25 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    return 0
+
+
+def _register(registry: Registry, run: str, name: str | None, alias: str) -> int:
+    """``register``: the run's MLflow model as a new version of ``name``, with ``alias``."""
+    from trainers.runs.serving import ServingError, register_run_model
+
+    try:
+        run_dir = registry.resolve_run(run)
+        model = name or f"storyqa-{RunManifest.load(run_dir).model}"
+        done = register_run_model(run_dir, model, alias or None)
+    except (RegistryError, ServingError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(
+        f"registered {run_dir.name} as {done['name']} version {done['version']}"
+        f"{' (alias ' + str(done['alias']) + ')' if done['alias'] else ''}: {done['model_uri']} "
+        f"in {done['tracking_uri']}"
+    )
     return 0
 
 

@@ -30,6 +30,7 @@ from models.settings import SettingsError
 from scripts._cli import (
     CONFIG_DIR,
     HYDRA_SUBDIR,
+    model_name,
     register_configs,
     reports_user_errors,
     run_dir_for,
@@ -39,6 +40,7 @@ from trainers.records.manifest import RunManifest
 from trainers.runs.comparison import JOB_RUN_FILE
 from trainers.runs.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
 from trainers.signals import TrainingInterrupted
+from trainers.tracking import Invocation
 
 register_configs()
 
@@ -84,8 +86,9 @@ def main(cfg: DictConfig) -> float:
         if hydra_config.mode == RunMode.RUN:
             return _run(cfg, run_dir)
         # A sweep job: its run goes to runs/<run_id>; its Hydra job folder points there.
-        new_run_dir = Path(run_dir_for(None, cfg.paths.output_dir, cfg.model.name, cfg.data.name))
-        accuracy = _run(cfg, new_run_dir)
+        name = model_name(cfg)
+        new_run_dir = Path(run_dir_for(None, cfg.paths.output_dir, name, cfg.data.name))
+        accuracy = _run(cfg, new_run_dir, _sweep_job_invocation(run_dir))
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / JOB_RUN_FILE).write_text(f"{new_run_dir.resolve()}\n", encoding="utf-8")
         return accuracy
@@ -96,6 +99,21 @@ def main(cfg: DictConfig) -> float:
             _remove_rejected_sweep_job(run_dir)
         _remove_empty_output_folders(Path(cfg.paths.output_dir).expanduser())
         raise
+
+
+def _sweep_job_invocation(job_dir: Path) -> Invocation:
+    """How a sweep job was started: ``train.py`` with the job's own overrides (the command
+    that runs this job alone) and the composed config Hydra wrote in the job folder."""
+    hydra_config = HydraConfig.get()
+    script = Path(__file__)
+    with contextlib.suppress(ValueError):
+        script = script.resolve().relative_to(Path.cwd().resolve())
+    config = job_dir / (hydra_config.output_subdir or HYDRA_SUBDIR) / "config.yaml"
+    return Invocation(
+        command=("python", str(script), *hydra_config.overrides.task),
+        source=str(script),
+        config_file=config,
+    )
 
 
 def _report_interrupt(interrupt: KeyboardInterrupt, run_dir: Path | None) -> NoReturn:
@@ -111,8 +129,9 @@ def _report_interrupt(interrupt: KeyboardInterrupt, run_dir: Path | None) -> NoR
 
 
 @reports_user_errors
-def _run(cfg: DictConfig, run_dir: Path | None) -> float:
+def _run(cfg: DictConfig, run_dir: Path | None, invocation: Invocation | None = None) -> float:
     plain = to_plain(cfg)
+    plain["model"].setdefault("name", model_name(cfg))  # a model config may leave it out
     resume = plain.pop("resume")
     progress = bool(plain.pop("progress"))
     plain["output_dir"] = plain.pop("paths")["output_dir"]
@@ -131,7 +150,14 @@ def _run(cfg: DictConfig, run_dir: Path | None) -> float:
             )
         extend = {k: plain["trainer"][k] for k in RESUME_EXTENSIONS if f"trainer.{k}" in given}
     try:
-        out = run_pipeline(config, run_dir=run_dir, resume=resume, progress=progress, extend=extend)
+        out = run_pipeline(
+            config,
+            run_dir=run_dir,
+            resume=resume,
+            progress=progress,
+            extend=extend,
+            invocation=invocation,
+        )
     except KeyboardInterrupt as interrupt:
         _report_interrupt(interrupt, run_dir)
     training = out["training"]

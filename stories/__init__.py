@@ -17,7 +17,7 @@ from stories.errors import (
     OutputDirError,
     StoriesError,
 )
-from stories.vocab import Vocabulary, tokenize
+from stories.vocab import UnknownWords, Vocabulary, tokenize, unknown_words
 
 __all__ = [
     "CATEGORIES",
@@ -33,10 +33,12 @@ __all__ = [
     "StoriesError",
     "StoryDataset",
     "TransformerInputs",
+    "UnknownWords",
     "Vocabulary",
     "build_dataset",
     "encode_lstm",
     "encode_transformer",
     "load_dataset",
     "tokenize",
+    "unknown_words",
 ]

@@ -9,6 +9,10 @@ Example:
     [6, 9, 8, 4]
     >>> vocab.encode("Zed walks.")[0] == UNK_ID
     True
+
+A run's vocabulary is its training split's (saved as the run's ``vocab.json``), so stories from
+elsewhere may hold words it never saw; :func:`unknown_words` finds them, row by row, before a
+model reads them all as the one ``[UNK]`` token.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -103,3 +107,74 @@ class Vocabulary:
     def load(cls, path: Path) -> Vocabulary:
         """Read a vocabulary written by :meth:`save`."""
         return cls(tuple(json.loads(path.read_text(encoding="utf-8"))["tokens"]))
+
+
+@dataclass(frozen=True)
+class UnknownWords:
+    """Words of some texts that a vocabulary does not have, and the rows they are on.
+
+    Attributes:
+        rows: Word -> the positions (from 0) of the texts it is in; words in the order they
+            first appear.
+        occurrences: How often unknown words occur, in all.
+    """
+
+    rows: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    occurrences: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The unknown words, in the order they first appear."""
+        return tuple(self.rows)
+
+    @property
+    def row_count(self) -> int:
+        """How many texts hold at least one unknown word."""
+        return len({row for rows in self.rows.values() for row in rows})
+
+    def describe(self, max_words: int = 5, max_rows: int = 5) -> str:
+        """Each word with its rows, counted from 1: ``'zoë' (rows 1, 2), 'west' (row 2)``;
+        longer lists end with how many more there are.
+
+        Example:
+            >>> UnknownWords({"zoë": (0, 1, 2), "max": (4,)}).describe(max_rows=2)
+            "'zoë' (rows 1, 2 and 1 more), 'max' (row 5)"
+        """
+        parts = [
+            f"{word!r} ({_rows_text(rows, max_rows)})"
+            for word, rows in list(self.rows.items())[:max_words]
+        ]
+        left = len(self.rows) - max_words
+        return ", ".join(parts) + (f" and {left} more words" if left > 0 else "")
+
+
+def _rows_text(rows: Sequence[int], limit: int) -> str:
+    shown = ", ".join(str(row + 1) for row in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def unknown_words(texts: Iterable[str], vocab: Vocabulary) -> UnknownWords:
+    """The words of ``texts`` (one text per row, tokenized as :meth:`Vocabulary.encode` does)
+    that ``vocab`` does not have, each with the rows it is on.
+
+    Example:
+        >>> vocab = Vocabulary.build(["Ava walks north."])
+        >>> found = unknown_words(["Zoë walks north.", "Ava walks west. Zoë too."], vocab)
+        >>> found.describe(), found.occurrences, found.row_count
+        ("'zoë' (rows 1, 2), 'west' (row 2), 'too' (row 2)", 4, 2)
+    """
+    rows: dict[str, list[int]] = {}
+    occurrences = 0
+    for row, text in enumerate(texts):
+        for token in tokenize(text):
+            if token in vocab:
+                continue
+            occurrences += 1
+            where = rows.setdefault(token, [])
+            if not where or where[-1] != row:
+                where.append(row)
+    return UnknownWords({word: tuple(found) for word, found in rows.items()}, occurrences)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from trainers.lightning.trainer import LightningTrainer
     from trainers.records.manifest import RunManifest
     from trainers.records.run import DatasetInfo
+    from trainers.runs.predict import Predictor
     from trainers.results import TrainingResult
     from trainers.tracking import Tracker, TrackerConfig
 
@@ -33,6 +34,7 @@ _LAZY = {
     "KerasTrainer": "trainers.keras.trainer",
     "LightningTrainer": "trainers.lightning.trainer",
     "ModelTrainer": "trainers.base",
+    "Predictor": "trainers.runs.predict",
     "RunManifest": "trainers.records.manifest",
     "SettingsError": "models.settings",
     "TopKPolicy": "trainers.checkpoints",
@@ -53,6 +55,7 @@ __all__ = [
     "KerasTrainer",
     "LightningTrainer",
     "ModelTrainer",
+    "Predictor",
     "RunManifest",
     "SettingsError",
     "TopKPolicy",

@@ -32,7 +32,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,12 +43,22 @@ from metrics.history import epoch_history
 from models.settings import SettingsError
 from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
 from trainers.config import Hyperparams, TrainerConfig
+from trainers.config.model import TARGET_KEY
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
 from trainers.records.manifest import ManifestStatus, RunManifest
 from trainers.records.run import DatasetInfo
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 from trainers.signals import termination_as_interrupt
-from trainers.tracking import RunStatus, Tracker, TrackerConfig, open_tracker
+from trainers.tracking import (
+    DatasetInput,
+    Invocation,
+    RunContext,
+    RunStatus,
+    SecretFilter,
+    Tracker,
+    TrackerConfig,
+    open_tracker,
+)
 
 if TYPE_CHECKING:
     from stories import StoryDataset
@@ -61,6 +71,11 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
+#: The model's layer table, kept as ``artifacts/model/model_summary.txt``.
+MODEL_SUMMARY_FILE = "model_summary.txt"
+#: A split's evaluation files recorded as ``artifacts/eval/<split>-<file>``.
+EVAL_ARTIFACTS: tuple[str, ...] = ("evaluation.json", "breakdown.csv")
+
 #: How a manifest status maps to the tracker's run status.
 TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
     "running": "finished",
@@ -69,11 +84,14 @@ TRACKER_STATUS: Mapping[ManifestStatus, RunStatus] = {
     "failed": "failed",
 }
 
-#: Per framework: the encoded-input class it trains on and the
-#: :class:`~stories.StoryDataset` method that makes it.
-INPUTS: Mapping[str, tuple[str, str]] = {
-    "lightning": ("TransformerInputs", "encode_transformer"),
-    "keras": ("LSTMInputs", "encode_lstm"),
+#: The two encodings a model may read: ``input_ids`` (``[CLS] story [SEP] question``) or the
+#: story and the question apart.
+Encoding = Literal["transformer", "lstm"]
+#: Per encoding: the encoded-input class and the :class:`~stories.StoryDataset` method that
+#: makes it.
+INPUTS: Mapping[Encoding, tuple[str, str]] = {
+    "transformer": ("TransformerInputs", "encode_transformer"),
+    "lstm": ("LSTMInputs", "encode_lstm"),
 }
 
 
@@ -94,6 +112,8 @@ class ModelTrainer(ABC):
             ``parameters/...`` and kept in the manifest; default the hyperparameters, the
             trainer settings and the seed.
         echo: Prints console lines (default ``tqdm.write``, safe under progress bars).
+        invocation: How the run was started (command line, entry point, sweep), recorded in
+            its context; default this process' command line.
     """
 
     FRAMEWORK: ClassVar[Framework]
@@ -112,6 +132,7 @@ class ModelTrainer(ABC):
         processor: MetricsProcessor | None = None,
         run_config: Mapping[str, Any] | None = None,
         echo: Callable[[str], object] | None = None,
+        invocation: Invocation | None = None,
     ):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise TrainerInputError(f"seed: must be a non-negative integer, got {seed!r}")
@@ -128,6 +149,7 @@ class ModelTrainer(ABC):
         self.processor = MetricsProcessor() if processor is None else processor
         self.run_config = dict(run_config) if run_config is not None else None
         self.echo = echo if echo is not None else _tqdm_write
+        self.invocation = invocation
         self.files = CheckpointFiles.for_run(self.run_dir, self.FRAMEWORK, dataset.name)
         self.manifest: RunManifest | None = None
         self._earlier_train_s = 0.0  # training seconds of earlier attempts (a resumed run)
@@ -151,8 +173,8 @@ class ModelTrainer(ABC):
         *,
         tokens: Sequence[str] | None = None,
     ) -> Any:
-        """A fresh model for ``hyperparams`` and a vocabulary of ``vocab_size`` tokens, built by
-        its network settings (:meth:`models.settings.ModelSettings.build`).
+        """A fresh model: ``hyperparams``' target called with its arguments and what storyqa
+        knows about the data (:meth:`~trainers.config.model.Hyperparams.build`).
 
         Call after the trainer exists: building seeds the framework, so the same seed gives
         the same initial weights.
@@ -161,20 +183,48 @@ class ModelTrainer(ABC):
             hyperparams: The model's hyperparameters (a dataclass or its mapping).
             vocab_size: Number of token ids; may be left out when ``tokens`` is given.
             tokens: The vocabulary itself (``dataset.vocab.tokens``); models that read words
-                (``entity_memory``) need it.
+                (a target with a ``tokens`` parameter, e.g. the entity memory) need it.
 
         Raises:
-            TrainerInputError: The hyperparameters belong to the other framework, or the
-                network cannot be built for this vocabulary.
+            TrainerInputError: The hyperparameters belong to the other framework, the target
+                rejects its arguments, or it builds something this trainer cannot train.
         """
         vocab_size = self.vocabulary_size(vocab_size, tokens)
         hp = self.coerce_hyperparams(hyperparams)
         self.seed_everything()
         self._setup_build()
         try:
-            return hp.network.build(vocab_size, tokens)
+            model = hp.build(vocab_size, tokens)
         except SettingsError as error:
-            raise TrainerInputError(f"model {hp.name!r}: {error}") from None
+            raise TrainerInputError(str(error)) from None
+        except (TypeError, ValueError) as error:
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: {hp.target} rejected its arguments "
+                f"({type(error).__name__}: {error}); check the model.* keys"
+            ) from None
+        self.check_model_type(model, hp.target or "the model")
+        return self._prepare_model(model, hp)
+
+    def _prepare_model(self, model: Any, hp: Hyperparams) -> Any:
+        """Framework set-up of a freshly built model (e.g. compiling); ``model`` unchanged
+        here."""
+        return model
+
+    def check_model_type(self, model: Any, built_by: str = "the model") -> None:  # noqa: B027
+        """Fail clearly when ``model`` is not what this framework trains (nothing here).
+
+        Raises:
+            TrainerInputError: Naming ``model.framework`` and what was built.
+        """
+
+    def check_model(self, model: Any, data: Any) -> None:
+        """Fail clearly, before training starts, when ``model`` is not what this framework
+        trains or does not return one value per example on the first rows of ``data``.
+
+        Raises:
+            TrainerInputError: Naming the key to fix.
+        """
+        self.check_model_type(model)
 
     def _setup_build(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Framework set-up needed before a model is built; nothing here."""
@@ -240,9 +290,19 @@ class ModelTrainer(ABC):
         """A readable summary of ``model`` (layers, shapes, parameter counts)."""
         return repr(model)
 
-    def encode(self, dataset: StoryDataset, split: str) -> Any:
-        """The encoded arrays of ``split`` that this framework trains on."""
-        return getattr(dataset, INPUTS[self.FRAMEWORK][1])(split)
+    def parameter_counts(self, model: Any) -> tuple[int, int] | None:
+        """``(all, trainable)`` parameters of ``model``; ``None`` when unknown (here)."""
+        return None
+
+    def input_encoding(self, model: Any = None) -> Encoding:
+        """The encoding ``model`` reads (here, and without a model: this framework's
+        default)."""
+        return "lstm" if self.FRAMEWORK == "keras" else "transformer"
+
+    def encode(self, dataset: StoryDataset, split: str, model: Any = None) -> Any:
+        """The encoded arrays of ``split`` that ``model`` reads (without a model: those of
+        this framework's default encoding)."""
+        return getattr(dataset, INPUTS[self.input_encoding(model)][1])(split)
 
     def seed_everything(self) -> None:
         """Seed Python, NumPy and the framework from :attr:`seed`."""
@@ -267,14 +327,18 @@ class ModelTrainer(ABC):
         assert isinstance(hyperparams, Hyperparams)
         return hyperparams
 
-    def check_inputs(self, data: Any, metadata: pd.DataFrame | None, role: str) -> None:
-        """Fail clearly when ``data`` is not this framework's input or does not match
+    def check_inputs(
+        self, data: Any, metadata: pd.DataFrame | None, role: str, model: Any = None
+    ) -> None:
+        """Fail clearly when ``data`` is not the input ``model`` reads or does not match
         ``metadata`` row for row."""
-        input_name, encoder = INPUTS[self.FRAMEWORK]
+        input_name, encoder = INPUTS[self.input_encoding(model)]
         if type(data).__name__ != input_name:
+            reader = "this model" if model is not None else type(self).__name__
             raise TrainerInputError(
-                f"{role}: {type(self).__name__} trains on {input_name} "
-                f"(dataset.{encoder}(split)), got {type(data).__name__}"
+                f"{role}: {reader} reads {input_name} "
+                f"(trainer.encode(dataset, split, model) or dataset.{encoder}(split)), "
+                f"got {type(data).__name__}"
             )
         if len(data) == 0:
             raise TrainerInputError(f"{role}: no examples")
@@ -320,8 +384,9 @@ class ModelTrainer(ABC):
         epochs = self.config.max_epochs if epochs is None else epochs
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise TrainerInputError(f"epochs: must be a positive integer, got {epochs!r}")
-        self.check_inputs(train_data, metadata_train, "train")
-        self.check_inputs(val_data, metadata_val, "validation")
+        self.check_inputs(train_data, metadata_train, "train", model)
+        self.check_inputs(val_data, metadata_val, "validation", model)
+        self.check_model(model, train_data)
         resume = self._resolve_resume(resume_from)
         if resume is not None and resume.epoch >= epochs:
             raise ResumeError(
@@ -332,6 +397,8 @@ class ModelTrainer(ABC):
         self.seed_everything()
         self._open(hp, resume)
         assert self.tracker is not None and self.manifest is not None
+        if resume is None:
+            self._log_run_start(model, len(train_data), len(val_data))
         request = self._fit_request(
             (model, train_data, val_data, metadata_train, metadata_val),
             hp,
@@ -392,7 +459,7 @@ class ModelTrainer(ABC):
         Returns:
             Overall metrics, breakdowns, confusion matrix and misclassified examples.
         """
-        self.check_inputs(eval_data, metadata_eval, eval_set_name)
+        self.check_inputs(eval_data, metadata_eval, eval_set_name, model)
         started = time.perf_counter()
         probabilities, losses = self.predict(model, eval_data)
         result = self.processor.evaluate(
@@ -487,13 +554,53 @@ class ModelTrainer(ABC):
             self.manifest.mark_resumed()
             self.files.discard_partial_writes()
         self._earlier_train_s = float(self.manifest.durations.get("train", 0.0))
-        self._open_tracker(None if resume is None else resume.epoch)
+        context = self.run_context(hyperparams) if resume is None else None
+        self._open_tracker(None if resume is None else resume.epoch, context)
         assert self.tracker is not None
         if resume is None:
             self.tracker.log_parameters(config)
             self.tracker.log_fields(self.dataset.tracker_fields())
 
-    def _open_tracker(self, resume_epoch: int | None) -> None:
+    def run_context(self, hyperparams: Hyperparams) -> RunContext:
+        """Where this run comes from: model, framework, dataset, seed, invocation, user, code."""
+        return RunContext.collect(
+            run_id=self.run_dir.name,
+            model=hyperparams.name,
+            framework=self.FRAMEWORK,
+            dataset=self.dataset.version or self.dataset.name,
+            seed=self.seed,
+            invocation=self.invocation,
+            redact_command=SecretFilter().redact_command,
+        )
+
+    def _log_run_start(self, model: Any, train_rows: int, val_rows: int) -> None:
+        """Record what a new run starts from: the datasets it reads (MLflow's inputs), the
+        model's layer table (``artifacts/model/model_summary.txt``) and parameter counts."""
+        assert self.tracker is not None
+        self.tracker.log_inputs(
+            [
+                DatasetInput(
+                    name=self.dataset.version or self.dataset.name,
+                    digest=f"{self.dataset.hash[:24]}-{role}" if self.dataset.hash else role,
+                    context=role,
+                    source=self.dataset.path,
+                    rows=rows,
+                )
+                for role, rows in zip(
+                    ns.DATASET_INPUT_CONTEXTS, (train_rows, val_rows), strict=True
+                )
+            ]
+        )
+        self.tracker.write_artifact("model", MODEL_SUMMARY_FILE, self.describe_model(model) + "\n")
+        counts = self.parameter_counts(model)
+        if counts is not None:
+            self.tracker.log_fields(
+                {ns.model_field(f): n for f, n in zip(ns.MODEL_FIELDS, counts, strict=True)}
+            )
+
+    def _open_tracker(
+        self, resume_epoch: int | None, context: RunContext | None = None, attach: bool = False
+    ) -> None:
         if self.tracker is not None and not self.tracker.closed:
             self.tracker.close("finished")
         self.tracker = open_tracker(
@@ -502,6 +609,8 @@ class ModelTrainer(ABC):
             self.run_dir,
             run_name=self.run_dir.name,
             resume_epoch=resume_epoch,
+            context=context,
+            attach=attach,
         )
         if self._finalizer is not None:
             self._finalizer.detach()
@@ -583,6 +692,7 @@ class ModelTrainer(ABC):
             self.processor,
             resume_epoch=None if resume is None else resume.epoch,
             echo=echo,
+            train_examples=len(train_data),
         )
         return FitRequest(
             model=model,
@@ -658,14 +768,13 @@ class ModelTrainer(ABC):
             self.manifest = RunManifest.load(self.run_dir)
         if self.tracker is None or self.tracker.closed:
             resume_epoch = self.manifest.epochs_completed if self.manifest else None
-            self._open_tracker(resume_epoch)
+            self._open_tracker(resume_epoch, attach=True)  # the run's recorded end stays
         assert self.tracker is not None
         self.tracker.log_fields(result.as_namespaces(ns.eval_prefix(split)))
         for path in written:
-            if path.suffix == ".png":
-                self.tracker.log_artifact(
-                    "plots", path, filename=f"{ns.sanitize(split)}-{path.name}"
-                )
+            kind = "plots" if path.suffix == ".png" else "eval"
+            if kind == "plots" or path.name in EVAL_ARTIFACTS:
+                self.tracker.log_artifact(kind, path, filename=f"{ns.sanitize(split)}-{path.name}")
         self.tracker.flush()
         if self.manifest is not None:
             evaluation = dict(self.manifest.evaluation)

@@ -5,7 +5,9 @@ accuracy and the validation labels, probabilities and metadata, and call one
 :class:`EpochRoutine`. It
 
 1. scores validation with :class:`~metrics.processor.MetricsProcessor`;
-2. logs ``metrics/train/{loss,accuracy}`` and every ``metrics/val/...`` name at step = epoch;
+2. logs ``metrics/train/{loss,accuracy}``, every ``metrics/val/...`` name and, from the
+   adapter's :class:`EpochStats`, ``metrics/train/learning_rate``,
+   ``metrics/train/examples_per_second`` and ``metrics/epoch/seconds``, at step = epoch;
 3. asks the :class:`~trainers.checkpoints.TopKPolicy` what to keep and stores the policy state
    (``checkpoints/topk_state.json``, for resume);
 4. sets ``best/...`` on a new best and ``top_epochs/<rank>/...`` when the top-k changes;
@@ -17,10 +19,15 @@ accuracy and the validation labels, probabilities and metadata, and call one
 It returns an :class:`EpochOutcome`: a Keras callback passes ``outcome.decision`` to
 :class:`~trainers.checkpoints.CheckpointManager` to save and delete files; a Lightning callback
 can trust ``ModelCheckpoint(**lightning_checkpoint_kwargs(...))`` to do the same.
+
+Both adapters time their epochs with an :class:`EpochClock` (started when the epoch starts,
+told when training ends and validation begins) and read the optimiser's learning rate at the
+end of the epoch, so both frameworks log the same statistics the same way.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,58 @@ from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointFiles, TopKDecision, TopKPolicy, TopKStateStore
 from trainers.signals import epoch_end_begins
 from trainers.tracking.tracker import Tracker
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What the framework adds to one epoch's report (picklable: it crosses processes under
+    ``ddp_spawn``).
+
+    Attributes:
+        learning_rate: The optimiser's learning rate at the end of the epoch.
+        epoch_seconds: Wall-clock seconds from the epoch's start to its report (training and
+            validation).
+        train_seconds: Seconds of the training part alone.
+    """
+
+    learning_rate: float | None = None
+    epoch_seconds: float | None = None
+    train_seconds: float | None = None
+
+
+class EpochClock:
+    """Times the epochs of one fit: :meth:`start` when an epoch starts, :meth:`training_done`
+    when its validation begins, :meth:`stats` when it is reported.
+
+    Args:
+        clock: Seconds from an arbitrary origin (``time.perf_counter``).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter):
+        self.clock = clock
+        self._started: float | None = None
+        self._trained: float | None = None
+
+    def start(self) -> None:
+        """An epoch starts."""
+        self._started = self.clock()
+        self._trained = None
+
+    def training_done(self) -> None:
+        """The epoch's training ends (validation begins)."""
+        self._trained = self.clock()
+
+    def stats(self, learning_rate: float | None) -> EpochStats:
+        """The statistics of the epoch being reported.
+
+        Args:
+            learning_rate: The optimiser's learning rate now.
+        """
+        now = self.clock()
+        if self._started is None:
+            return EpochStats(learning_rate)
+        trained = now if self._trained is None else self._trained
+        return EpochStats(learning_rate, now - self._started, trained - self._started)
 
 
 @dataclass(frozen=True)
@@ -80,6 +139,7 @@ class EpochRoutine:
             ``resume_epoch - 1`` is restored. ``None`` for a new run.
         echo: Prints the console line (``print`` by default; ``tqdm.write`` under a progress
             bar; ``None`` for silence).
+        train_examples: Training examples per epoch (for ``examples_per_second``).
     """
 
     STAGE: ClassVar[str] = "val"
@@ -95,8 +155,10 @@ class EpochRoutine:
         processor: MetricsProcessor | None = None,
         resume_epoch: int | None = None,
         echo: Callable[[str], object] | None = print,
+        train_examples: int | None = None,
     ):
         self.tracker = tracker
+        self.train_examples = train_examples
         self.files = files
         self.processor = MetricsProcessor() if processor is None else processor
         self.state = TopKStateStore(files.state_path)
@@ -113,6 +175,7 @@ class EpochRoutine:
         y_prob: object,
         metadata: pd.DataFrame,
         losses: object | None = None,
+        stats: EpochStats | None = None,
     ) -> EpochOutcome:
         """Run the routine for one finished epoch.
 
@@ -124,6 +187,7 @@ class EpochRoutine:
             y_prob: Validation probabilities of label 1.
             metadata: Validation metadata (``category``, ``noun_count``...), aligned by row.
             losses: Optional per-example validation losses (their mean is the val loss).
+            stats: The epoch's learning rate and timing, from the framework.
         """
         epoch_end_begins()  # a stop signal waits until the trainer has saved this epoch
         train_loss, train_accuracy = float(train_loss), float(train_accuracy)
@@ -132,6 +196,7 @@ class EpochRoutine:
             ns.epoch_metric("train", "loss"): train_loss,
             ns.epoch_metric("train", "accuracy"): train_accuracy,
             **result.epoch_namespaces(stage=self.STAGE),
+            **self._stat_series(stats),
         }
         self.tracker.log_metrics(series, step=epoch)
 
@@ -164,6 +229,20 @@ class EpochRoutine:
             result=result,
             line=line,
         )
+
+    def _stat_series(self, stats: EpochStats | None) -> dict[str, float]:
+        """``metrics/train/learning_rate``, ``metrics/train/examples_per_second`` and
+        ``metrics/epoch/seconds``, those that ``stats`` allows."""
+        if stats is None:
+            return {}
+        series: dict[str, float] = {}
+        if stats.learning_rate is not None:
+            series[ns.train_stat("learning_rate")] = float(stats.learning_rate)
+        if stats.train_seconds and self.train_examples:
+            series[ns.train_stat("examples_per_second")] = self.train_examples / stats.train_seconds
+        if stats.epoch_seconds is not None:
+            series[ns.epoch_seconds()] = float(stats.epoch_seconds)
+        return series
 
     def _fields(self, decision: TopKDecision, val_loss: float) -> dict[str, object]:
         fields: dict[str, object] = {}

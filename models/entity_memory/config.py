@@ -14,12 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from models.settings import Framework, ModelSettings
-
-if TYPE_CHECKING:
-    from models.entity_memory.network import EntityMemoryNetwork
+from models.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -36,8 +33,6 @@ class EntityMemoryConfig(ModelSettings):
             (:func:`stories.semantics.sentence_states`); 0 trains on answers alone.
     """
 
-    ARCHITECTURE: ClassVar[str] = "entity_memory"
-    FRAMEWORK: ClassVar[Framework] = "lightning"
     #: The token that ends a sentence.
     SENTENCE_END: ClassVar[str] = "."
     #: The token that separates the story from the question.
@@ -67,22 +62,3 @@ class EntityMemoryConfig(ModelSettings):
                     f"{token!r} is not in the vocabulary; the entity memory reads stories of "
                     "sentences ending in it",
                 )
-
-    def build(self, vocab_size: int, tokens: Sequence[str] | None = None) -> EntityMemoryNetwork:
-        """A fresh :class:`~models.entity_memory.network.EntityMemoryNetwork` for the vocabulary
-        ``tokens`` (required: the network finds its sentence-end token there).
-
-        Raises:
-            SettingsError: ``tokens`` is missing, disagrees with ``vocab_size``, or lacks the
-                sentence-end or question-start token.
-        """
-        from models.entity_memory.network import EntityMemoryNetwork
-
-        if tokens is None or len(tokens) != vocab_size:
-            self.fail(
-                "architecture",
-                "entity_memory reads the story's words: build it with the vocabulary "
-                "(tokens=dataset.vocab.tokens)",
-            )
-        self.check_vocabulary(tokens)
-        return EntityMemoryNetwork(self, tuple(tokens))

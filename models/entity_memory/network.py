@@ -23,9 +23,8 @@ loss (see :func:`stories.semantics.sentence_states`).
 
 Example:
     >>> import torch
-    >>> from models.entity_memory.config import EntityMemoryConfig
     >>> tokens = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", ".", "?", "ava", "is", "north", "walks")
-    >>> model = EntityMemoryNetwork(EntityMemoryConfig(d_model=8), tokens)
+    >>> model = EntityMemoryNetwork(len(tokens), tokens, d_model=8)
     >>> ids = torch.tensor([[2, 6, 9, 8, 4, 3, 7, 6, 5]])  # [CLS] ava walks north . [SEP] is ava ?
     >>> model(ids).shape
     torch.Size([1])
@@ -36,14 +35,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from models.entity_memory.config import EntityMemoryConfig
-
+from models.entity_memory.config import EntityMemoryConfig
 
 PAD_ID = 0
 #: Directions the auxiliary state head predicts (clockwise from north).
@@ -60,22 +58,34 @@ class EntityMemoryNetwork(nn.Module):
     """Sentence-recurrent memory with one slot per token; one logit per example.
 
     Args:
-        config: Architecture settings.
+        vocab_size: Number of token ids; must be ``len(tokens)``.
         tokens: The vocabulary, in id order (the network finds the sentence-end and
             ``[SEP]`` ids in it, and its size sets the number of memory slots).
+        **settings: :class:`EntityMemoryConfig`'s fields (its defaults for those left out).
+
+    Attributes:
+        state_loss_weight: The weight of the auxiliary state loss the Lightning trainer adds
+            (through :meth:`forward_with_states`); 0 trains on answers alone.
 
     Raises:
-        models.settings.SettingsError: ``tokens`` lacks the sentence-end or question-start
-            token.
+        models.settings.SettingsError: A bad setting, or ``tokens`` lacks the sentence-end or
+            question-start token.
+        ValueError: ``vocab_size`` is not ``len(tokens)``.
     """
 
+    #: The settings it takes, checked before any data is built.
+    Settings: ClassVar[type[EntityMemoryConfig]] = EntityMemoryConfig
     #: Standard deviation of the learned initial state's initialisation.
     INITIAL_STATE_STD: ClassVar[float] = 0.1
 
-    def __init__(self, config: EntityMemoryConfig, tokens: tuple[str, ...]) -> None:
+    def __init__(self, vocab_size: int, tokens: Sequence[str], **settings: Any) -> None:
         super().__init__()
+        if vocab_size != len(tokens):
+            raise ValueError(f"vocab_size={vocab_size} but tokens has {len(tokens)} entries")
+        config = EntityMemoryConfig.from_mapping(settings)
         config.check_vocabulary(tokens)
         self.config = config
+        self.state_loss_weight = config.state_loss_weight
         self.tokens = tuple(tokens)
         self.vocab_size = len(self.tokens)
         width = config.d_model

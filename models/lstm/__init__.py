@@ -1,5 +1,5 @@
 """The dual-encoder LSTM: :mod:`~.config` (its settings) and :mod:`~.inputs` (the names of its
-inputs and metrics), both framework-free, and :mod:`~.network` (the Keras model, loaded on
+two inputs), both framework-free, and :mod:`~.network` (the Keras model, loaded on
 first use of its names)."""
 
 from __future__ import annotations
@@ -8,21 +8,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from models.lstm.config import LSTMConfig
-from models.lstm.inputs import ACCURACY_METRIC, BCE_METRIC, QUESTION_INPUT, STORY_INPUT
+from models.lstm.inputs import QUESTION_INPUT, STORY_INPUT
 
 if TYPE_CHECKING:
-    from models.lstm.network import build_lstm, compile_lstm
+    from models.lstm.network import build_lstm
 
-_NETWORK = ("build_lstm", "compile_lstm")
+_NETWORK = ("build_lstm",)
 
 __all__ = [
-    "ACCURACY_METRIC",
-    "BCE_METRIC",
     "QUESTION_INPUT",
     "STORY_INPUT",
     "LSTMConfig",
     "build_lstm",
-    "compile_lstm",
 ]
 
 

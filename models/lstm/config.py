@@ -12,14 +12,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
 
-from models.settings import Framework, ModelSettings
-
-if TYPE_CHECKING:
-    import keras
+from models.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -34,9 +29,6 @@ class LSTMConfig(ModelSettings):
         l2: L2 penalty on the dense layer's kernel.
     """
 
-    ARCHITECTURE: ClassVar[str] = "lstm"
-    FRAMEWORK: ClassVar[Framework] = "keras"
-
     embedding_dim: int = 64
     hidden: int = 64
     dropout: float = 0.2
@@ -48,10 +40,3 @@ class LSTMConfig(ModelSettings):
         if not 0.0 <= self.dropout < 1.0:
             self.fail("dropout", f"must be in [0, 1), got {self.dropout}")
         self.require_non_negative("l1", "l2")
-
-    def build(self, vocab_size: int, tokens: Sequence[str] | None = None) -> keras.Model:
-        """A fresh, uncompiled model from :func:`~models.lstm.network.build_lstm` (``tokens``
-        unused)."""
-        from models.lstm.network import build_lstm
-
-        return build_lstm(self, vocab_size)

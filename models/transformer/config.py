@@ -12,14 +12,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
 
-from models.settings import Framework, ModelSettings
-
-if TYPE_CHECKING:
-    from models.transformer.network import StoryTransformer
+from models.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -36,9 +31,6 @@ class TransformerConfig(ModelSettings):
         norm_first: Pre-layer-norm encoder layers (more stable to train) instead of post-norm.
     """
 
-    ARCHITECTURE: ClassVar[str] = "transformer"
-    FRAMEWORK: ClassVar[Framework] = "lightning"
-
     d_model: int = 64
     nhead: int = 4
     d_hid: int = 128
@@ -52,9 +44,3 @@ class TransformerConfig(ModelSettings):
             self.fail("d_model", f"{self.d_model} must be divisible by model.nhead ({self.nhead})")
         if not 0.0 <= self.dropout < 1.0:
             self.fail("dropout", f"must be in [0, 1), got {self.dropout}")
-
-    def build(self, vocab_size: int, tokens: Sequence[str] | None = None) -> StoryTransformer:
-        """A fresh :class:`~models.transformer.network.StoryTransformer` (``tokens`` unused)."""
-        from models.transformer.network import StoryTransformer
-
-        return StoryTransformer(self, vocab_size)

@@ -12,8 +12,7 @@ evaluation alike.
 
 Example:
     >>> import torch
-    >>> from models.transformer.config import TransformerConfig
-    >>> model = StoryTransformer(TransformerConfig(d_model=16, nhead=2, d_hid=32), vocab_size=50)
+    >>> model = StoryTransformer(vocab_size=50, d_model=16, nhead=2, d_hid=32)
     >>> ids = torch.tensor([[2, 7, 8, 3, 9, 0, 0], [2, 7, 3, 9, 9, 9, 0]])
     >>> model(ids).shape
     torch.Size([2])
@@ -22,14 +21,12 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:
-    from models.transformer.config import TransformerConfig
-
+from models.transformer.config import TransformerConfig
 
 PAD_ID = 0
 CLS_POSITION = 0
@@ -84,14 +81,23 @@ class StoryTransformer(nn.Module):
     """Transformer encoder with a ``[CLS]`` classification head producing one logit.
 
     Args:
-        config: Architecture settings.
         vocab_size: Number of token ids (the vocabulary's length).
+        **settings: The architecture settings, :class:`TransformerConfig`'s fields (its defaults
+            for those left out).
+
+    Raises:
+        models.settings.SettingsError: A bad setting, naming its ``model.`` key.
+        ValueError: ``vocab_size`` is not a positive integer.
     """
 
-    def __init__(self, config: TransformerConfig, vocab_size: int) -> None:
+    #: The settings it takes, checked before any data is built.
+    Settings: ClassVar[type[TransformerConfig]] = TransformerConfig
+
+    def __init__(self, vocab_size: int, **settings: Any) -> None:
         super().__init__()
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
             raise ValueError(f"vocab_size: must be a positive integer, got {vocab_size!r}")
+        config = TransformerConfig.from_mapping(settings)
         self.config = config
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, config.d_model, padding_idx=PAD_ID)

@@ -80,9 +80,9 @@ def plain_epochs(ds: Any, splits: tuple[Any, ...], epochs: int) -> list[float]:
     """Seconds of each epoch of one plain ``model.fit`` with ``validation_data``."""
     import keras
 
-    from models.lstm import build_lstm
     from trainers import TrainerConfig
     from trainers.keras.batches import BucketedBatches
+    from trainers.keras.compile import compile_for_training
 
     train, val = splits[:2]
     clock = EpochClock()
@@ -103,7 +103,9 @@ def plain_epochs(ds: Any, splits: tuple[Any, ...], epochs: int) -> list[float]:
 
     keras.utils.set_random_seed(0)
     hp = _hyperparams()
-    model = build_lstm(hp.network, vocab_size=len(ds.vocab), lr=hp.training.lr)
+    model = compile_for_training(
+        hp.build(len(ds.vocab)), keras.optimizers.Adam(learning_rate=hp.training.lr)
+    )
     batches = EpochBatches(train, BATCH_SIZE, seed=0)
     validation = BucketedBatches(val, TrainerConfig().eval_batch_size, seed=0)
     clock.tick()

@@ -58,7 +58,6 @@ def _lightning_epochs(
 def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
     import torch
 
-    from models.transformer import StoryTransformer
     from trainers import Hyperparams, TrainerConfig
     from trainers.batching import epoch_batches
     from trainers.lightning.data import StoryBatches, prediction_batches
@@ -66,7 +65,7 @@ def _plain_epochs(ds: Any, train: Any, val: Any, epochs: int) -> list[float]:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     hp = Hyperparams.of("transformer")
-    model = StoryTransformer(hp.network, len(ds.vocab))
+    model = hp.build(len(ds.vocab))
     training = hp.training
     optimizer = torch.optim.Adam(model.parameters(), lr=training.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()

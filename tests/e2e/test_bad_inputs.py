@@ -45,7 +45,10 @@ REGENERATE = ".venv/bin/python -m tests.e2e.test_bad_inputs --write-doc"
 SMALL_LSTM = ("model=lstm", "model.hidden=8", "model.embedding_dim=8", "trainer.max_epochs=1")
 QUIET = ("data.size=tiny", "trainer.progress=false", "tracker.sinks=[jsonl]", "progress=false")
 #: How placeholders read in the doc.
-SHOWN = {"{tmp}/": "", "{out}": "OUT", "{run}": "<run_id>", "{dataset}": "all_4dir-tiny-<hash8>"}
+SHOWN = {"{tmp}/": "", "{out}": "OUT", "{run}": "<run_id>", "{dataset}": "all_4dir-tiny-<hash8>",
+         "{cores}": "N"}  # fmt: skip
+#: The CPU cores this machine gives a process: fills ``{cores}``.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 #: A file-size limit (RLIMIT_FSIZE) that lets a tiny run train but not finish writing its
 #: evaluation: how a full disk is simulated without root (``File too large``, errno EFBIG).
 FULL_DISK_BYTES = 100_000
@@ -70,6 +73,7 @@ class Context:
             ("{out}", str(self.out)),
             ("{run}", self.run),
             ("{dataset}", self.dataset),
+            ("{cores}", str(CORES)),
         ):
             text = text.replace(key, value)
         return text
@@ -121,6 +125,17 @@ class Case:
 def write_file(name: str, text: str) -> Setup:
     def setup(ctx: Context) -> None:
         (ctx.tmp / name).write_text(text, encoding="utf-8")
+
+    return setup
+
+
+def model_config(name: str, text: str) -> Setup:
+    """A user's model config ``{tmp}/my_conf/model/<name>.yaml``."""
+
+    def setup(ctx: Context) -> None:
+        folder = ctx.tmp / "my_conf" / "model"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
 
     return setup
 
@@ -247,19 +262,54 @@ def not_linux() -> str | None:
     return None if sys.platform == "linux" else "needs Linux's read-only /sys"
 
 
+def has_cuda() -> str | None:
+    """The row is about a machine without a CUDA GPU."""
+    import torch
+
+    return "a CUDA GPU is visible here" if torch.cuda.is_available() else None
+
+
+def in_multi_node_job() -> str | None:
+    """The row is about a process started outside a multi-node launch."""
+    names = ("MASTER_ADDR", "NODE_RANK", "SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "LSB_JOBID")
+    found = [name for name in names if name in os.environ]
+    return f"started inside a multi-node launch ({found[0]} is set)" if found else None
+
+
+def run_id_leading_out(ctx: Context) -> None:
+    """A run id whose folder in ``runs/`` is a link to a folder elsewhere."""
+    (ctx.tmp / "elsewhere").mkdir()
+    (ctx.out / "runs").mkdir(parents=True)
+    (ctx.out / "runs" / ctx.case_id).symlink_to(ctx.tmp / "elsewhere")
+    ctx.run = ctx.case_id
+
+
 # --- the catalogue --------------------------------------------------------------------------
 
 CONFIG = "Config values"
+MODELS = "Model configs (`_target_`, docs/models.md)"
+PLACEMENT = "Devices, strategies and precision (`trainer.*`)"
 OVERRIDES = "Command-line overrides"
 USER_DATA = "User data files (JSONL)"
 DATASETS = "Dataset folders"
 CHECKPOINTS = "Checkpoints"
 RUNS = "Run ids and run folders"
 OUTPUT = "Output folders"
-GROUPS = (CONFIG, OVERRIDES, USER_DATA, DATASETS, CHECKPOINTS, RUNS, OUTPUT)
+USING = "Predicting, exporting and registering a trained model"
+GROUPS = (
+    CONFIG, MODELS, PLACEMENT, OVERRIDES, USER_DATA, DATASETS, CHECKPOINTS, RUNS, OUTPUT, USING
+)  # fmt: skip
 
 OUT = "paths.output_dir={out}"
+PREDICT_LINE = '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?"}\n'  # noqa: E501
 GOOD_LINE = '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?", "answer": "yes"}\n'  # noqa: E501
+#: A line whose actor is a name the run never saw in training (it knows "Zoe", not "Zoë").
+ZOE_LINE = GOOD_LINE.replace("Ava", "Zoë")
+KERAS_ONE_DEVICE = (
+    "the Keras trainer trains on one device (it has no multi-device training); use "
+    "trainer.devices=1 (trainer.num_threads=N gives it more CPU threads), or a Lightning model "
+    "(model=transformer) for several devices"
+)
 
 CASES: tuple[Case, ...] = (
     # --- config values: unknown presets, types, ranges, unknown keys, missing values ---
@@ -313,8 +363,8 @@ CASES: tuple[Case, ...] = (
          "'test']"),
     Case("wrong-framework-for-model", CONFIG, "a framework that does not train the model",
          "train.py", ("model.framework=keras", OUT),
-         "error: model.framework: model 'transformer' is trained by the lightning trainer, not "
-         "keras; pick a keras model (e.g. model=lstm)"),
+         "error: model.framework: transformer (models.transformer.StoryTransformer) is trained "
+         "by the lightning trainer, not keras; pick a keras model (e.g. model=lstm)"),
     Case("bad-directions", CONFIG, "3 directions", "generate_data.py",
          ("data.directions=3", OUT), "error: data.directions: must be 2 or 4"),
     Case("unknown-category", CONFIG, "an unknown story category", "generate_data.py",
@@ -339,6 +389,94 @@ CASES: tuple[Case, ...] = (
          "'output_dir', 'seed', 'data_seed', 'run_id', 'evaluate_splits']"),
     Case("missing-required-value", CONFIG, "a required value (`???`) not given", "evaluate.py",
          (OUT,), "error: run: required; give run=<value> on the command line"),
+    # --- model configs: the target, its arguments, what it builds ---
+    Case("model-target-not-importable", MODELS, "a `_target_` that cannot be imported",
+         "train.py", ("model=transformer", "model._target_=my_models.Missing", OUT),
+         "error: model._target_: cannot import 'my_models.Missing' (ModuleNotFoundError: No "
+         "module named 'my_models'); check the name, and that its folder is on PYTHONPATH"),
+    Case("model-unknown-argument", MODELS, "an argument the model does not take", "train.py",
+         ("model=transformer", "+model.hiden=3", OUT),
+         "error: model.hiden: unknown key; valid keys are ['d_hid', 'd_model', 'dropout', "
+         "'nhead', 'nlayers', 'norm_first']"),
+    Case("model-constructor-rejects", MODELS, "a value the model's constructor rejects",
+         "train.py", ("hydra.searchpath=[file://{tmp}/my_conf]", "model=mean", "model.width=-1",
+                      *QUIET, OUT),
+         "error: model._target_: tests.e2e.user_models.MeanEmbedding rejected its arguments "
+         "(ValueError: width must be positive, got -1); check the model.* keys",
+         root="dataset", setup=model_config(
+             "mean", "_target_: tests.e2e.user_models.MeanEmbedding\nframework: lightning\n"
+             "width: 8\n"), slow=True),
+    Case("model-wrong-shape", MODELS, "a model that returns two values per example",
+         "train.py", ("hydra.searchpath=[file://{tmp}/my_conf]", "model=two", *QUIET, OUT),
+         "error: model._target_: forward(input_ids) must return one logit per example, shape "
+         "[2] or [2, 1] for 2 rows; got Tensor of shape [2, 2]", root="dataset",
+         setup=model_config(
+             "two", "_target_: tests.e2e.user_models.TwoLogits\nframework: lightning\n"),
+         slow=True),
+    Case("model-framework-mismatch", MODELS, "a PyTorch model with `framework: keras`",
+         "train.py", ("hydra.searchpath=[file://{tmp}/my_conf]", "model=mean", *QUIET, OUT),
+         "error: model.framework: keras trains a keras.Model, but "
+         "tests.e2e.user_models.MeanEmbedding built a tests.e2e.user_models.MeanEmbedding; it "
+         "is a PyTorch module: set model.framework=lightning", root="dataset",
+         setup=model_config(
+             "mean", "_target_: tests.e2e.user_models.MeanEmbedding\nframework: keras\n"),
+         slow=True),
+    # --- devices, strategies and precision: checked against this machine before the run ---
+    Case("accelerator-gpu-without-gpu", PLACEMENT, "a GPU on a machine without one",
+         "train.py", ("model=transformer", "trainer.accelerator=gpu", OUT),
+         "error: trainer.accelerator: 'gpu' asked for, but this machine has no CUDA GPU "
+         "(PyTorch ", skip=has_cuda),
+    Case("devices-beyond-the-machine", PLACEMENT, "more devices than the machine has (on CPU "
+         "a device is one training process, at most one per core)", "train.py",
+         ("trainer.devices=512", OUT),
+         "error: trainer.devices: 512 asked for on CPU, where each device is one training "
+         "process, and this machine has no CUDA GPU and {cores} CPU cores; use "
+         "trainer.devices={cores} or fewer (trainer.num_threads=N gives each process more "
+         "threads)", skip=has_cuda),
+    Case("unknown-strategy", PLACEMENT, "a strategy Lightning does not know (`dp`: gone since "
+         "Lightning 2)", "train.py", ("trainer.strategy=dp", OUT),
+         "error: trainer.strategy: 'dp' is not a Lightning strategy; use one of auto, ddp, "),
+    Case("strategy-needs-gpu", PLACEMENT, "a strategy that needs a GPU (`fsdp`) on CPU",
+         "train.py", ("trainer.strategy=fsdp", OUT),
+         "error: trainer.strategy: Lightning cannot train with trainer.strategy=fsdp on this "
+         "machine: The strategy `fsdp` requires a GPU accelerator", skip=has_cuda),
+    Case("num-nodes-outside-a-cluster", PLACEMENT, "several nodes from a plain command (it "
+         "would wait for the other nodes forever)", "train.py", ("trainer.num_nodes=2", OUT),
+         "error: trainer.num_nodes: 2 asked for, but this process was not started as one node "
+         "of a multi-node job (no SLURM, torchrun, or MASTER_ADDR and NODE_RANK environment)",
+         skip=in_multi_node_job),
+    Case("fp16-on-cpu", PLACEMENT, "float16 mixed precision on CPU", "train.py",
+         ("trainer.precision=16-mixed", OUT),
+         "error: trainer.precision: '16-mixed' (float16 mixed precision) needs a CUDA GPU, and "
+         "this run trains on the CPU (Lightning would silently use bf16-mixed); use "
+         "trainer.precision=bf16-mixed or 32", skip=has_cuda),
+    Case("keras-devices", PLACEMENT, "several devices for the Keras trainer (it trains on one)",
+         "train.py",
+         ("model=lstm", "trainer.strategy=ddp", "trainer.devices=2", OUT),
+         f"error: trainer.devices: 2 asked for, but {KERAS_ONE_DEVICE}"),
+    Case("keras-strategy", PLACEMENT, "a distribution strategy for the Keras trainer",
+         "train.py", ("model=lstm", "trainer.strategy=mirrored", OUT),
+         "error: trainer.strategy: 'mirrored' asked for, but the Keras trainer has no "
+         "distribution strategies (it trains on one device); use trainer.strategy=auto"),
+    Case("keras-num-nodes", PLACEMENT, "several nodes for the Keras trainer", "train.py",
+         ("model=lstm", "trainer.num_nodes=2", OUT),
+         "error: trainer.num_nodes: 2 asked for, but the Keras trainer trains on one machine; "
+         "use trainer.num_nodes=1, or a Lightning model (model=transformer) across nodes"),
+    Case("keras-mps", PLACEMENT, "Apple's GPU (MPS) for the Keras trainer", "train.py",
+         ("model=lstm", "trainer.accelerator=mps", OUT),
+         "error: trainer.accelerator: 'mps' asked for, but the Keras trainer trains on the CPU "
+         "or a CUDA GPU; use trainer.accelerator=cpu, gpu or auto"),
+    Case("keras-gpu-without-gpu", PLACEMENT, "a GPU for the Keras trainer, which its backend "
+         "does not see", "train.py", ("model=lstm", "trainer.accelerator=gpu", OUT),
+         "error: trainer.accelerator: 'gpu' asked for, but the Keras tensorflow backend sees "
+         "no GPU on this machine (the tensorflow-cpu package has no GPU support); use "
+         "trainer.accelerator=cpu, or auto (a GPU when there is one)", skip=has_cuda),
+    Case("keras-mixed-precision-on-cpu", PLACEMENT, "mixed precision for the Keras trainer on "
+         "CPU (it trains in float32 there)", "train.py",
+         ("model=lstm", "trainer.precision=bf16-mixed", OUT),
+         "error: trainer.precision: 'bf16-mixed' asked for, but the Keras trainer trains in "
+         "float32 on CPU (mixed precision only on a GPU), and the Keras tensorflow backend "
+         "sees no GPU on this machine", skip=has_cuda),
     # --- command-line syntax and resume overrides ---
     Case("override-without-value", OVERRIDES, "an override without `=`", "train.py",
          ("model.hidden", OUT), "Error parsing override 'model.hidden'", exit=1),
@@ -397,6 +535,16 @@ CASES: tuple[Case, ...] = (
          "diagnose.py", ("run={run}", "data.path={tmp}/mine.jsonl", "split=test", OUT),
          "error: split: 'test' not in the data; it has ['mine']", root="trained",
          setup=write_file("mine.jsonl", GOOD_LINE), slow=True),
+    Case("user-file-unknown-words", USER_DATA, "a name the run never saw in training (`Zoë`; "
+         "`allow_unknown_words=true` evaluates anyway, with a warning)", "evaluate.py",
+         ("run={run}", "data.path={tmp}/mine.jsonl", OUT),
+         "error: data.path: {tmp}/mine.jsonl: 1 word the run never saw in training (rows "
+         "counted from 1): 'zoë' (rows 1, 3). The run knows only its training split's words "
+         "({out}/runs/{run}/vocab.json, 96 tokens) and reads any other as [UNK], so two "
+         "unknown names become one actor and the accuracy means nothing; use the names and "
+         "words of the training stories, or give allow_unknown_words=true to evaluate anyway",
+         root="trained", setup=write_file("mine.jsonl", ZOE_LINE + GOOD_LINE + ZOE_LINE),
+         slow=True),
     Case("split-not-in-data", USER_DATA, "a split that does not exist", "evaluate.py",
          ("run={run}", "splits=[tset]", OUT),
          "error: splits: 'tset' not in the data; it has ['train', 'valid_a', 'valid_comp', "
@@ -451,12 +599,17 @@ CASES: tuple[Case, ...] = (
          "is missing; restore the file, or train the run again", root="trained",
          setup=run_copy(remove("checkpoints/best.weights.h5")), slow=True),
     # --- run ids and run folders ---
-    Case("run-path-traversal", RUNS, "`run=../../x`: a path out of the runs folder",
-         "evaluate.py", ("run=../../etc", OUT),
-         "error: run='../../etc': runs live in {out}/runs; give a run id or a folder directly "
-         "inside it"),
-    Case("run-absolute-path-outside", RUNS, "an absolute path outside the runs folder",
-         "diagnose.py", ("run=/etc", OUT), "error: run='/etc': runs live in {out}/runs"),
+    Case("run-path-not-a-run", RUNS, "a folder that is not a run folder (a run folder may lie "
+         "anywhere)", "evaluate.py", ("run={tmp}/elsewhere", OUT),
+         "error: run='{tmp}/elsewhere': {tmp}/elsewhere is not a run (no manifest.json); list "
+         "runs with: python scripts/registry.py list", setup=make_dir("elsewhere")),
+    Case("run-absolute-path-not-a-run", RUNS, "an absolute path that is not a run folder",
+         "diagnose.py", ("run=/etc", OUT),
+         "error: run='/etc': /etc is not a run (no manifest.json)"),
+    Case("run-id-leads-out", RUNS, "a run id whose folder links out of the runs folder",
+         "evaluate.py", ("run={run}", OUT),
+         "error: run='{run}': a run id names a folder in {out}/runs, and this one leads out of "
+         "it (a link?); give the path of the run folder itself", setup=run_id_leading_out),
     Case("run-id-unknown", RUNS, "a run id that does not exist", "evaluate.py",
          ("run=nope", OUT),
          "error: run='nope': {out}/runs/nope is not a run (no manifest.json); list runs with: "
@@ -488,9 +641,11 @@ CASES: tuple[Case, ...] = (
          setup=run_copy(damage_manifest), slow=True),
     Case("compare-nothing", RUNS, "compare without runs", "compare.py", (OUT,),
          "error: runs: give runs=[<run id or dir>,...] or sweep=<multirun dir>"),
-    Case("compare-sweep-outside", RUNS, "a sweep folder outside the multirun folder",
-         "compare.py", ("sweep=/tmp", OUT),
-         "error: sweep='/tmp': multirun folders live in {out}/multirun"),
+    Case("compare-not-a-sweep", RUNS, "a folder that is not a sweep's multirun folder",
+         "compare.py", ("sweep={tmp}/elsewhere", OUT),
+         "error: sweep={tmp}/elsewhere: no job folder with run_dir.txt; give the multirun "
+         "folder (models_out/multirun/<time>) of a finished `train.py -m` sweep",
+         setup=make_dir("elsewhere")),
     Case("compare-split-not-evaluated", RUNS, "comparing on a split the run was not evaluated "
          "on", "compare.py", ("runs={run}", "splits=[tset]", OUT),
          "error: splits: ['tset'] not evaluated in run {run}; it has ['test', 'train', "
@@ -535,6 +690,59 @@ CASES: tuple[Case, ...] = (
          "error: cannot write the output folder: File too large. Free some space, or choose a "
          "folder on another disk (paths.output_dir=...).", root="dataset",
          file_size_limit=FULL_DISK_BYTES, leaves_failed_run=True, slow=True),
+    # --- using a trained model: predict.py, export.py, registry.py register ---
+    Case("predict-unknown-word", USING, "a story with a word the run never saw", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", "output={tmp}/out.jsonl", OUT),
+         "error: {tmp}/stories.jsonl:1: 'zed' is not in the run's vocabulary. The model knows "
+         "only the 96 tokens of its training stories and questions (the train split of "
+         "{dataset}, saved as {out}/runs/{run}/vocab.json) and would read any other word as "
+         "[UNK], so two unknown names would become one actor; use the names and words of the "
+         "training stories, or give allow_unknown_words=true to read unknown words as [UNK]",
+         root="trained", setup=write_file("stories.jsonl", PREDICT_LINE.replace("Ava", "Zed")),
+         slow=True),
+    Case("predict-malformed-json", USING, "a line that is not JSON", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", OUT),
+         "error: {tmp}/stories.jsonl:2: malformed JSON (Expecting property name enclosed in "
+         "double quotes at column 2); each line must be one JSON object", root="trained",
+         setup=write_file("stories.jsonl", PREDICT_LINE + "{oops\n"), slow=True),
+    Case("predict-missing-field", USING, "a line without `question`", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", OUT),
+         "error: {tmp}/stories.jsonl:1: field 'question' is missing (required: story, question; "
+         "answer is optional)", root="trained",
+         setup=write_file("stories.jsonl", '{"story": "Ava walks north."}\n'), slow=True),
+    Case("predict-wrong-type", USING, "a story that is not text", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", OUT),
+         "error: {tmp}/stories.jsonl:1: field 'story' must be a string, got int 7",
+         root="trained", slow=True, setup=write_file(
+             "stories.jsonl", PREDICT_LINE.replace('"Ava walks north."', "7"))),
+    Case("predict-empty-story", USING, "an empty story", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", OUT),
+         "error: {tmp}/stories.jsonl:1: the story is empty; give the story to answer",
+         root="trained", slow=True, setup=write_file(
+             "stories.jsonl", PREDICT_LINE.replace('"Ava walks north."', '" "'))),
+    Case("predict-actor-not-in-story", USING, "a question about an actor the story does not "
+         "name", "predict.py", ("run={run}", "story=Ava walks north.",
+         "question=Is Ben going in the same direction as Ava?", OUT),
+         "error: row 1: the question asks about 'Ben', who is not in the story (it names Ava); "
+         "ask about two actors of the story", root="trained", slow=True),
+    Case("predict-no-input", USING, "neither a file nor a story", "predict.py",
+         ("run={run}", OUT),
+         "error: input: give input=<stories.jsonl> (one story and question per line), or "
+         'story="..." question="..."', root="trained", slow=True),
+    Case("predict-run-not-finished", USING, "predicting with a run whose manifest says "
+         "`running`", "predict.py", ("run={run}", "story=Ava walks north.",
+         "question=Is Ava going in the same direction as Ava?", OUT),
+         "error: run: {run} is running, not finished; its model is not final: resume it "
+         "(python scripts/train.py resume={out}/runs/{run}) or use a finished run",
+         root="trained", setup=run_copy(manifest_status("running")), slow=True),
+    Case("export-format-of-other-framework", USING, "an ONNX export of a Keras model",
+         "export.py", ("run={run}", "format=onnx", OUT),
+         "error: format: 'onnx' cannot export a keras model (onnx is for the other framework's "
+         "models); choose from ['keras', 'saved_model']", root="trained", slow=True),
+    Case("register-without-mlflow-model", USING, "registering a run trained without the MLflow "
+         "sink", "registry.py", ("register", "{run}", "--output-dir", "{out}"),
+         "error: run {run} logged no model to MLflow (no mlflow_model.json); train with the "
+         "MLflow sink on (tracker.sinks=[jsonl,mlflow])", root="trained", slow=True),
 )  # fmt: skip
 
 

@@ -34,10 +34,14 @@ def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> No
     )
     results = json.loads(output.read_text())
     rows = results["rows"]
-    assert {r["section"] for r in rows} == {"data", "metrics", "tracking", "lightning", "keras"}
+    sections = {"data", "metrics", "tracking", "lightning", "keras", "predict"}
+    assert {r["section"] for r in rows} == sections
     goals = [r for r in rows if r["goal"]]
     ratios = {r["section"] for r in goals if r["unit"] == "x" and r["goal"] == ">= 0.90"}
-    assert ratios == {"lightning", "keras"}  # trainer vs plain loop, measured in this run
+    # trainer vs plain loop, Predictor vs bare forward: measured in this run
+    assert ratios == {"lightning", "keras", "predict"}
+    served = {r["name"] for r in rows if r["section"] == "predict" and r["unit"] == "ms"}
+    assert {"served, 1 story, median", "in-process, batch of 256, p95"} <= served
     assert done.returncode == (0 if all(r["met"] is not False for r in goals) else 1), done.stderr[
         -2000:
     ]

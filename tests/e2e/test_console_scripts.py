@@ -29,6 +29,8 @@ SCRIPTS = {
     "storyqa-generate-data": "generate_data",
     "storyqa-registry": "registry",
     "storyqa-benchmark": "benchmark",
+    "storyqa-predict": "predict",
+    "storyqa-export": "export",
 }
 BIN = Path(sys.executable).parent
 #: What a wheel build reads; the rest of the checkout stays out of the copy.

@@ -169,3 +169,77 @@ def test_the_entity_memory_generalises_to_longer_stories_from_the_cli(tmp_path: 
     for split in ("valid_comp", "test"):
         evaluation = json.loads((run_dir / "eval" / split / "evaluation.json").read_text())
         assert evaluation["accuracy"] >= 0.9, (split, evaluation["accuracy"])
+
+
+@pytest.mark.slow
+def test_commands_take_a_run_folder_anywhere(trained: dict[str, Path], tmp_path: Path) -> None:
+    """A run folder given by its path, from anywhere and without ``paths.output_dir``: each
+    command takes the output root from the path and writes nothing where it is run."""
+    lstm, transformer = trained["lstm"], trained["transformer"]
+    out = lstm.parent.parent
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    evaluated = run("evaluate.py", f"run={lstm}", "splits=[valid_a]", cwd=elsewhere)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert "evaluation started" in (lstm / "run.log").read_text()  # the run's own log
+    diagnosed = run("diagnose.py", f"run={lstm}", "split=valid_a", cwd=elsewhere)
+    assert diagnosed.returncode == 0, diagnosed.stderr[-3000:]
+    assert (lstm / "diagnose" / "valid_a" / "index.json").is_file()
+    before = set((out / "comparisons").glob("compare-*.html"))
+    compared = run("compare.py", f"runs=[{lstm},{transformer}]", cwd=elsewhere)
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    assert len(set((out / "comparisons").glob("compare-*.html")) - before) == 1  # beside them
+    assert list(elsewhere.iterdir()) == []  # no models_out/ where the commands ran
+
+
+@pytest.mark.slow
+def test_evaluate_on_unknown_words_only_when_allowed(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """A name the run never saw ("Zoë": the run knows "zoe") is refused (see
+    test_bad_inputs.py); ``allow_unknown_words=true`` evaluates, warning on the console and in
+    the run's log how many rows and words are read as [UNK]."""
+    lstm = trained["lstm"]
+    line = {"story": "Ava walks north. Zoë follows Ava.", "answer": "yes"}
+    ask = "Is {} going in the same direction as {}?"
+    rows = [
+        {**line, "question": ask.format("Zoë", "Ava")},
+        {**line, "story": "Ava walks north.", "question": ask.format("Ava", "Ava")},
+        {**line, "question": ask.format("Ava", "Zoë")},
+    ]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    done = run(
+        "evaluate.py", f"run={lstm}", f"data.path={mine}", "allow_unknown_words=true", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    warning = (
+        f"data.path: {mine}: 2 rows of 3 hold 1 word the run never saw in training ('zoë' "
+        "(rows 1, 3), 4 occurrences in all), each read as [UNK] (allow_unknown_words=true)"
+    )
+    assert f"warning: {warning}" in done.stderr
+    assert warning in (lstm / "run.log").read_text()
+    assert json.loads((lstm / "eval" / "mine" / "evaluation.json").read_text())["n_samples"] == 3
+
+
+@pytest.mark.slow
+def test_resume_keeps_the_run_in_its_own_output_root(tmp_path: Path) -> None:
+    """A run started with a relative ``paths.output_dir`` and resumed from another folder
+    keeps its dataset, registry and dashboards' data in its own output root."""
+    started, elsewhere = tmp_path / "started", tmp_path / "elsewhere"
+    started.mkdir()
+    elsewhere.mkdir()
+    first = run(
+        "train.py", "model=lstm", *SMALL["lstm"], *COMMON, "trainer.max_epochs=1",
+        "evaluate_splits=[valid_a]", "paths.output_dir=rel_out", cwd=started,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run_dir,) = (started / "rel_out" / "runs").glob("lstm-all_4dir-*")
+    again = run("train.py", f"resume={run_dir}", "trainer.max_epochs=2", cwd=elsewhere)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert list(elsewhere.iterdir()) == []
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and manifest["epochs_completed"] == 2
+    registry = json.loads((started / "rel_out" / "registry.json").read_text())
+    [entry] = registry["models"]
+    assert entry["run_id"] == run_dir.name and entry["best"]["epoch"] in (0, 1)

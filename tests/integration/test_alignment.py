@@ -134,3 +134,40 @@ def test_manifests_and_results_have_the_same_fields(runs: dict[str, dict[str, An
     results = {fw: run["result"] for fw, run in runs.items()}
     assert type(results["keras"]) is type(results["lightning"])
     assert results["keras"].epochs_completed == results["lightning"].epochs_completed == EPOCHS
+
+
+def scheduled_lr(hp: Hyperparams, run: dict[str, Any]) -> list[float]:
+    """The shared schedule's learning rate after each epoch's last optimizer step."""
+    from trainers.batching import lr_multiplier, steps_per_epoch
+
+    training = hp.training
+    rows = run["trainer"].dataset.split_sizes["train"]
+    per_epoch = steps_per_epoch(rows, training.batch_size)
+    total = per_epoch * EPOCHS
+    return [
+        training.lr
+        * lr_multiplier((epoch + 1) * per_epoch, total, training.warmup_steps, training.lr_schedule)
+        for epoch in range(EPOCHS)
+    ]
+
+
+def test_both_log_learning_rate_timing_and_the_model(runs: dict[str, dict[str, Any]]) -> None:
+    from metrics import namespaces as ns
+
+    per_epoch = (
+        ns.train_stat("learning_rate"),
+        ns.train_stat("examples_per_second"),
+        ns.epoch_seconds(),
+    )
+    for framework, run in runs.items():
+        trainer = run["trainer"]
+        stored = read_jsonl(trainer.run_dir)
+        for name in per_epoch:
+            values = [stored.series[(name, epoch)] for epoch in range(EPOCHS)]
+            assert all(value > 0 for value in values), (framework, name, values)
+        lr = [stored.series[(per_epoch[0], epoch)] for epoch in range(EPOCHS)]
+        assert lr == pytest.approx(scheduled_lr(MODELS[framework], run), rel=1e-5), framework
+        assert stored.fields[ns.model_field("parameters")] > 0
+        summary = (trainer.run_dir / "artifacts" / "model" / "model_summary.txt").read_text()
+        assert len(summary.splitlines()) > 5, (framework, summary)
+        assert ns.artifact("model", "model_summary.txt") in stored.artifacts

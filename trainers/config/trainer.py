@@ -8,12 +8,22 @@ Example:
     Traceback (most recent call last):
     ...
     models.settings.SettingsError: trainer.max_epochs: must be > 0, got 0
+    >>> TrainerConfig(devices=2, strategy="ddp").placement_overrides()
+    ('devices', 'strategy')
+    >>> TrainerConfig(devices=2).check_framework("keras")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    models.settings.SettingsError: trainer.devices: 2 asked for, but the Keras trainer ...
+
+Whether this machine can run the placement keys (a GPU for ``accelerator=gpu``, enough
+devices, a strategy Lightning knows) is checked by each framework's trainer side, which imports
+the framework: ``trainers.lightning.devices`` and ``trainers.keras.backend``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from models.settings import Settings
@@ -34,16 +44,19 @@ class TrainerConfig(Settings):
         patience: Epochs without improvement before early stopping.
         min_delta: Smallest change in validation accuracy that counts as an improvement.
         gradient_clip_val: Clip the gradient norm to this value; ``None`` for no clipping.
-        accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps``.
-        devices: Devices per node (an int, or ``auto``).
-        num_nodes: Machines (Lightning DDP).
-        strategy: ``auto``, ``ddp``, ``ddp_spawn``... (Lightning); ``auto`` or ``mirrored``
-            (Keras on TensorFlow).
+        accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps`` (``mps``: Lightning
+            only). A GPU that the machine does not have is refused before the run starts.
+        devices: Devices per node (an int, or ``auto``): GPUs, or on CPU training processes
+            (at most one per CPU core). Lightning only; the Keras trainer trains on one device.
+        num_nodes: Machines (Lightning DDP, started on every node); Keras: 1.
+        strategy: A Lightning strategy: ``auto``, ``ddp``, ``ddp_spawn``...; Keras: ``auto``.
         precision: ``auto`` (32-bit on CPU, mixed on CUDA), ``32``, ``16-mixed`` or
-            ``bf16-mixed`` (a number is read as its text).
+            ``bf16-mixed`` (a number is read as its text). ``16-mixed`` needs a GPU; the Keras
+            trainer trains in 32-bit on CPU, so it takes mixed precision only on a GPU.
         deterministic: Deterministic algorithms (same config and seed give the same metrics
             on CPU).
-        num_threads: CPU threads for the framework's kernels; ``None`` leaves its default.
+        num_threads: CPU threads for the framework's kernels; ``None`` leaves its default (the
+            Keras jax backend sizes its own thread pool: not applied there, with a warning).
         eval_batch_size: Batch size of prediction passes (validation and evaluation).
         every_n_epochs: Also keep a periodic checkpoint every N epochs; ``None`` for none.
         progress: Show progress bars.
@@ -54,6 +67,14 @@ class TrainerConfig(Settings):
     ACCELERATORS: ClassVar[tuple[str, ...]] = ("auto", "cpu", "gpu", "cuda", "mps")
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "32", "16-mixed", "bf16-mixed")
     KERAS_BACKENDS: ClassVar[tuple[str, ...]] = ("tensorflow", "jax", "torch")
+    #: Where and how precisely a model trains: the keys checked against the machine.
+    PLACEMENT_KEYS: ClassVar[tuple[str, ...]] = (
+        "accelerator",
+        "devices",
+        "num_nodes",
+        "strategy",
+        "precision",
+    )
 
     max_epochs: int = 100
     max_minutes: float | None = None
@@ -109,3 +130,48 @@ class TrainerConfig(Settings):
             self.fail("devices", f"must be a positive integer or 'auto', got {self.devices}")
         if not self.strategy:
             self.fail("strategy", "must be a non-empty strategy name such as 'auto' or 'ddp'")
+
+    def placement_overrides(self) -> tuple[str, ...]:
+        """The :attr:`PLACEMENT_KEYS` set to something other than their defaults: only then
+        does a framework's machine check run (and import what it needs)."""
+        defaults = {item.name: item.default for item in fields(self)}
+        return tuple(k for k in self.PLACEMENT_KEYS if getattr(self, k) != defaults[k])
+
+    def check_framework(self, framework: str) -> None:
+        """Refuse the keys ``framework``'s trainer cannot honour (rather than ignore them).
+
+        The Keras trainer trains on one device of one machine, without a distribution
+        strategy, on the CPU or a CUDA GPU: ``devices``, ``num_nodes``, ``strategy`` and
+        ``accelerator=mps`` are Lightning's.
+
+        Raises:
+            SettingsError: Naming the key, why, and what to set instead.
+        """
+        if framework != "keras":
+            return
+        one_device = (
+            "the Keras trainer trains on one device (it has no multi-device training); use "
+            "trainer.devices=1 (trainer.num_threads=N gives it more CPU threads), or a "
+            "Lightning model (model=transformer) for several devices"
+        )
+        if self.devices != 1:
+            self.fail("devices", f"{self.devices} asked for, but {one_device}")
+        if self.num_nodes != 1:
+            self.fail(
+                "num_nodes",
+                f"{self.num_nodes} asked for, but the Keras trainer trains on one machine; use "
+                "trainer.num_nodes=1, or a Lightning model (model=transformer) across nodes",
+            )
+        if self.strategy != "auto":
+            self.fail(
+                "strategy",
+                f"{self.strategy!r} asked for, but the Keras trainer has no distribution "
+                "strategies (it trains on one device); use trainer.strategy=auto "
+                "(trainer.num_threads=N gives it more CPU threads)",
+            )
+        if self.accelerator == "mps":
+            self.fail(
+                "accelerator",
+                "'mps' asked for, but the Keras trainer trains on the CPU or a CUDA GPU; use "
+                "trainer.accelerator=cpu, gpu or auto",
+            )

@@ -12,12 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
+from trainers.config import TrainerConfig
+
 BACKENDS: Final = ("tensorflow", "jax", "torch")
+logger = logging.getLogger(__name__)
 ENV_VAR: Final = "KERAS_BACKEND"
 
 
@@ -61,11 +65,19 @@ def seed_and_configure(seed: int, deterministic: bool, num_threads: int | None) 
         seed: The run's seed.
         deterministic: Enable TensorFlow's op determinism (the other backends are
             deterministic on CPU).
-        num_threads: CPU threads of the backend's kernels; ``None`` leaves the default.
+        num_threads: CPU threads of the backend's kernels; ``None`` leaves the default. The
+            jax backend sizes its own thread pool: there it is not applied, with a warning.
     """
     import keras
 
     backend = keras.config.backend()
+    if backend == "jax" and num_threads is not None:
+        logger.warning(
+            "trainer.num_threads=%d is not applied: the Keras jax backend (XLA) sizes its own "
+            "thread pool to the machine's cores; use trainer.keras_backend=tensorflow or torch "
+            "to limit the threads",
+            num_threads,
+        )
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -137,7 +149,12 @@ def gpu_name() -> str | None:
     """Name of the first GPU the Keras backend sees, ``None`` without one."""
     import keras
 
-    backend = keras.config.backend()
+    return backend_gpu(keras.config.backend())
+
+
+def backend_gpu(backend: str) -> str | None:
+    """Name of the first GPU that ``backend``'s library sees, ``None`` without one (imports
+    that library, not Keras)."""
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -160,3 +177,42 @@ def versions() -> dict[str, str]:
     backend = keras.config.backend()
     library = __import__(backend)
     return {"keras": keras.__version__, backend: str(library.__version__), "backend": backend}
+
+
+def check_placement(config: TrainerConfig) -> None:
+    """Refuse, before anything is built, the placement keys the Keras trainer cannot honour:
+    those of another framework (:meth:`TrainerConfig.check_framework`), a GPU that the backend
+    does not see (``accelerator=gpu``), and mixed precision on CPU (the trainer trains in
+    float32 there).
+
+    Selects the backend (:func:`use_backend`) and imports its library only when
+    ``accelerator`` asks for a GPU or ``precision`` for mixed precision.
+
+    Raises:
+        models.settings.SettingsError: Naming the key, what this machine has, and the fix.
+    """
+    config.check_framework("keras")
+    wants_gpu = config.accelerator in ("gpu", "cuda")
+    mixed = config.precision in ("16-mixed", "bf16-mixed")
+    if not wants_gpu and not mixed:
+        return
+    backend = config.keras_backend
+    use_backend(backend)
+    gpu = None if config.accelerator == "cpu" else backend_gpu(backend)
+    if gpu is not None:
+        return
+    sees = f"the Keras {backend} backend sees no GPU on this machine"
+    if backend == "tensorflow":
+        sees += " (the tensorflow-cpu package has no GPU support)"
+    if wants_gpu:
+        TrainerConfig.fail(
+            "accelerator",
+            f"{config.accelerator!r} asked for, but {sees}; use trainer.accelerator=cpu, or "
+            "auto (a GPU when there is one)",
+        )
+    why = "trainer.accelerator=cpu" if config.accelerator == "cpu" else sees
+    TrainerConfig.fail(
+        "precision",
+        f"{config.precision!r} asked for, but the Keras trainer trains in float32 on CPU "
+        f"(mixed precision only on a GPU), and {why}; use trainer.precision=32 or auto",
+    )

@@ -1,4 +1,6 @@
-"""Length-bucketed batches of :class:`~stories.encoding.LSTMInputs` for Keras.
+"""Length-bucketed batches for Keras, of either encoding a model reads:
+:class:`~stories.encoding.LSTMInputs` (story and question as two inputs) or
+:class:`~stories.encoding.TransformerInputs` (one ``input_ids`` input).
 
 Training batches come from :func:`trainers.batching.epoch_batches`, so the order depends only
 on ``(seed, epoch)`` (the same order as the Lightning trainer, and the same after a resume).
@@ -9,16 +11,14 @@ padding is. Prediction sorts rows by length and restores row order at the end.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
 
 from models.lstm import QUESTION_INPUT, STORY_INPUT
+from stories.encoding import LSTMInputs, TransformerInputs
 from trainers.batching import epoch_batches
-
-if TYPE_CHECKING:
-    from stories.encoding import LSTMInputs
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] in the loss, as Keras does.
 EPSILON = 1e-7
@@ -34,8 +34,11 @@ def padded_width(length: int, multiple: int) -> int:
     return max(multiple, -(-length // multiple) * multiple)
 
 
-def batch_inputs(data: LSTMInputs, rows: np.ndarray, multiple: int = 1) -> dict[str, np.ndarray]:
-    """Story and question ids of ``rows``, each cut to the batch's longest row.
+def batch_inputs(
+    data: LSTMInputs | TransformerInputs, rows: np.ndarray, multiple: int = 1
+) -> dict[str, np.ndarray] | np.ndarray:
+    """The ids of ``rows``, cut to the batch's longest row: ``input_ids`` (an array), or the
+    story and question ids (a dict by input name), each cut on its own.
 
     Args:
         data: The encoded split.
@@ -43,6 +46,9 @@ def batch_inputs(data: LSTMInputs, rows: np.ndarray, multiple: int = 1) -> dict[
         multiple: Round the width up to a multiple of this (fewer distinct shapes for
             backends that compile per shape); padding is masked, so outputs do not change.
     """
+    if isinstance(data, TransformerInputs):
+        width = padded_width(int(data.lengths[rows].max()), multiple)
+        return _take(data.input_ids, rows, width)
     story = padded_width(int(data.story_lengths[rows].max()), multiple)
     question = padded_width(int(data.question_lengths[rows].max()), multiple)
     return {
@@ -58,8 +64,10 @@ def _take(ids: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
     return taken
 
 
-def example_lengths(data: LSTMInputs) -> np.ndarray:
-    """Story plus question length of every row (what bucketing sorts by)."""
+def example_lengths(data: LSTMInputs | TransformerInputs) -> np.ndarray:
+    """The length of every row (story plus question; what bucketing sorts by)."""
+    if isinstance(data, TransformerInputs):
+        return np.asarray(data.lengths, dtype=np.int64)
     return np.asarray(data.story_lengths, dtype=np.int64) + data.question_lengths
 
 
@@ -78,7 +86,7 @@ class BucketedBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        data: LSTMInputs,
+        data: LSTMInputs | TransformerInputs,
         batch_size: int,
         seed: int,
         bucket_by_length: bool = True,
@@ -115,7 +123,7 @@ class BucketedBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         return len(self._batches)
 
-    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray] | np.ndarray, np.ndarray]:
         rows = self._batches[index]
         return batch_inputs(self.data, rows, self.multiple), self.labels[rows]
 
@@ -159,7 +167,7 @@ class Predictor:
         self.batch_size = batch_size
         self.multiple = multiple
 
-    def probabilities(self, model: keras.Model, data: LSTMInputs) -> np.ndarray:
+    def probabilities(self, model: keras.Model, data: LSTMInputs | TransformerInputs) -> np.ndarray:
         """``float64 [N]`` probabilities of ``yes``, in row order."""
         out = np.empty(len(data), dtype=np.float64)
         for rows in sorted_batches(example_lengths(data), self.batch_size):
@@ -167,7 +175,9 @@ class Predictor:
             out[rows] = np.asarray(predicted, dtype=np.float64).reshape(-1)
         return out
 
-    def __call__(self, model: keras.Model, data: LSTMInputs) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(
+        self, model: keras.Model, data: LSTMInputs | TransformerInputs
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example losses, in row order."""
         probabilities = self.probabilities(model, data)
         clipped = np.clip(probabilities, self.EPSILON, 1.0 - self.EPSILON)

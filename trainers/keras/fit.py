@@ -11,12 +11,12 @@ import keras
 
 from metrics import namespaces as ns
 from metrics.history import epoch_history
-from models.lstm import compile_lstm
 from trainers.batching import steps_per_epoch
 from trainers.config import TrainerConfig, TrainingSettings
 from trainers.keras.backup import AtomicBackupAndRestore
 from trainers.keras.batches import BucketedBatches, EpochOrder, Predictor
 from trainers.keras.checkpoint import TopKCheckpoint
+from trainers.keras.compile import compile_for_training
 from trainers.keras.rng import EpochRandomState
 from trainers.keras.schedule import WarmupDecay
 from trainers.keras.tracking import EpochTracking
@@ -33,6 +33,10 @@ class KerasFit:
         backup_dir: ``BackupAndRestore``'s folder.
         width_multiple: Batch width rounding (see :func:`~trainers.keras.batches.batch_inputs`).
         run_dir: The run directory (``metrics.jsonl`` replays early stopping on resume).
+
+    Raises:
+        models.settings.SettingsError: ``config`` asks for what the Keras trainer cannot do
+            (several devices or nodes, a strategy: :meth:`TrainerConfig.check_framework`).
     """
 
     METRICS_FILE: ClassVar[str] = "metrics.jsonl"
@@ -47,6 +51,7 @@ class KerasFit:
         width_multiple: int,
         run_dir: Path,
     ):
+        config.check_framework("keras")  # devices, strategy...: never silently ignored
         self.request = request
         self.config = config
         self.seed = seed
@@ -102,7 +107,7 @@ class KerasFit:
             epoch=self.start,
         )
         total = steps_per_epoch(len(request.train_data), hp.batch_size) * request.epochs
-        compile_lstm(model, self.optimizer(hp, total))
+        compile_for_training(model, self.optimizer(hp, total))
         tracking = EpochTracking(
             request.routine,
             request.val_data,

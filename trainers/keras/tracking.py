@@ -3,15 +3,16 @@
 At the end of every epoch :class:`EpochTracking` takes the epoch's training loss and accuracy
 from the logs, runs *one* prediction pass on the validation split, and calls the shared
 :class:`~trainers.epoch.EpochRoutine` (breakdowns, tracker names, top-k decision,
-console line). The validation loss and accuracy of that pass are written into the logs under
+console line), with the epoch's timing and the optimizer's learning rate at its end. The
+validation loss and accuracy of that pass are written into the logs under
 :attr:`EpochTracking.VAL_ACCURACY_KEY` and :attr:`EpochTracking.VAL_LOSS_KEY`, so callbacks
 placed after it (``EarlyStopping``, :class:`~trainers.keras.checkpoint.TopKCheckpoint`) see
 them. ``fit`` gets no ``validation_data``: validation runs once, here.
 
 Training loss and accuracy are Keras' epoch metrics ``bce`` and ``accuracy``
-(:data:`models.lstm.BCE_METRIC`, :data:`models.lstm.ACCURACY_METRIC`): per-example binary
-cross-entropy and accuracy averaged over every example of the epoch (so batches count by
-their size, as on the Lightning side), without the regularisation penalty.
+(:data:`~trainers.keras.compile.BCE_METRIC`, :data:`~trainers.keras.compile.ACCURACY_METRIC`):
+per-example binary cross-entropy and accuracy averaged over every example of the epoch (so
+batches count by their size, as on the Lightning side), without the regularisation penalty.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import keras
 import pandas as pd
 
-from models.lstm import ACCURACY_METRIC, BCE_METRIC
+from trainers.epoch import EpochClock
 from trainers.errors import NonFiniteLossError
+from trainers.keras.compile import ACCURACY_METRIC, BCE_METRIC
 
 if TYPE_CHECKING:
-    from stories.encoding import LSTMInputs
+    from stories.encoding import LSTMInputs, TransformerInputs
     from trainers.epoch import EpochOutcome, EpochRoutine
     from trainers.keras.batches import Predictor
 
@@ -54,7 +56,7 @@ class EpochTracking(keras.callbacks.Callback):
     def __init__(
         self,
         routine: EpochRoutine,
-        val_data: LSTMInputs,
+        val_data: LSTMInputs | TransformerInputs,
         metadata_val: pd.DataFrame,
         predictor: Predictor,
         out_of_time: Callable[[], bool] = lambda: False,
@@ -67,10 +69,22 @@ class EpochTracking(keras.callbacks.Callback):
         self.out_of_time = out_of_time
         self.outcome: EpochOutcome | None = None
         self.stopped_by_budget = False
+        self.clock = EpochClock()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.clock.start()
+
+    def learning_rate(self) -> float | None:
+        """The optimizer's current learning rate (its schedule at its step count)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {} if logs is None else logs
         self._check_finite(epoch, logs)
+        self.clock.training_done()
         probabilities, losses = self.predictor(self.model, self.val_data)
         self.outcome = self.routine(
             epoch,
@@ -80,6 +94,7 @@ class EpochTracking(keras.callbacks.Callback):
             probabilities,
             self.metadata_val,
             losses=losses,
+            stats=self.clock.stats(self.learning_rate()),
         )
         logs[self.VAL_ACCURACY_KEY] = self.outcome.val_accuracy
         logs[self.VAL_LOSS_KEY] = self.outcome.val_loss

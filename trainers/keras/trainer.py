@@ -31,16 +31,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from trainers.base import ModelTrainer
+from models.lstm.inputs import QUESTION_INPUT, STORY_INPUT
+from trainers.base import Encoding, ModelTrainer
 from trainers.checkpoints import Framework
-from trainers.errors import CheckpointError, ResumeError
+from trainers.config import Hyperparams
+from trainers.config.model import TARGET_KEY
+from trainers.errors import CheckpointError, ResumeError, TrainerInputError
 from trainers.keras.backend import Placement, seed_and_configure, use_backend, versions
 from trainers.results import FitRequest, FitSummary, ResumePoint
 
 if TYPE_CHECKING:
     import keras
-
-    from stories.encoding import LSTMInputs
 
 
 _SHAPE_MISMATCH = re.compile(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))")
@@ -106,7 +107,77 @@ class KerasTrainer(ModelTrainer):
         """Apply the dtype policy of :attr:`placement` before a model is built."""
         self._placement().apply()
 
-    def predict(self, model: Any, data: LSTMInputs) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare_model(self, model: Any, hp: Hyperparams) -> Any:
+        """Compile a fresh model (Adam at ``model.lr``; training recompiles it with the
+        schedule), so it can load checkpoints that hold optimizer state."""
+        import keras
+
+        from trainers.keras.compile import compile_for_training
+
+        return compile_for_training(model, keras.optimizers.Adam(learning_rate=hp.training.lr))
+
+    def input_encoding(self, model: Any = None) -> Encoding:
+        """``lstm`` for a model with the two inputs ``story`` and ``question`` (and without a
+        model), else ``transformer`` (one ``input_ids`` input)."""
+        if model is None:
+            return "lstm"
+        inputs = getattr(model, "inputs", None) or []
+        names = {str(getattr(tensor, "name", "")).split(":")[0] for tensor in inputs}
+        return "lstm" if names == {STORY_INPUT, QUESTION_INPUT} else "transformer"
+
+    def check_model_type(self, model: Any, built_by: str = "the model") -> None:
+        """Fail unless ``model`` is a ``keras.Model`` with known inputs.
+
+        Raises:
+            TrainerInputError: Naming ``model.framework`` and what was built.
+        """
+        import keras
+
+        if not isinstance(model, keras.Model):
+            kind = f"{type(model).__module__}.{type(model).__qualname__}"
+            hint = (
+                "; it is a PyTorch module: set model.framework=lightning"
+                if (kind.startswith("torch") or hasattr(model, "state_dict"))
+                else ""
+            )
+            raise TrainerInputError(
+                f"model.framework: keras trains a keras.Model, but {built_by} built a {kind}{hint}"
+            )
+
+    def check_model(self, model: Any, data: Any) -> None:
+        """Fail unless ``model`` is a ``keras.Model`` that returns one probability per
+        example (``[B]`` or ``[B, 1]``, within [0, 1]) for the first two rows of ``data``.
+
+        Raises:
+            TrainerInputError: Naming the key to fix.
+        """
+        import keras
+
+        from trainers.keras.batches import batch_inputs
+
+        self.check_model_type(model)
+        rows = np.arange(min(2, len(data)))
+        try:
+            output = np.asarray(
+                keras.ops.convert_to_numpy(model(batch_inputs(data, rows), training=False))
+            )
+        except Exception as error:
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: the model failed on its first {len(rows)} examples "
+                f"({type(error).__name__}: {error}); see docs/models.md for the inputs it gets"
+            ) from None
+        if output.shape not in ((len(rows),), (len(rows), 1)):
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: the model must return one probability per example, "
+                f"shape [{len(rows)}] or [{len(rows)}, 1]; got shape {list(output.shape)}"
+            )
+        if not np.all((output >= 0.0) & (output <= 1.0)):
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: the model must return probabilities in [0, 1] (end it "
+                f"with a sigmoid); got {output.reshape(-1).tolist()}"
+            )
+
+    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example binary cross-entropy, in row order (batches of
         ``trainer.eval_batch_size`` sorted by length)."""
         from trainers.keras.batches import Predictor
@@ -169,6 +240,18 @@ class KerasTrainer(ModelTrainer):
 
     def libraries(self) -> dict[str, str]:
         return {**versions(), "numpy": np.__version__}
+
+    def describe_model(self, model: Any) -> str:
+        """``model.summary()``, captured (see :mod:`trainers.keras.summary`)."""
+        from trainers.keras.summary import NetworkSummary
+
+        return NetworkSummary.describe(model)
+
+    def parameter_counts(self, model: Any) -> tuple[int, int] | None:
+        """``(all, trainable)`` weights of the model, counted in numbers."""
+        from trainers.keras.summary import NetworkSummary
+
+        return NetworkSummary.parameter_counts(model)
 
     def _fit(self, request: FitRequest) -> FitSummary:
         from trainers.keras.fit import KerasFit

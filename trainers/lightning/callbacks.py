@@ -2,7 +2,8 @@
 
 * :class:`EpochReporter` gathers each epoch's validation predictions (all processes, padding
   repeats dropped, original row order), runs the shared routine once through the
-  :class:`~trainers.lightning.relay.RoutineRelay` and logs the monitor keys.
+  :class:`~trainers.lightning.relay.RoutineRelay` (with the epoch's timing and the optimiser's
+  learning rate at its end) and logs the monitor keys.
 * :class:`PolicyCheckpoint` is ``ModelCheckpoint`` with the shared top-k policy's tie rule and
   ``best.ckpt``.
 * :class:`TimeBudget` stops training after the epoch that ends past ``trainer.max_minutes``.
@@ -28,6 +29,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
+from trainers.epoch import EpochClock
 from trainers.lightning.checkpointing import lightning_checkpoint_kwargs
 from trainers.lightning.module import StoryModule
 from trainers.lightning.relay import EpochVerdict, RoutineRelay
@@ -72,6 +74,21 @@ class EpochReporter(Callback):
         self.labels = np.asarray(labels)
         self.metadata = metadata
         self.verdict: EpochVerdict | None = None
+        self.clock = EpochClock()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.clock.start()
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.clock.training_done()
+
+    @staticmethod
+    def learning_rate(trainer: pl.Trainer) -> float | None:
+        """The first optimiser's current learning rate (after this epoch's scheduler steps)."""
+        if not trainer.optimizers:
+            return None
+        return float(trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -94,6 +111,7 @@ class EpochReporter(Callback):
                 probs,
                 self.metadata,
                 losses,
+                self.clock.stats(self.learning_rate(trainer)),
             )
         self.verdict = trainer.strategy.broadcast(verdict, src=0)
         assert self.verdict is not None

@@ -1,5 +1,5 @@
-"""``StoryModule``: the LightningModule around a :class:`~models.transformer.StoryTransformer` or
-an :class:`~models.entity_memory.EntityMemoryNetwork`.
+"""``StoryModule``: the LightningModule around any PyTorch model of the contract in
+``docs/models.md`` (``forward(input_ids)`` -> one logit per example, ``[B]`` or ``[B, 1]``).
 
 Training minimises ``BCEWithLogitsLoss`` with Adam (AdamW when ``weight_decay > 0``) and a
 per-step schedule from :func:`trainers.batching.lr_multiplier` over
@@ -7,7 +7,8 @@ per-step schedule from :func:`trainers.batching.lr_multiplier` over
 and accuracy (:meth:`train_totals`) and the validation predictions with their row indices
 (:attr:`val_outputs`); :class:`~trainers.lightning.callbacks.EpochReporter` turns them into the
 epoch's report. With ``state_targets`` (per-sentence directions of the training rows) it adds
-``state_loss_weight`` times the entity memory's auxiliary state loss. Each training epoch
+the model's ``state_loss_weight`` times its auxiliary state loss (a model that has a
+``forward_with_states``, like the entity memory). Each training epoch
 seeds torch from ``(seed, epoch, rank)``, so dropout draws do not depend on whether the run
 was resumed.
 """
@@ -31,6 +32,16 @@ from trainers.lightning.data import Batch
 
 #: ``forward_with_states`` of a model with an auxiliary state head: logits and state logits.
 StatesForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def one_logit(output: torch.Tensor) -> torch.Tensor:
+    """A model's output as one logit per example: ``[B]`` from ``[B]`` or ``[B, 1]``.
+
+    Example:
+        >>> one_logit(torch.zeros(3, 1)).shape
+        torch.Size([3])
+    """
+    return output.squeeze(-1) if output.dim() == 2 and output.size(-1) == 1 else output
 
 
 def _vocab_size(model: nn.Module) -> int | None:
@@ -64,7 +75,11 @@ class StoryModule(pl.LightningModule):
         self.model = model
         self.save_hyperparameters(
             {
-                "model": {**hyperparams.network.to_dict(), "vocab_size": _vocab_size(model)},
+                "model": {
+                    "_target_": hyperparams.target,
+                    **hyperparams.arguments,
+                    "vocab_size": _vocab_size(model),
+                },
                 "hyperparams": hyperparams.to_dict(),
                 "seed": seed,
             },
@@ -74,14 +89,14 @@ class StoryModule(pl.LightningModule):
         self.seed = seed
         self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
         self.state_targets = state_targets
-        self.state_loss_weight = getattr(hyperparams.network, "state_loss_weight", 0.0)
+        self.state_loss_weight = float(getattr(model, "state_loss_weight", 0.0))
         self.state_loss_fn = nn.CrossEntropyLoss(ignore_index=NO_SENTENCE)
         # loss sum, correct, examples
         self._train_totals = torch.zeros(3, dtype=torch.float64)
         self.val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids)
+        return one_logit(self.model(input_ids))
 
     def on_train_epoch_start(self) -> None:
         sequence = np.random.SeedSequence([self.seed, self.current_epoch, self.global_rank])
@@ -91,7 +106,7 @@ class StoryModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         input_ids, labels, rows = batch
         if self.state_targets is None:
-            logits = self.model(input_ids)
+            logits = one_logit(self.model(input_ids))
             auxiliary = None
         else:
             forward = cast(StatesForward, self.model.forward_with_states)
@@ -133,7 +148,7 @@ class StoryModule(pl.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         input_ids, labels, rows = batch
-        logits = self.model(input_ids).float()
+        logits = one_logit(self.model(input_ids)).float()
         losses = self.loss_fn(logits, labels)
         self.val_outputs.append((rows, torch.sigmoid(logits), losses))
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from trainers.epoch import EpochRoutine
+from trainers.epoch import EpochRoutine, EpochStats
 from trainers.errors import TrainerError
 
 
@@ -72,9 +72,10 @@ class RoutineRelay:
         y_prob: np.ndarray,
         metadata: pd.DataFrame,
         losses: np.ndarray,
+        stats: EpochStats | None = None,
     ) -> EpochVerdict:
         """Run the routine for one epoch (here or in the main process)."""
-        args = (epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses)
+        args = (epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses, stats)
         if self.routine is not None:
             return self._run(*args)
         if self._requests is None:
@@ -88,9 +89,9 @@ class RoutineRelay:
 
     def _run(self, *args: Any) -> EpochVerdict:
         assert self.routine is not None
-        epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses = args
+        epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses, stats = args
         outcome = self.routine(
-            epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=losses
+            epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=losses, stats=stats
         )
         self.last_epoch = outcome.epoch
         return EpochVerdict(

@@ -1,9 +1,8 @@
 """``LightningTrainer``: the PyTorch models trained with Lightning.
 
-A :class:`~trainers.lightning.module.StoryModule` wraps the
-:class:`~models.transformer.StoryTransformer` or the
-:class:`~models.entity_memory.EntityMemoryNetwork` (which needs the vocabulary:
-``build_model(hp, tokens=ds.vocab.tokens)``); a
+A :class:`~trainers.lightning.module.StoryModule` wraps any PyTorch model of the contract in
+``docs/models.md`` (storyqa's Transformer and entity memory, or a user's own; one that reads
+the words needs the vocabulary: ``build_model(hp, tokens=ds.vocab.tokens)``); a
 :class:`~trainers.lightning.data.StoryDataModule` feeds the shared length-bucketed epoch order;
 :class:`~trainers.lightning.callbacks.EpochReporter` runs the shared per-epoch routine on each
 epoch's validation predictions; ``ModelCheckpoint`` (as
@@ -37,6 +36,7 @@ import numpy as np
 from trainers.base import ModelTrainer
 from trainers.checkpoints import Framework
 from trainers.config import Hyperparams
+from trainers.config.model import TARGET_KEY
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
 from trainers.lightning.checkpointing import lightning_periodic_checkpoint_kwargs
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
@@ -80,14 +80,70 @@ class LightningTrainer(ModelTrainer):
 
     # --- model ------------------------------------------------------------------------------
 
+    def check_model_type(self, model: Any, built_by: str = "the model") -> None:
+        """Fail unless ``model`` is a ``torch.nn.Module``.
+
+        Raises:
+            TrainerInputError: Naming ``model.framework`` and what was built.
+        """
+        from torch import nn
+
+        if not isinstance(model, nn.Module):
+            kind = f"{type(model).__module__}.{type(model).__qualname__}"
+            hint = (
+                "; it is a Keras model: set model.framework=keras"
+                if kind.startswith("keras")
+                else ""
+            )
+            raise TrainerInputError(
+                f"model.framework: lightning trains a torch.nn.Module, but {built_by} built a "
+                f"{kind}{hint}"
+            )
+
+    def check_model(self, model: Any, data: Any) -> None:
+        """Fail unless ``model`` is a ``torch.nn.Module`` that returns one logit per example
+        (``[B]`` or ``[B, 1]``) for the first two rows of ``data`` (run in eval mode, no
+        gradients, so no randomness is drawn).
+
+        Raises:
+            TrainerInputError: Naming the key to fix.
+        """
+        import torch
+
+        self.check_model_type(model)
+        rows = min(2, len(data))
+        ids = torch.as_tensor(np.asarray(data.input_ids[:rows], dtype=np.int64))
+        ids = ids[:, : max(1, int(np.max(data.lengths[:rows])))]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                output = model(ids.to(next(model.parameters(), torch.empty(0)).device))
+        except Exception as error:
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: the model failed on input_ids of shape "
+                f"{tuple(ids.shape)} ({type(error).__name__}: {error}); see docs/models.md "
+                "for the input it gets"
+            ) from None
+        finally:
+            model.train(was_training)
+        shape = tuple(getattr(output, "shape", ()))
+        if not isinstance(output, torch.Tensor) or shape not in ((rows,), (rows, 1)):
+            raise TrainerInputError(
+                f"model.{TARGET_KEY}: forward(input_ids) must return one logit per example, "
+                f"shape [{rows}] or [{rows}, 1] for {rows} rows; got "
+                f"{type(output).__name__} of shape {list(shape)}"
+            )
+
     def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example losses, in row order (length-sorted batches of
         ``config.eval_batch_size`` on the model's device)."""
         import torch
 
         from trainers.lightning.data import StoryBatches, prediction_batches
+        from trainers.lightning.module import one_logit
 
-        self.check_inputs(data, None, "predict")
+        self.check_inputs(data, None, "predict", model)
         batches = StoryBatches(data)
         probabilities = np.empty(len(data), dtype=np.float32)
         losses = np.empty(len(data), dtype=np.float32)
@@ -99,7 +155,7 @@ class LightningTrainer(ModelTrainer):
             with torch.inference_mode():
                 for rows in prediction_batches(data.lengths, self.config.eval_batch_size):
                     input_ids, labels, _ = batches[rows]
-                    logits = model(input_ids.to(device)).float()
+                    logits = one_logit(model(input_ids.to(device))).float()
                     probabilities[rows] = torch.sigmoid(logits).cpu().numpy()
                     losses[rows] = loss_fn(logits, labels.to(device)).cpu().numpy()
         finally:
@@ -180,6 +236,18 @@ class LightningTrainer(ModelTrainer):
         import torch
 
         return {"torch": torch.__version__, "lightning": lightning.__version__}
+
+    def describe_model(self, model: Any) -> str:
+        """Lightning's layer table of the network (see :mod:`trainers.lightning.summary`)."""
+        from trainers.lightning.summary import NetworkSummary
+
+        return NetworkSummary.describe(model)
+
+    def parameter_counts(self, model: Any) -> tuple[int, int] | None:
+        """``(all, trainable)`` parameters of the network."""
+        from trainers.lightning.summary import NetworkSummary
+
+        return NetworkSummary.parameter_counts(model)
 
     def _resume_point(self) -> ResumePoint:
         for directory in (self.files.directory, self.files.fallback_directory):
@@ -310,7 +378,7 @@ class LightningTrainer(ModelTrainer):
     @staticmethod
     def _state_targets(request: FitRequest) -> np.ndarray | None:
         """Per-sentence directions of the training stories, when the state loss is on."""
-        weight = getattr(request.hyperparams.network, "state_loss_weight", 0.0)
+        weight = float(getattr(request.model, "state_loss_weight", 0.0))
         if weight == 0:
             return None
         from stories.semantics import StoryReadError, state_targets

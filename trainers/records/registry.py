@@ -98,6 +98,21 @@ class RegistryEntry:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def output_root_of(run_dir: str | Path) -> Path:
+    """The output root of a run folder: the folder that holds its ``runs/`` folder (home of
+    ``registry.json``, ``datasets/``, ``mlflow.db``), or its parent when the run folder is
+    not inside a ``runs/`` folder.
+
+    Example:
+        >>> output_root_of("/elsewhere/runs/lstm-x").as_posix()
+        '/elsewhere'
+        >>> output_root_of("/elsewhere/demo").as_posix()
+        '/elsewhere'
+    """
+    parent = Path(run_dir).parent
+    return parent.parent if parent.name == Registry.RUNS_DIR else parent
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
@@ -179,14 +194,15 @@ class Registry:
         )
 
     def resolve_run(self, run: str | Path) -> Path:
-        """The run directory named by ``run``: a run id, or a path to a run directory.
+        """The run directory named by ``run``: a run id (a folder of this output root's
+        ``runs/``), or the path of a run folder anywhere (its own output root is
+        :func:`output_root_of` it).
 
-        Either way the run must lie under ``<output_root>/runs/`` and hold a manifest; ids
-        and paths that step outside (``../../x``, absolute paths elsewhere, links out) are
-        refused.
+        An id must name a folder directly inside ``<output_root>/runs/`` (an id that is a link
+        out of it is refused); a path must be a run folder, with its manifest.
 
         Raises:
-            RegistryError: Outside the output root, not a run, or a damaged manifest,
+            RegistryError: An id outside the runs folder, not a run, or a damaged manifest,
                 naming what was given.
         """
         runs_root = (self.output_root / self.RUNS_DIR).resolve()
@@ -194,12 +210,12 @@ class Registry:
         if not text:
             raise RegistryError("run: empty; give a run id or a run directory")
         candidate = Path(text).expanduser()
-        is_id = len(candidate.parts) == 1 and not candidate.is_absolute()
+        is_id = len(candidate.parts) == 1 and not candidate.is_absolute() and text != ".."
         path = (runs_root / text if is_id else candidate).resolve()
-        if path.parent != runs_root:
+        if is_id and path.parent != runs_root:
             raise RegistryError(
-                f"run={text!r}: runs live in {runs_root}; give a run id or a folder directly "
-                "inside it (set paths.output_dir for another output root)"
+                f"run={text!r}: a run id names a folder in {runs_root}, and this one leads out "
+                "of it (a link?); give the path of the run folder itself"
             )
         if not RunManifest.path_for(path).exists():
             raise RegistryError(

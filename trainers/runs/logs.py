@@ -141,7 +141,9 @@ class RunLogHandler(logging.FileHandler):
 
 
 @contextmanager
-def run_log(run_dir: str | Path, *, enabled: bool = True) -> Iterator[Path | None]:
+def run_log(
+    run_dir: str | Path, *, enabled: bool = True, action: str | None = None
+) -> Iterator[Path | None]:
     """Append storyqa's log lines (INFO and above) to ``<run_dir>/run.log`` while the block
     runs, between a ``started`` (or ``resumed``, when the file already holds lines) and an
     ``ended: finished|interrupted|failed (...)`` line.
@@ -153,6 +155,8 @@ def run_log(run_dir: str | Path, *, enabled: bool = True) -> Iterator[Path | Non
     Args:
         run_dir: The run folder (created if missing).
         enabled: ``False`` writes nothing (a DDP worker: rank zero keeps the run's log).
+        action: What the block does to a finished run (``evaluation``): its lines then read
+            ``run <id> evaluation started`` and ``run <id> evaluation ended: ...``.
 
     Yields:
         The log file, or ``None`` when not ``enabled``.
@@ -183,8 +187,9 @@ def run_log(run_dir: str | Path, *, enabled: bool = True) -> Iterator[Path | Non
     for log, _ in lowered:
         log.setLevel(logging.INFO)
     outcome = "finished"
+    what = folder.name if action is None else f"{folder.name} {action}"
     try:
-        logger.info("run %s %s", folder.name, "resumed" if resumed else "started")
+        logger.info("run %s %s", what, "resumed" if resumed and action is None else "started")
         yield path
     except KeyboardInterrupt:
         outcome = "interrupted"
@@ -194,7 +199,7 @@ def run_log(run_dir: str | Path, *, enabled: bool = True) -> Iterator[Path | Non
         outcome = f"failed ({type(error).__name__}{': ' + lines[0] if lines else ''})"
         raise
     finally:
-        logger.info("run %s ended: %s", folder.name, outcome)
+        logger.info("run %s ended: %s", what, outcome)
         for log in loggers:
             log.removeHandler(handler)
         for log, level in lowered:

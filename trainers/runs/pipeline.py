@@ -12,8 +12,10 @@ dataset version, trains, evaluates the best checkpoint on every requested split,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +25,26 @@ from models.settings import SettingsError
 from stories import DatasetConfig, StoryDataset, build_dataset
 from trainers.base import ModelTrainer
 from trainers.config import PRESETS, Hyperparams, TrainerConfig, model_preset
+from trainers.config.model import TARGET_KEY
 from trainers.records.manifest import RunManifest
-from trainers.records.registry import Registry
+from trainers.records.registry import Registry, output_root_of
 from trainers.records.run import DatasetInfo, new_run_id
 from trainers.results import TrainingResult
-from trainers.runs.logs import run_log
-from trainers.tracking import TrackerConfig
+from trainers.runs.logs import RUN_LOG_FILE, run_log
+from trainers.tracking import Invocation, TrackerConfig
+
+logger = logging.getLogger(__name__)
 
 #: Framework -> "module:class" of its trainer (imported only when used).
 TRAINERS: Mapping[str, str] = {
     "lightning": "trainers.lightning.trainer:LightningTrainer",
     "keras": "trainers.keras.trainer:KerasTrainer",
+}
+#: Framework -> "module:function" that checks the ``trainer.*`` placement keys against this
+#: machine (imported only when one of them is set).
+PLACEMENT_CHECKS: Mapping[str, str] = {
+    "lightning": "trainers.lightning.devices:check_placement",
+    "keras": "trainers.keras.backend:check_placement",
 }
 SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
 #: Trainer settings a resumed run may change (to train longer).
@@ -42,6 +53,10 @@ RESUME_EXTENSIONS: tuple[str, ...] = ("max_epochs", "max_minutes")
 VOCAB_FILE = "vocab.json"
 #: The run's HTML report (evaluation of the best checkpoint on every split).
 REPORT_FILE = "report.html"
+#: Hydra's composed config, in the run folder (``train.py`` runs).
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+#: The learning-curve plot, kept as ``artifacts/plots/learning_curve.png``.
+LEARNING_CURVE_FILE = "learning_curve.png"
 #: Columns of a split kept with each misclassified or diagnosed example.
 EXAMPLE_COLUMNS: tuple[str, ...] = ("id", "story", "question", "category", "noun_count")
 
@@ -97,8 +112,9 @@ class PipelineConfig:
     def from_mapping(cls, config: Mapping[str, Any]) -> PipelineConfig:
         """Validate a plain config (e.g. Hydra's, as a dict); errors name the key.
 
-        ``model`` is a preset name or a mapping with ``framework`` (or ``name`` of a preset)
-        and any hyperparameters to override; ``data`` a preset name or a mapping.
+        ``model`` is a preset name, a model config (``_target_``, ``framework``, arguments and
+        training keys) or a mapping naming a preset with keys to override; ``data`` a preset
+        name or a mapping.
         """
         unknown = sorted(set(config) - set(cls.KEYS))
         if unknown:
@@ -125,6 +141,21 @@ class PipelineConfig:
             evaluate_splits=splits,
         )
 
+    def check_trainer(self) -> None:
+        """Refuse ``trainer.*`` keys the model's framework cannot honour, and placement keys
+        (``accelerator``, ``devices``, ``num_nodes``, ``strategy``, ``precision``) this machine
+        cannot run: before anything is built. The framework is imported only when a placement
+        key differs from its default.
+
+        Raises:
+            SettingsError: Naming the key, what this machine has, and the fix.
+        """
+        self.trainer.check_framework(self.model.framework)
+        if not self.trainer.placement_overrides():
+            return
+        module, name = PLACEMENT_CHECKS[self.model.framework].split(":")
+        getattr(importlib.import_module(module), name)(self.trainer)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain config (what the manifest and the tracker record)."""
         return {
@@ -149,35 +180,27 @@ def _non_negative(value: Any, key: str) -> int:
 
 
 def resolve_model(model: str | Mapping[str, Any] | Hyperparams) -> Hyperparams:
-    """Hyperparameters from a preset name, a mapping (preset ``name`` plus overrides, or
-    ``framework`` plus values) or a ready dataclass."""
+    """Hyperparameters from a preset name, a model config (with ``_target_``), a mapping that
+    names a preset (``name``) with keys to override, or a ready :class:`Hyperparams`.
+
+    Raises:
+        SettingsError: An unknown preset, a target that cannot be imported, or a bad key,
+            naming the key.
+    """
     if isinstance(model, Hyperparams):
         return model
     if isinstance(model, str):
         return model_preset(model)
     values = dict(model)
-    framework = values.pop("framework", None)
-    architecture = values.pop("architecture", None)
     name = values.get("name")
-    if framework is None and architecture is None and name is None:
-        raise SettingsError("model: give a preset name (model=transformer) or model.framework")
-    preset = model_preset(name) if isinstance(name, str) and name in PRESETS else None
-    if preset is not None and framework not in (None, preset.framework):
+    if TARGET_KEY not in values and isinstance(name, str) and name in PRESETS:
+        return model_preset(name, **{k: v for k, v in values.items() if k != "name"})
+    if TARGET_KEY not in values and "framework" not in values and "architecture" not in values:
         raise SettingsError(
-            f"model.framework: model {name!r} is trained by the {preset.framework} trainer, "
-            f"not {framework}; pick a {framework} model (e.g. "
-            f"model={'lstm' if framework == 'keras' else 'transformer'})"
+            "model: give a preset name (model=transformer) or a model config with _target_ "
+            "and framework (docs/models.md)"
         )
-    if preset is not None and architecture not in (None, preset.architecture):
-        raise SettingsError(
-            f"model.architecture: model {name!r} is a {preset.architecture}, not "
-            f"{architecture}; drop model.name or pick a {architecture} preset"
-        )
-    if preset is not None:
-        return preset.replace(**values)
-    return Hyperparams.from_mapping(
-        {**values, "framework": framework, "architecture": architecture}
-    )
+    return Hyperparams.from_mapping(values)
 
 
 def run_pipeline(
@@ -187,6 +210,7 @@ def run_pipeline(
     resume: str | Path | None = None,
     progress: bool = True,
     extend: Mapping[str, Any] | None = None,
+    invocation: Invocation | None = None,
 ) -> dict[str, Any]:
     """Build data, train, evaluate the best checkpoint, write the report, register the run.
 
@@ -198,6 +222,8 @@ def run_pipeline(
             of a resumed run (a new run takes them from ``config``'s trainer settings).
         extend: With ``resume``, trainer settings that may change to train longer:
             ``max_epochs`` and ``max_minutes``.
+        invocation: How the run was started (command line, sweep, composed config), for its
+            recorded context; default this process' command line.
 
     Returns:
         ``run_id``, ``run_dir``, ``training`` (:class:`~trainers.results.TrainingResult`),
@@ -219,7 +245,14 @@ def run_pipeline(
         if not progress:  # a display setting: a resume without bars hides the training bars too
             config["trainer"]["progress"] = False
     resolved = config if isinstance(config, PipelineConfig) else PipelineConfig.from_mapping(config)
-    output_root = resolved.output_dir.expanduser().resolve()
+    resolved.check_trainer()
+    # A resumed run stays in its own output root, wherever it is run from (its saved
+    # output_dir may be relative to where it started).
+    output_root = (
+        output_root_of(Path(run_dir))
+        if resume is not None and run_dir is not None
+        else resolved.output_dir.expanduser().resolve()
+    )
     dataset = build_dataset(
         resolved.data, seed=resolved.data_seed, output_dir=output_root, progress=progress
     )
@@ -234,11 +267,29 @@ def run_pipeline(
         dataset=dataset,
         output_root=output_root,
         run_config=resolved.to_dict(),
+        invocation=invocation,
     )
-    with run_log(trainer.run_dir, enabled=trainer.is_global_zero), trainer:
-        resumed = resume is not None
-        evaluate_only = resumed and not extend and _left_after_training(trainer, resolved)
-        return _train_and_evaluate(trainer, dataset, resolved, resumed, evaluate_only)
+    resumed = resume is not None
+    try:
+        with run_log(trainer.run_dir, enabled=trainer.is_global_zero), trainer:
+            evaluate_only = resumed and not extend and _left_after_training(trainer, resolved)
+            return _train_and_evaluate(trainer, dataset, resolved, resumed, evaluate_only)
+    except BaseException:
+        if not resumed:
+            _discard_unstarted_run(trainer.run_dir)
+        raise
+
+
+def _discard_unstarted_run(run_dir: Path) -> None:
+    """Remove what a new run wrote before it started (its vocabulary and log) when it failed
+    before its manifest existed (e.g. a model the trainer refused): no half-made run folder
+    is left behind. The folder goes too when nothing else is in it."""
+    if RunManifest.path_for(run_dir).exists():
+        return
+    for name in (VOCAB_FILE, RUN_LOG_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty (e.g. Hydra's dump): the CLI tidies it
+        run_dir.rmdir()
 
 
 def load_run_manifest(run_dir: Path, key: str) -> RunManifest:
@@ -311,8 +362,8 @@ def _train_and_evaluate(
     if training is None:
         training = trainer.train(
             model,
-            trainer.encode(dataset, "train"),
-            trainer.encode(dataset, "valid_a"),
+            trainer.encode(dataset, "train", model),
+            trainer.encode(dataset, "valid_a", model),
             dataset.metadata("train"),
             dataset.metadata("valid_a"),
             config.model,
@@ -340,6 +391,7 @@ def _evaluate_report_register(
         trainer.load_checkpoint(model, training.best_checkpoint)
     evaluations = evaluate_splits(trainer, model, dataset, config.evaluate_splits)
     manifest = RunManifest.load(trainer.run_dir)
+    curve = log_learning_curve(trainer)
     report = write_run_report(
         trainer.run_dir / REPORT_FILE,
         evaluations,
@@ -355,10 +407,14 @@ def _evaluate_report_register(
             "epochs": training.epochs_completed,
             "device": manifest.device,
         },
-        learning_curve=trainer.run_dir / "metrics.jsonl",
+        learning_curve=curve or trainer.run_dir / "metrics.jsonl",
         title=f"storyqa run {manifest.run_id}",
     )
     entry = Registry(trainer.output_root).register_run(trainer.run_dir)
+    log_run_files(trainer)
+    from trainers.runs.serving import log_run_model
+
+    log_run_model(trainer, model, dataset)  # the best model as an MLflow model (mlflow sink)
     return {
         "run_id": trainer.run_dir.name,
         "run_dir": trainer.run_dir,
@@ -369,6 +425,35 @@ def _evaluate_report_register(
     }
 
 
+def log_learning_curve(trainer: ModelTrainer) -> Path | None:
+    """Plot the learning curve once, as ``artifacts/plots/learning_curve.png`` (the report
+    embeds the same file); ``None`` when there is nothing to plot or no tracker."""
+    from metrics.plots import learning_curve_png
+
+    png = learning_curve_png(trainer.run_dir / "metrics.jsonl")
+    if png is None or trainer.tracker is None or trainer.tracker.closed:
+        return None
+    return trainer.tracker.write_artifact("plots", LEARNING_CURVE_FILE, png)
+
+
+def log_run_files(trainer: ModelTrainer) -> None:
+    """Record the run's own files as ``artifacts/run/<file>``: ``report.html``,
+    ``manifest.json``, the composed ``config.yaml`` and ``vocab.json`` (those that exist)."""
+    tracker = trainer.tracker
+    if tracker is None or tracker.closed:
+        return
+    run_dir = trainer.run_dir
+    config = run_dir / HYDRA_CONFIG
+    given = trainer.invocation.config_file if trainer.invocation else None
+    if not config.is_file() and given is not None:
+        config = Path(given)
+    files = (run_dir / REPORT_FILE, RunManifest.path_for(run_dir), config, run_dir / VOCAB_FILE)
+    for path in files:
+        if path.is_file():
+            tracker.log_artifact("run", path)
+    tracker.flush()
+
+
 def evaluate_splits(
     trainer: ModelTrainer, model: Any, dataset: StoryDataset, splits: tuple[str, ...]
 ) -> dict[str, Any]:
@@ -376,7 +461,7 @@ def evaluate_splits(
     return {
         split: trainer.evaluate(
             model,
-            trainer.encode(dataset, split),
+            trainer.encode(dataset, split, model),
             dataset.metadata(split),
             split,
             examples=_examples(dataset, split),
@@ -396,6 +481,7 @@ def open_run(
     *,
     splits: tuple[str, ...] = (),
     splits_key: str = "splits",
+    allow_unknown_words: bool = False,
 ) -> tuple[ModelTrainer, Any, StoryDataset, PipelineConfig]:
     """A finished run ready to predict: its trainer, its best model and a dataset encoded
     with the run's vocabulary (the run's own data, or ``data_path``: a user JSONL file or
@@ -404,12 +490,17 @@ def open_run(
     Args:
         run_dir: The run directory.
         data_path: A user JSONL file or folder instead of the run's own data.
-        splits: Splits that must be in the data (checked before the model is loaded).
+        splits: Splits that must be in the data (checked before the model is loaded); those
+            whose words are checked (default: every split of the data).
         splits_key: The command-line key that named ``splits``, for the error.
+        allow_unknown_words: Read words of ``data_path`` that the run never saw as ``[UNK]``
+            (with a warning that counts them) instead of refusing them.
 
     Raises:
         SettingsError: No manifest, a damaged one, no saved config, a run that is not
-            ``finished``, or a split of ``splits`` that is not in the data.
+            ``finished``, a split of ``splits`` that is not in the data, or words of
+            ``data_path`` that the run's vocabulary does not have (see
+            :func:`check_unknown_words`).
         trainers.errors.CheckpointError: The best checkpoint is missing or damaged.
     """
     from stories import load_dataset
@@ -438,7 +529,7 @@ def open_run(
             f"run {manifest.run_id}: its best checkpoint {run_dir / best} is missing; restore "
             "the file, or train the run again"
         )
-    output_root = run_dir.parent.parent
+    output_root = output_root_of(run_dir)
     if data_path is None:
         dataset = build_dataset(
             config.data, seed=config.data_seed, output_dir=output_root, progress=False
@@ -454,6 +545,15 @@ def open_run(
     vocab_path = run_dir / VOCAB_FILE
     if vocab_path.exists():
         dataset = dataset.with_vocab(Vocabulary.load(vocab_path))
+    elif data_path is not None:
+        raise SettingsError(
+            f"run: {run_dir} has no {VOCAB_FILE} (the vocabulary it was trained with), so it "
+            "cannot read other data; leave out data.path to evaluate it on its own data"
+        )
+    if data_path is not None:
+        check_unknown_words(
+            dataset, splits or tuple(dataset.splits), vocab_path, allow=allow_unknown_words
+        )
     trainer = trainer_class(config.model.framework)(
         run_dir,
         config=config.trainer.replace(progress=False),
@@ -469,10 +569,58 @@ def open_run(
     return trainer, model, dataset, config
 
 
+def check_unknown_words(
+    dataset: StoryDataset, splits: tuple[str, ...], vocab_path: Path, *, allow: bool = False
+) -> None:
+    """Refuse words of ``dataset`` (not the run's own data) that the run's vocabulary, its
+    training split's words (``vocab_path``), does not have: a model reads each of them as the
+    one ``[UNK]`` token, so on this closed-vocabulary task two unknown names become one actor
+    and the accuracy means nothing. With ``allow``, warn instead, counting them.
+
+    Raises:
+        SettingsError: Naming the unknown words, their rows and the split's file.
+    """
+    from stories.vocab import UNK, unknown_words
+
+    vocab = dataset.vocab
+    assert vocab is not None
+    for split in splits:
+        frame = dataset[split]
+        found = unknown_words(frame["story"] + " " + frame["question"], vocab)
+        if not found:
+            continue
+        source = dataset.path if dataset.path.is_file() else dataset.path / f"{split}.jsonl"
+        words = _count(len(found.words), "word")
+        if allow:
+            logger.warning(
+                "data.path: %s: %s of %d hold %s the run never saw in training (%s, %s in "
+                "all), each read as %s (allow_unknown_words=true); the accuracy on those rows "
+                "means little",
+                source, _count(found.row_count, "row"), len(frame), words,
+                found.describe(max_rows=3), _count(found.occurrences, "occurrence"), UNK,
+            )  # fmt: skip
+            continue
+        raise SettingsError(
+            f"data.path: {source}: {words} the run never saw in training "
+            f"(rows counted from 1): {found.describe()}. The run knows only its training "
+            f"split's words ({vocab_path}, {len(vocab)} tokens) and reads any other as {UNK}, "
+            "so two unknown names become one actor and the accuracy means nothing; use the "
+            "names and words of the training stories, or give allow_unknown_words=true to "
+            "evaluate anyway"
+        )
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 word``, ``2 words``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def evaluate_run(
     run_dir: str | Path,
     splits: tuple[str, ...] | None = None,
     data_path: str | Path | None = None,
+    *,
+    allow_unknown_words: bool = False,
 ) -> dict[str, Any]:
     """Re-evaluate a run's best checkpoint with its own saved config.
 
@@ -480,16 +628,27 @@ def evaluate_run(
         run_dir: The run directory.
         splits: Splits to evaluate; default every split of the data.
         data_path: Evaluate on a user JSONL file or folder instead (splits named after files).
+        allow_unknown_words: Evaluate ``data_path`` even with words the run never saw (see
+            :func:`check_unknown_words`).
 
     Returns:
         Split -> :class:`~metrics.EvaluationResult` (also saved in ``eval/<split>/``, logged,
         recorded in the manifest and the registry).
     """
-    trainer, model, dataset, _ = open_run(run_dir, data_path, splits=tuple(splits or ()))
-    chosen = tuple(dataset) if splits is None else tuple(splits)
-    with trainer:
-        results = evaluate_splits(trainer, model, dataset, chosen)
-    Registry(trainer.output_root).register_run(trainer.run_dir)
+    run_dir = Path(run_dir).resolve()
+    load_run_manifest(run_dir, "run")  # a run folder, before its log is written to
+    with run_log(run_dir, action="evaluation"):
+        trainer, model, dataset, _ = open_run(
+            run_dir,
+            data_path,
+            splits=tuple(splits or ()),
+            allow_unknown_words=allow_unknown_words,
+        )
+        chosen = tuple(dataset) if splits is None else tuple(splits)
+        with trainer:
+            results = evaluate_splits(trainer, model, dataset, chosen)
+            log_run_files(trainer)  # the manifest now holds the new scores
+        Registry(trainer.output_root).register_run(trainer.run_dir)
     return results
 
 
@@ -498,25 +657,46 @@ DIAGNOSE_DIR = "diagnose"
 
 
 def diagnose_run(
-    run_dir: str | Path, split: str = "test", data_path: str | Path | None = None
+    run_dir: str | Path,
+    split: str = "test",
+    data_path: str | Path | None = None,
+    *,
+    allow_unknown_words: bool = False,
 ) -> Path:
     """Write per-example predictions of a run's best checkpoint for error analysis.
 
     Files in ``<run_dir>/diagnose/<split>/``: ``predictions.jsonl`` (id, story, question,
     label, probability, prediction, correct, category, noun_count, loss; one line per
     example, in split order), ``index.json`` (per category and noun count: examples,
-    accuracy and the line numbers of the errors) and ``model_summary.txt``.
+    accuracy and the line numbers of the errors) and ``model_summary.txt``. Words of
+    ``data_path`` the run never saw are refused unless ``allow_unknown_words`` (see
+    :func:`check_unknown_words`).
 
     Returns:
         The folder written.
     """
+    run_dir = Path(run_dir).resolve()
+    load_run_manifest(run_dir, "run")  # a run folder, before its log is written to
+    with run_log(run_dir, action="diagnosis"):
+        return _diagnose(run_dir, split, data_path, allow_unknown_words)
+
+
+def _diagnose(
+    run_dir: Path, split: str, data_path: str | Path | None, allow_unknown_words: bool
+) -> Path:
     import json
 
     import numpy as np
 
-    trainer, model, dataset, _ = open_run(run_dir, data_path, splits=(split,), splits_key="split")
+    trainer, model, dataset, _ = open_run(
+        run_dir,
+        data_path,
+        splits=(split,),
+        splits_key="split",
+        allow_unknown_words=allow_unknown_words,
+    )
     with trainer:
-        probabilities, losses = trainer.predict(model, trainer.encode(dataset, split))
+        probabilities, losses = trainer.predict(model, trainer.encode(dataset, split, model))
     frame = dataset[split].reset_index(drop=True)
     labels = frame["label"].to_numpy()
     predictions = (np.asarray(probabilities) > trainer.processor.threshold).astype(int)

@@ -14,13 +14,18 @@ Example:
 from __future__ import annotations
 
 from trainers.tracking.config import ResolvedTrackerConfig, TrackerConfig, TrackerConfigError
+from trainers.tracking.context import GitState, Invocation, RunContext
 from trainers.tracking.factory import open_tracker
 from trainers.tracking.secrets import SecretFilter
 from trainers.tracking.tracker import Tracker
-from trainers.tracking.types import RunStatus, Scalar, Sink
+from trainers.tracking.types import DatasetInput, RunStatus, Scalar, Sink
 
 __all__ = [
+    "DatasetInput",
+    "GitState",
+    "Invocation",
     "ResolvedTrackerConfig",
+    "RunContext",
     "RunStatus",
     "Scalar",
     "SecretFilter",

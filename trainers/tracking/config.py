@@ -62,6 +62,8 @@ class TrackerConfig:
             ``<output_root>/mlartifacts`` (never the current directory).
         tensorboard_dir: Default ``<run_dir>/tensorboard``.
         tags: Tags for the run (Neptune ``sys/tags``, MLflow tags ``tag.<t>``).
+        system_metrics: Record CPU, memory (and GPU) use while a run trains, through MLflow's
+            system metrics and Neptune's hardware monitoring; ``false`` turns both off.
     """
 
     SINKS: ClassVar[tuple[str, ...]] = ("jsonl", "neptune", "mlflow", "tensorboard")
@@ -85,6 +87,7 @@ class TrackerConfig:
     mlflow_artifact_location: str | None = None
     tensorboard_dir: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    system_metrics: bool = True
 
     def __post_init__(self) -> None:
         sinks = self._strings("sinks", self.sinks)
@@ -99,6 +102,8 @@ class TrackerConfig:
                 "neptune_mode",
                 f"{self.neptune_mode!r} is not one of {list(self.NEPTUNE_MODES)}",
             )
+        if not isinstance(self.system_metrics, bool):
+            self._fail("system_metrics", f"must be true or false, got {self.system_metrics!r}")
         if not isinstance(self.mlflow_experiment, str) or not self.mlflow_experiment.strip():
             self._fail("mlflow_experiment", f"must be non-empty, got {self.mlflow_experiment!r}")
         for name in (
@@ -182,6 +187,7 @@ class TrackerConfig:
             or (root / self.MLFLOW_ARTIFACTS_NAME).as_uri(),
             tensorboard_dir=_path(self.tensorboard_dir, run / self.TENSORBOARD_DIR_NAME),
             tags=self.tags,
+            system_metrics=self.system_metrics,
         )
 
 
@@ -204,6 +210,7 @@ class ResolvedTrackerConfig:
         mlflow_artifact_location: Artifact root URI for a new experiment.
         tensorboard_dir: Absolute TensorBoard log directory.
         tags: Run tags.
+        system_metrics: Whether MLflow and Neptune record system metrics.
     """
 
     sinks: tuple[str, ...]
@@ -216,3 +223,4 @@ class ResolvedTrackerConfig:
     mlflow_artifact_location: str
     tensorboard_dir: Path
     tags: tuple[str, ...]
+    system_metrics: bool = True

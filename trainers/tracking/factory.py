@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from trainers.tracking.config import ResolvedTrackerConfig, TrackerConfig
+from trainers.tracking.context import RunContext
 from trainers.tracking.secrets import SecretFilter
 from trainers.tracking.sinks.jsonl import JsonlSink
 from trainers.tracking.tracker import Tracker
@@ -26,37 +28,59 @@ from trainers.tracking.types import Sink
 
 logger = logging.getLogger(__name__)
 
-SinkBuilder = Callable[[ResolvedTrackerConfig, str, "int | None"], Sink]
+
+@dataclass(frozen=True)
+class Opening:
+    """How a tracker is opened for one run.
+
+    Attributes:
+        run_name: Name of the run in Neptune and MLflow.
+        resume_epoch: First epoch of a resumed run, or ``None``.
+        context: The context of a new run (MLflow sets it as tags when it creates the run).
+        attach: Reopen the run only to add values (re-evaluation): its recorded end is kept.
+    """
+
+    run_name: str
+    resume_epoch: int | None = None
+    context: RunContext | None = None
+    attach: bool = False
 
 
-def _neptune(config: ResolvedTrackerConfig, run_name: str, resume_epoch: int | None) -> Sink:
+SinkBuilder = Callable[[ResolvedTrackerConfig, Opening], Sink]
+
+
+def _neptune(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
     from trainers.tracking.sinks.neptune import NeptuneSink
 
     return NeptuneSink(
         mode=config.neptune_mode,
         data_dir=config.neptune_data_dir,
-        run_name=run_name,
+        run_name=opening.run_name,
         project=config.neptune_project,
         tags=config.tags,
+        hardware_metrics=config.system_metrics and not opening.attach,
     )
 
 
-def _mlflow(config: ResolvedTrackerConfig, run_name: str, resume_epoch: int | None) -> Sink:
+def _mlflow(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
     from trainers.tracking.sinks.mlflow import MlflowSink
 
     return MlflowSink(
         tracking_uri=config.mlflow_tracking_uri,
         experiment=config.mlflow_experiment,
         artifact_location=config.mlflow_artifact_location,
-        run_name=run_name,
+        run_name=opening.run_name,
         tags=config.tags,
+        context=opening.context,
+        system_metrics=config.system_metrics and not opening.attach,
+        attach=opening.attach,
     )
 
 
-def _tensorboard(config: ResolvedTrackerConfig, run_name: str, resume_epoch: int | None) -> Sink:
+def _tensorboard(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
     from trainers.tracking.sinks.tensorboard import TensorBoardSink
 
-    return TensorBoardSink(config.tensorboard_dir, resume_epoch=resume_epoch)
+    return TensorBoardSink(config.tensorboard_dir, resume_epoch=opening.resume_epoch)
 
 
 #: Optional sinks by config name (``jsonl`` is always created first).
@@ -69,16 +93,14 @@ BUILDERS: Mapping[str, SinkBuilder] = {
 
 def build_sinks(
     config: ResolvedTrackerConfig,
-    run_name: str,
-    resume_epoch: int | None,
+    opening: Opening,
     secrets: SecretFilter,
 ) -> tuple[list[Sink], dict[str, str]]:
     """Create every configured sink.
 
     Args:
         config: Resolved tracker config.
-        run_name: Run name for Neptune and MLflow.
-        resume_epoch: First epoch of a resumed run, or ``None``.
+        opening: Run name, resume epoch, context, attach.
         secrets: Used to redact failure reasons.
 
     Returns:
@@ -88,13 +110,13 @@ def build_sinks(
     Raises:
         OSError: If ``metrics.jsonl`` cannot be opened: without it there is no record.
     """
-    sinks: list[Sink] = [JsonlSink(config.run_dir, resume_epoch=resume_epoch)]
+    sinks: list[Sink] = [JsonlSink(config.run_dir, resume_epoch=opening.resume_epoch)]
     failures: dict[str, str] = {}
     for name in config.sinks:
         if name == JsonlSink.name:
             continue
         try:
-            sinks.append(BUILDERS[name](config, run_name, resume_epoch))
+            sinks.append(BUILDERS[name](config, opening))
         except Exception as exc:
             reason = secrets.redact(f"{type(exc).__name__}: {exc}")
             failures[name] = reason
@@ -108,11 +130,15 @@ def open_tracker(
     run_dir: str | Path,
     run_name: str | None = None,
     resume_epoch: int | None = None,
+    *,
+    context: RunContext | None = None,
+    attach: bool = False,
 ) -> Tracker:
     """Open the sinks ``config`` names for one run, in a tracker.
 
     A sink that cannot be created is skipped with one warning (``jsonl`` cannot: its
-    failure raises).
+    failure raises). With a ``context`` (a new run) the context is logged to every sink
+    at once.
 
     Args:
         config: Which sinks and how.
@@ -123,10 +149,17 @@ def open_tracker(
         resume_epoch: First epoch a resumed run trains; records of later epochs left by
             the interrupted run are dropped so nothing is logged twice. ``None`` for a
             new run.
+        context: Where a new run came from (:class:`~trainers.tracking.context.RunContext`).
+        attach: Reopen a run only to add values (re-evaluating it): MLflow keeps a finished
+            run's status and end time, and no system metrics are recorded.
     """
     secrets = SecretFilter()
     resolved = config.resolve(output_root, run_dir)
-    sinks, failures = build_sinks(
-        resolved, run_name or resolved.run_dir.name, resume_epoch, secrets
-    )
-    return Tracker(resolved.run_dir, sinks, secrets, failures)
+    if context is not None:
+        context = context.redacted(secrets.redact)
+    opening = Opening(run_name or resolved.run_dir.name, resume_epoch, context, attach)
+    sinks, failures = build_sinks(resolved, opening, secrets)
+    tracker = Tracker(resolved.run_dir, sinks, secrets, failures)
+    if context is not None:
+        tracker.log_context(context)
+    return tracker

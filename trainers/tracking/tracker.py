@@ -10,7 +10,9 @@ raises is disabled after one warning naming the sink and the reason; the others,
 ``KeyboardInterrupt`` when the tracker is used as a context manager; ``close`` is idempotent.
 
 Every name must come from :mod:`metrics.namespaces`; every parameter and string value passes
-through :class:`~trainers.tracking.secrets.SecretFilter` first.
+through :class:`~trainers.tracking.secrets.SecretFilter` first. The run's context
+(:meth:`Tracker.log_context`) and its dataset inputs (:meth:`Tracker.log_inputs`) reach the
+sinks that have those methods; a sink written before they existed is skipped, not disabled.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from metrics import namespaces as ns
+from trainers.tracking.context import RunContext
 from trainers.tracking.secrets import SecretFilter
-from trainers.tracking.types import RunStatus, Scalar, Sink
+from trainers.tracking.types import DatasetInput, RunStatus, Scalar, Sink
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +88,14 @@ class Tracker:
             self._active.remove(sink)
         logger.warning("tracking sink %r disabled, the run goes on: %s", sink.name, reason)
 
-    def _dispatch(self, method: str, *args: Any) -> None:
+    def _dispatch(self, method: str, *args: Any, optional: bool = False) -> None:
         if self._closed:
             logger.warning("tracker already closed: %s ignored", method)
             return
         for sink in list(self._active):
+            if optional and not hasattr(sink, method):
+                logger.debug("sink %r has no %s; skipped", sink.name, method)
+                continue
             try:
                 getattr(sink, method)(*args)
             except Exception as exc:
@@ -163,7 +169,7 @@ class Tracker:
         top-k rotation and Neptune's offline mode, which records only a path.
 
         Args:
-            kind: ``checkpoints`` or ``plots``.
+            kind: An artifact kind of :data:`metrics.namespaces.ARTIFACT_KINDS`.
             path: The file.
             filename: Name to keep it under; default the file's own name.
 
@@ -189,6 +195,52 @@ class Tracker:
             return None
         self._dispatch("log_artifact", name, target)
         return target
+
+    def write_artifact(self, kind: str, filename: str, content: bytes | str) -> Path | None:
+        """Write ``content`` to ``<run_dir>/artifacts/<kind>/<filename>`` (atomically) and
+        record it as ``artifacts/<kind>/<filename>``.
+
+        Args:
+            kind: An artifact kind of :data:`metrics.namespaces.ARTIFACT_KINDS`.
+            filename: The file's name.
+            content: Text (written as UTF-8) or bytes.
+
+        Returns:
+            The file, or ``None`` if it could not be written (logged as a warning).
+        """
+        name = ns.artifact(kind, filename)
+        target = self.run_dir / self.ARTIFACTS_DIR / kind / ns.sanitize(filename)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            logger.warning("artifact %s not written: %s", target, exc)
+            return None
+        self._dispatch("log_artifact", name, target)
+        return target
+
+    def log_context(self, context: RunContext) -> None:
+        """Record where the run came from (free text redacted): ``context/...`` everywhere,
+        and each backend's own notions (MLflow's ``mlflow.*`` tags, Neptune's description and
+        tags).
+
+        Args:
+            context: The run's context.
+        """
+        self._dispatch("log_context", context.redacted(self.secrets.redact), optional=True)
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        """Record the datasets the run reads (MLflow's dataset inputs).
+
+        Args:
+            inputs: One entry per dataset and role (``training``, ``validation``).
+        """
+        if inputs:
+            self._dispatch("log_inputs", list(inputs), optional=True)
 
     def _scalar(self, value: object) -> Scalar:
         item = getattr(value, "item", None)

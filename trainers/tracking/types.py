@@ -1,4 +1,5 @@
-"""What the tracker and its sinks exchange: the :class:`Sink` protocol and its value types.
+"""What the tracker and its sinks exchange: the :class:`Sink` protocol and its value types
+(:class:`DatasetInput`; the run's context is :class:`~trainers.tracking.context.RunContext`).
 
 A sink is anything with the :class:`Sink` methods (see ``trainers/tracking/sinks/``); the
 :class:`~trainers.tracking.tracker.Tracker` fans values out to them, and
@@ -13,12 +14,36 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from trainers.tracking.context import RunContext
 
 Scalar = bool | int | float | str
 RunStatus = Literal["finished", "failed", "killed"]
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """One dataset a run reads (MLflow's dataset inputs).
+
+    Attributes:
+        name: The dataset version (``all_4dir-default-f3154c65``).
+        digest: Its content hash.
+        context: What the run does with it: ``training`` or ``validation``
+            (:data:`metrics.namespaces.DATASET_INPUT_CONTEXTS`).
+        source: Where it lives (a folder).
+        rows: Examples read.
+    """
+
+    name: str
+    digest: str
+    context: str
+    source: str
+    rows: int
 
 
 @runtime_checkable
@@ -42,6 +67,12 @@ class Sink(Protocol):
 
     def log_artifact(self, name: str, path: Path) -> None:
         """Record the file at ``path`` (which stays in place) under ``name``."""
+
+    def log_context(self, context: RunContext) -> None:
+        """Record where the run came from (``context/...`` and the backend's own notions)."""
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        """Record the datasets the run reads (a no-op where the backend has no such notion)."""
 
     def flush(self) -> None:
         """Make everything logged so far durable."""

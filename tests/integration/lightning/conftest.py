@@ -86,6 +86,13 @@ def fit(trainer: LightningTrainer, small: Small, hp: Hyperparams, **kwargs: Any)
     )
 
 
+def timeless(values: dict[tuple[str, int], float]) -> dict[tuple[str, int], float]:
+    """Every series but those that measure time (they differ between identical runs)."""
+    from metrics import namespaces as ns
+
+    return {key: v for key, v in values.items() if key[0] not in ns.wall_clock_series()}
+
+
 def series(run_dir: Path) -> dict[tuple[str, int], float]:
     """``metrics.jsonl`` series as ``{(name, step): value}``; a repeated key fails."""
     import json

@@ -149,7 +149,9 @@ def read_jsonl(run_dir: Path) -> Stored:
     return stored
 
 
-NEPTUNE_OWN = ("sys/", "source_code/")
+NEPTUNE_OWN = ("sys/", "source_code/", "monitoring/")
+#: MLflow's own system metrics (``tracker.system_metrics``).
+MLFLOW_OWN = "system/"
 
 
 def neptune_containers(data_dir: Path, run_name: str) -> list[list[dict[str, Any]]]:
@@ -172,8 +174,8 @@ def neptune_containers(data_dir: Path, run_name: str) -> list[list[dict[str, Any
 
 
 def read_neptune(operations: list[dict[str, Any]]) -> Stored:
-    """Series, fields and files of one offline run (Neptune's own ``sys/`` and
-    ``source_code/`` attributes left out)."""
+    """Series, fields and files of one offline run (Neptune's own ``sys/``,
+    ``source_code/`` and ``monitoring/`` attributes left out)."""
     stored = Stored()
     for op in operations:
         name = "/".join(op["path"])
@@ -210,10 +212,12 @@ def read_mlflow(
 ) -> Stored:
     """Series (full metric histories of ``series_names``), fields (params, tags except
     MLflow's ``mlflow.*``, ``storyqa.*`` and the config's ``run_tags``, latest value of the
-    other metrics) and artifacts."""
+    other metrics except MLflow's ``system/...``) and artifacts."""
     client, run = mlflow_run(tracking_uri, run_name)
     stored = Stored()
     for name in run.data.metrics:
+        if name.startswith(MLFLOW_OWN):
+            continue
         if name in series_names:
             for metric in client.get_metric_history(run.info.run_id, name):
                 key = (name, metric.step)

@@ -93,3 +93,23 @@ def test_parameters_and_data() -> None:
     }
     assert ns.data_field("hash") == "data/hash"
     assert ns.data_split_size("test") == "data/test/size"
+
+
+def test_epoch_statistics_context_and_model_names() -> None:
+    assert ns.train_stat("learning_rate") == "metrics/train/learning_rate"
+    assert ns.train_stat("examples_per_second") == "metrics/train/examples_per_second"
+    assert ns.epoch_seconds() == "metrics/epoch/seconds"
+    assert ns.context_field("git/dirty") == "context/git/dirty"
+    assert ns.model_field("trainable_parameters") == "model/trainable_parameters"
+    assert ns.run_label("model", "lstm") == "model:lstm"
+    assert ns.artifact("run", "report.html") == "artifacts/run/report.html"
+    assert ns.artifact("eval", "test-breakdown.csv") == "artifacts/eval/test-breakdown.csv"
+    assert ns.artifact("model", "model_summary.txt") == "artifacts/model/model_summary.txt"
+    for bad in (
+        lambda: ns.train_stat("loss"),
+        lambda: ns.context_field("hostname"),
+        lambda: ns.model_field("layers"),
+        lambda: ns.run_tag("user"),
+    ):
+        with pytest.raises(ValueError, match="unknown"):
+            bad()

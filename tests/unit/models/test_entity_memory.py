@@ -27,7 +27,7 @@ def batch(*rows: list[int], width: int | None = None) -> torch.Tensor:
 
 def make_model(**overrides) -> EntityMemoryNetwork:
     torch.manual_seed(0)
-    return EntityMemoryNetwork(EntityMemoryConfig(d_model=8, **overrides), VOCAB.tokens)
+    return EntityMemoryNetwork(len(VOCAB.tokens), VOCAB.tokens, d_model=8, **overrides)
 
 
 def test_split_gives_each_sentence_and_the_question_their_own_padded_rows():
@@ -84,13 +84,14 @@ def test_a_row_without_sep_or_an_overlong_sentence_is_refused():
 
 def test_a_vocabulary_without_a_sentence_end_is_refused():
     with pytest.raises(ValueError, match=r"model.sentence_end: '\.' is not in the vocabulary"):
-        EntityMemoryNetwork(EntityMemoryConfig(), ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "ava"))
+        EntityMemoryNetwork(5, ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "ava"))
 
 
 def test_config_round_trips_through_plain_containers():
     config = EntityMemoryConfig(d_model=8, state_loss_weight=0.5)
     assert EntityMemoryConfig.from_mapping(config.to_dict()) == config
-    assert config.build(len(VOCAB.tokens), VOCAB.tokens).vocab_size == len(VOCAB.tokens)
+    model = EntityMemoryNetwork(len(VOCAB.tokens), VOCAB.tokens, **config.to_dict())
+    assert model.config == config and model.state_loss_weight == 0.5
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])

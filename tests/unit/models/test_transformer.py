@@ -16,8 +16,7 @@ from models.transformer import (
 
 def make_model(**overrides) -> StoryTransformer:
     torch.manual_seed(0)
-    config = TransformerConfig(d_model=16, nhead=2, d_hid=32, nlayers=2, **overrides)
-    return StoryTransformer(config, vocab_size=40).eval()
+    return StoryTransformer(40, d_model=16, nhead=2, d_hid=32, nlayers=2, **overrides).eval()
 
 
 def test_logits_ignore_whatever_sits_under_the_padding_mask():
@@ -65,7 +64,7 @@ def test_embeddings_are_scaled_by_sqrt_d_model():
 
 def test_the_model_learns_a_separable_toy_task():
     torch.manual_seed(0)
-    model = StoryTransformer(TransformerConfig(d_model=16, nhead=2, d_hid=32, nlayers=1), 12)
+    model = StoryTransformer(12, d_model=16, nhead=2, d_hid=32, nlayers=1)
     # Label: does token 5 appear anywhere after [CLS]? Needs attention from the CLS position.
     ids = torch.randint(4, 12, (256, 10))
     ids[:, 0] = 2
@@ -94,12 +93,14 @@ def test_invalid_hyperparameters_name_the_key(overrides, message):
     base = {"d_model": 16, "nhead": 2}
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**{**base, **overrides})
+    with pytest.raises(ValueError, match=message):
+        StoryTransformer(10, **{**base, **overrides})
 
 
 @pytest.mark.parametrize("vocab_size", [0, -3, 2.5, True])
 def test_rejects_a_bad_vocabulary_size(vocab_size: object) -> None:
     with pytest.raises(ValueError, match="vocab_size"):
-        StoryTransformer(TransformerConfig(), vocab_size)  # type: ignore[arg-type]
+        StoryTransformer(vocab_size)  # type: ignore[arg-type]
 
 
 def full_encoder_logits(model: StoryTransformer, ids: torch.Tensor) -> torch.Tensor:
@@ -115,10 +116,9 @@ def test_computing_only_the_cls_position_of_the_last_layer_changes_nothing(
     norm_first, nlayers, training
 ):
     torch.manual_seed(0)
-    config = TransformerConfig(
-        d_model=16, nhead=2, d_hid=32, nlayers=nlayers, norm_first=norm_first
-    )
-    model = StoryTransformer(config, vocab_size=40).train(training)
+    model = StoryTransformer(
+        40, d_model=16, nhead=2, d_hid=32, nlayers=nlayers, norm_first=norm_first
+    ).train(training)
     ids = torch.randint(4, 40, (5, 30))
     ids[:, 0] = 2
     ids[2, 20:] = 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+from pathlib import Path
 
 import pytest
 
 from trainers.records.manifest import RunManifest
-from trainers.records.registry import Registry, RegistryEntry, RegistryError
+from trainers.records.registry import Registry, RegistryEntry, RegistryError, output_root_of
 
 
 def entry(run_id: str, framework: str = "keras") -> RegistryEntry:
@@ -93,5 +94,18 @@ def test_run_references_by_id_and_path(tmp_path, monkeypatch):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     (tmp_path / "runs" / "link").symlink_to(outside)
-    with pytest.raises(RegistryError, match="runs live in"):
+    with pytest.raises(RegistryError, match="leads out of"):
         registry.resolve_run("link")
+
+
+def test_a_run_folder_is_found_anywhere_by_its_path(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "runs" / "r2"
+    RunManifest.start(elsewhere, framework="keras", model="lstm", seed=0)
+    registry = Registry(tmp_path / "models_out")  # another output root, never created
+    assert registry.resolve_run(str(elsewhere)) == elsewhere.resolve()
+    assert output_root_of(elsewhere) == tmp_path / "elsewhere"
+    with pytest.raises(RegistryError, match="is not a run"):
+        registry.resolve_run(str(elsewhere.parent))  # a folder, but not a run folder
+    with pytest.raises(RegistryError, match="is not a run"):
+        registry.resolve_run("r2")  # an id names a run of this output root only
+    assert not (tmp_path / "models_out").exists()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from metrics import namespaces as ns
-from trainers.tracking import SecretFilter, Tracker
+from trainers.tracking import DatasetInput, GitState, Invocation, RunContext, SecretFilter, Tracker
 from trainers.tracking.tracker import RunStatus, Scalar, Sink
 
 TOKEN = "tok-0123456789abcdef0123"
@@ -35,6 +36,12 @@ class RecordingSink:
 
     def log_artifact(self, name: str, path: Path) -> None:
         self.calls.append(("artifact", (name, path)))
+
+    def log_context(self, context: RunContext) -> None:
+        self.calls.append(("context", context))
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        self.calls.append(("inputs", list(inputs)))
 
     def flush(self) -> None:
         self.calls.append(("flush", None))
@@ -145,3 +152,105 @@ def test_artifacts_are_kept_under_the_run_dir(tmp_path: Path) -> None:
     assert kept.read_bytes() == b"weights"
     assert sink.calls == [("artifact", ("artifacts/checkpoints/best.ckpt", kept))]
     assert tracker.log_artifact("checkpoints", tmp_path / "missing.ckpt") is None
+
+
+class OldSink:
+    """A sink written before contexts and dataset inputs existed."""
+
+    name = "old"
+
+    def __init__(self) -> None:
+        self.fields: list[dict[str, Scalar]] = []
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        pass
+
+    def log_fields(self, fields: Mapping[str, Scalar]) -> None:
+        self.fields.append(dict(fields))
+
+    def log_parameters(self, parameters: Mapping[str, Scalar]) -> None:
+        pass
+
+    def log_artifact(self, name: str, path: Path) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, status: RunStatus) -> None:
+        pass
+
+
+def test_context_and_inputs_reach_the_sinks_redacted_and_old_sinks_are_skipped(
+    tmp_path: Path,
+) -> None:
+    sink, old = RecordingSink(), OldSink()
+    secrets = SecretFilter(environ={"NEPTUNE_API_TOKEN": TOKEN})
+    context = RunContext.collect(
+        run_id="r1",
+        model="lstm",
+        framework="keras",
+        dataset="all_4dir-tiny-1234abcd",
+        seed=1,
+        invocation=Invocation(("python", "train.py", f"note={TOKEN}", "+x.api_key=k-123")),
+        redact_command=secrets.redact_command,
+    )
+    dataset = DatasetInput("all_4dir-tiny-1234abcd", "1234abcd-training", "training", "/d", 60)
+    with Tracker(tmp_path, [sink, old], secrets) as tracker:
+        tracker.log_context(context)
+        tracker.log_inputs([dataset])
+        tracker.log_field(ns.best("epoch"), 1)
+    assert tracker.disabled == {}
+    logged = next(c[1] for c in sink.calls if c[0] == "context")
+    assert logged.command == "python train.py 'note=***' '+x.api_key=***'"
+    assert logged.description == "lstm on all_4dir-tiny-1234abcd seed 1"
+    assert ("inputs", [dataset]) in sink.calls
+    assert old.fields == [{ns.best("epoch"): 1}]  # skipped the new methods, still enabled
+
+
+def test_run_context_fields_tags_and_git(tmp_path: Path) -> None:
+    context = RunContext(
+        run_id="r1", model="transformer", framework="lightning", dataset="d-1", seed=0,
+        sweep="20260101-000000", git=GitState("abc123", "main", True), user="ada",
+    )  # fmt: skip
+    assert context.description == "transformer on d-1 seed 0, sweep 20260101-000000"
+    assert context.tags() == {
+        "model": "transformer", "framework": "lightning", "dataset": "d-1", "seed": "0",
+        "sweep": "20260101-000000",
+    }  # fmt: skip
+    assert "seed:0" in context.labels() and "sweep:20260101-000000" in context.labels()
+    fields = context.fields()
+    assert fields[ns.context_field("git/commit")] == "abc123"
+    assert fields[ns.context_field("git/dirty")] is True
+    assert fields[ns.context_field("user")] == "ada"
+    plain = RunContext(run_id="r1", model="m", framework="keras", dataset="d", seed=2)
+    assert not any(name.startswith("context/git/") for name in plain.fields())
+    assert ns.context_field("sweep") not in plain.fields() and "sweep" not in plain.tags()
+
+
+def test_git_state_is_none_outside_a_checkout_and_read_inside(tmp_path: Path) -> None:
+    assert GitState.of(tmp_path) is None  # not a checkout: nothing, no error
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q", "-b", "work")
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    state = GitState.of(tmp_path)
+    assert state is not None and state.branch == "work" and not state.dirty
+    assert len(state.commit) == 40
+    (tmp_path / "a.txt").write_text("2")
+    assert GitState.of(tmp_path) == GitState(state.commit, "work", True)
+    (tmp_path / "sub").mkdir()
+    assert GitState.of(tmp_path / "sub") is None  # inside another repository: not storyqa's
+
+
+def test_write_artifact_keeps_the_file_under_the_run_dir(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    tracker = Tracker(tmp_path, [sink])
+    kept = tracker.write_artifact("model", "model_summary.txt", "layer table\n")
+    assert kept == tmp_path / "artifacts" / "model" / "model_summary.txt"
+    assert kept.read_text() == "layer table\n"
+    assert sink.calls == [("artifact", ("artifacts/model/model_summary.txt", kept))]

@@ -101,3 +101,11 @@ def test_a_password_inside_a_uri_is_refused_without_being_shown(key, uri, shown)
 )
 def test_uris_without_a_password_are_accepted(uri):
     assert TrackerConfig(mlflow_tracking_uri=uri).mlflow_tracking_uri == uri
+
+
+def test_system_metrics_is_on_by_default_and_a_switch() -> None:
+    assert TrackerConfig().system_metrics is True
+    config = TrackerConfig.from_mapping({"system_metrics": False})
+    assert config.resolve("out", "out/runs/r").system_metrics is False
+    with pytest.raises(TrackerConfigError, match=r"tracker\.system_metrics:"):
+        TrackerConfig.from_mapping({"system_metrics": "no"})

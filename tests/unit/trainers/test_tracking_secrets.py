@@ -40,3 +40,46 @@ def test_short_secrets_match_only_exactly() -> None:
     secrets = SecretFilter(environ={"NEPTUNE_API_TOKEN": "abc"})
     assert secrets.is_secret_value("abc")
     assert not secrets.is_secret_value("abcdef")
+
+
+def test_keys_match_whole_words_not_substrings() -> None:
+    secrets = SecretFilter(environ={})
+    secret = (
+        "tracker.neptune.api_token", "model.apiKey", "AWS_SECRET_ACCESS_KEY", "privateKey",
+        "auth.credentials", "env.PGPASSWORD", "access-key", "Authorization", "hf_token",
+    )  # fmt: skip
+    innocent = (
+        "model.max_sentence_tokens", "parameters/model/max_sentence_tokens", "tokenizer",
+        "num_tokens", "keyword", "monkey", "passthrough", "secretary_count", "key",
+        "sort_key", "model.lr", "tracker.neptune_project",
+    )  # fmt: skip
+    assert [k for k in secret if not secrets.is_secret_key(k)] == []
+    assert [k for k in innocent if secrets.is_secret_key(k)] == []
+
+
+def test_uri_passwords_and_bearer_credentials_are_secrets() -> None:
+    secrets = SecretFilter(environ={})
+    assert secrets.is_secret_value("postgresql://alice:s3cret@db:5432/mlflow")
+    assert not secrets.is_secret_value("sqlite:///models_out/mlflow.db")
+    assert not secrets.is_secret_value("https://alice@host/")
+    text = "GET https://alice:s3cret@host/x with Bearer abc.def-123"
+    assert secrets.redact(text) == "GET https://alice:***@host/x with Bearer ***"
+
+
+def test_environment_variables_named_like_secrets_are_removed_too() -> None:
+    environ = {"MY_SERVICE_TOKEN": "tok-abcdef-123", "SHORT_TOKEN": "ab", "HOME": "/home/ada"}
+    secrets = SecretFilter(environ=environ)
+    assert secrets.redact("x tok-abcdef-123 /home/ada ab") == "x *** /home/ada ab"
+
+
+def test_command_lines_keep_their_shape_without_secrets() -> None:
+    secrets = SecretFilter(environ={"NEPTUNE_API_TOKEN": TOKEN})
+    argv = [
+        "python", "scripts/train.py", "model.max_sentence_tokens=24", "+tracker.api_key=k-1",
+        "--password", "hunter2", f"note={TOKEN}",
+        "tracker.mlflow_tracking_uri=https://u:pw@host",
+    ]  # fmt: skip
+    assert secrets.redact_command(argv) == (
+        "python scripts/train.py model.max_sentence_tokens=24 '+tracker.api_key=***' "
+        "--password '***' 'note=***' 'tracker.mlflow_tracking_uri=https://u:***@host'"
+    )

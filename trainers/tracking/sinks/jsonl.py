@@ -7,6 +7,7 @@ One JSON object per line (read back by :mod:`metrics.history`)::
     {"name": "parameters/model/lr", "value": 0.001, "kind": "field"}
     {"name": "artifacts/checkpoints/best.ckpt", "path": "artifacts/checkpoints/best.ckpt",
      "kind": "artifact"}
+    {"name": "context/git/commit", "value": "3f2a...", "kind": "field"}
 
 ``step`` is the 0-based epoch. A field is written only when its value changes, so a resumed
 run does not repeat its parameters. Artifact paths are relative to the run directory when the
@@ -23,11 +24,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from trainers.tracking.types import RunStatus, Scalar
+from trainers.tracking.types import DatasetInput, RunStatus, Scalar
+
+if TYPE_CHECKING:
+    from trainers.tracking.context import RunContext
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +133,21 @@ class JsonlSink:
         except ValueError:
             shown = str(path)
         self._write({"name": name, "path": shown, "kind": self.ARTIFACT})
+
+    def log_context(self, context: RunContext) -> None:
+        """The context as ``context/...`` fields.
+
+        Args:
+            context: The run's context.
+        """
+        self.log_fields(context.fields())
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        """Nothing: the ``data/...`` fields already describe the dataset.
+
+        Args:
+            inputs: Unused.
+        """
 
     def flush(self) -> None:
         """Flush to the OS and fsync."""

@@ -15,17 +15,27 @@ offline, records the path only: the tracker hands over a kept copy. Neptune skip
 values with its own warning. The run is named after the run id and gets it (past 36
 characters, a hash of it) as ``custom_run_id``, so an async run resumed with the same id
 continues the same Neptune run.
+
+The run's context becomes ``context/...`` fields, the description (``sys/description``) and
+``<key>:<value>`` tags (``sys/tags``). Neptune's own hardware monitoring (CPU, memory; GPU
+when present) runs unless ``tracker.system_metrics=false``; it writes under
+``monitoring/<hash>/``. Neptune's other captures (stdout, stderr, tracebacks, source files,
+git) stay off: storyqa records its own context.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from trainers.tracking.types import RunStatus, Scalar
+from trainers.tracking.types import DatasetInput, RunStatus, Scalar
+
+if TYPE_CHECKING:
+    from trainers.tracking.context import RunContext
 
 
 class NeptuneSink:
@@ -37,21 +47,26 @@ class NeptuneSink:
         run_name: Run name and ``custom_run_id`` (the storyqa run id).
         project: ``workspace/project`` (needed by ``async``/``sync``).
         tags: Run tags (``sys/tags``).
+        hardware_metrics: Neptune's hardware monitoring (``monitoring/<hash>/...``).
     """
 
     name: str = "neptune"
     DATA_DIRECTORY_ENV: ClassVar[str] = "NEPTUNE_DATA_DIRECTORY"
-    #: Extra ``init_run`` arguments: no stdout/stderr/hardware/source capture, so the run holds
-    #: exactly what storyqa logs (plus Neptune's own ``sys/...``).
+    #: Extra ``init_run`` arguments: no stdout/stderr/traceback/source/git capture, so the run
+    #: holds what storyqa logs (plus Neptune's own ``sys/...`` and, when on, its hardware
+    #: monitoring).
     INIT_KWARGS: ClassVar[Mapping[str, Any]] = {
         "capture_stdout": False,
         "capture_stderr": False,
-        "capture_hardware_metrics": False,
         "capture_traceback": False,
         "source_files": [],
         "git_ref": False,
     }
     FAILED_FIELD: ClassVar[str] = "sys/failed"
+    DESCRIPTION_FIELD: ClassVar[str] = "sys/description"
+    #: What Neptune's hardware monitoring says on a machine without NVIDIA's library.
+    NO_GPU_WARNING: ClassVar[str] = r".*NVML Shared Library Not Found"
+    TAGS_FIELD: ClassVar[str] = "sys/tags"
     #: Neptune ignores a longer ``custom_run_id``; longer run ids are replaced by a hash.
     MAX_CUSTOM_RUN_ID: ClassVar[int] = 36
 
@@ -62,6 +77,7 @@ class NeptuneSink:
         run_name: str,
         project: str | None = None,
         tags: Sequence[str] = (),
+        hardware_metrics: bool = False,
     ):
         import neptune
 
@@ -70,14 +86,18 @@ class NeptuneSink:
         previous = os.environ.get(self.DATA_DIRECTORY_ENV)
         os.environ[self.DATA_DIRECTORY_ENV] = str(self.data_dir)
         try:
-            self.run = neptune.init_run(
-                project=project,
-                mode=mode,  # type: ignore[arg-type]
-                name=run_name,
-                custom_run_id=self.custom_run_id(run_name),
-                tags=list(tags) or None,
-                **self.INIT_KWARGS,
-            )
+            with warnings.catch_warnings():
+                # A machine without NVIDIA's library has no GPU to report: not worth a warning.
+                warnings.filterwarnings("ignore", message=self.NO_GPU_WARNING)
+                self.run = neptune.init_run(
+                    project=project,
+                    mode=mode,  # type: ignore[arg-type]
+                    name=run_name,
+                    custom_run_id=self.custom_run_id(run_name),
+                    tags=list(tags) or None,
+                    capture_hardware_metrics=hardware_metrics,
+                    **self.INIT_KWARGS,
+                )
         finally:
             if previous is None:
                 os.environ.pop(self.DATA_DIRECTORY_ENV, None)
@@ -131,6 +151,23 @@ class NeptuneSink:
             path: The kept file.
         """
         self.run[name].upload(str(path))
+
+    def log_context(self, context: RunContext) -> None:
+        """``context/...`` fields, the description and the ``<key>:<value>`` tags.
+
+        Args:
+            context: The run's context.
+        """
+        self.log_fields(context.fields())
+        self.run[self.DESCRIPTION_FIELD] = context.description
+        self.run[self.TAGS_FIELD].add(context.labels())
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        """Nothing: Neptune has no dataset inputs; the ``data/...`` fields describe them.
+
+        Args:
+            inputs: Unused.
+        """
 
     def flush(self) -> None:
         """Write queued operations to the local disk queue (no wait for the server)."""

@@ -1,16 +1,22 @@
 """The optional ``tensorboard`` sink, through ``tensorboardX.SummaryWriter``.
 
 Series and numeric fields become scalars (fields at the latest epoch logged so far); text
-fields, parameters and artifact paths become text entries. A resumed run passes its resume
+fields, parameters and artifact paths become text entries; the run's context is one
+``context`` text entry, a table of its ``context/...`` fields. A resumed run passes its resume
 epoch as ``purge_step`` so TensorBoard hides the interrupted run's events from that epoch on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from trainers.tracking.types import RunStatus, Scalar
+from metrics import namespaces as ns
+from trainers.tracking.types import DatasetInput, RunStatus, Scalar
+
+if TYPE_CHECKING:
+    from trainers.tracking.context import RunContext
 
 
 class TensorBoardSink:
@@ -70,6 +76,23 @@ class TensorBoardSink:
             path: The kept file.
         """
         self.writer.add_text(name, str(path), global_step=self._step)
+
+    def log_context(self, context: RunContext) -> None:
+        """One ``context`` text entry: a Markdown table of the ``context/...`` fields.
+
+        Args:
+            context: The run's context.
+        """
+        rows = [f"| {name} | {value} |" for name, value in context.fields().items()]
+        table = "\n".join(["| field | value |", "|---|---|", *rows])
+        self.writer.add_text(ns.CONTEXT, table, global_step=0)
+
+    def log_inputs(self, inputs: Sequence[DatasetInput]) -> None:
+        """Nothing: TensorBoard has no dataset inputs.
+
+        Args:
+            inputs: Unused.
+        """
 
     def flush(self) -> None:
         """Flush event files."""

@@ -13,6 +13,7 @@ import numpy as np
 from trainers.base import ModelTrainer
 from trainers.checkpoints import CheckpointManager
 from trainers.config import Hyperparams
+from trainers.epoch import EpochClock
 from trainers.errors import CheckpointError, ResumeError
 from trainers.results import FitRequest, FitSummary, ResumePoint
 
@@ -55,12 +56,16 @@ class FakeTrainer(ModelTrainer):
         manager = CheckpointManager(
             request.files, lambda path: Path(path).write_text(json.dumps(model))
         )
+        ticks = iter(range(1_000_000))
+        clock = EpochClock(lambda: float(next(ticks)))  # deterministic: histories compare equal
         for epoch in range(start, request.epochs):
+            clock.start()
             if self.fail_at is not None and self.fail_at[0] == epoch:
                 raise self.fail_at[1]
             model["w"] += 0.3 * (1 if epoch % 3 else -1)
             probs, losses = self.predict(model, request.train_data)
             train_acc = float(((probs > 0.5) == request.train_data.labels).mean())
+            clock.training_done()
             val_probs, val_losses = self.predict(model, request.val_data)
             outcome = request.routine(
                 epoch,
@@ -70,6 +75,7 @@ class FakeTrainer(ModelTrainer):
                 val_probs,
                 request.metadata_val,
                 losses=val_losses,
+                stats=clock.stats(learning_rate=0.3),
             )
             manager.apply(outcome.decision)
         return FitSummary(request.epochs, False, "cpu", "32")
@@ -83,6 +89,9 @@ class FakeTrainer(ModelTrainer):
 
     def libraries(self) -> dict[str, str]:
         return {"numpy": np.__version__}
+
+    def parameter_counts(self, model: Any) -> tuple[int, int] | None:
+        return 1, 1  # the weight w
 
 
 HP = Hyperparams.of("lstm", name="fake", hidden=8)

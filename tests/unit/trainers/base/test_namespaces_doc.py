@@ -6,6 +6,8 @@ import json
 import re
 
 from trainers.config import TrainerConfig
+from trainers.runs.pipeline import log_learning_curve, log_run_files
+from trainers.tracking import Invocation
 
 from .fake_trainer import HP, FakeTrainer
 
@@ -36,7 +38,11 @@ def documented_patterns(repo_root) -> list[re.Pattern[str]]:
 
 def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
     trainer = FakeTrainer(
-        tmp_path / "runs" / "r", dataset=tiny_4dir, config=TrainerConfig(max_epochs=3), echo=None
+        tmp_path / "runs" / "r",
+        dataset=tiny_4dir,
+        config=TrainerConfig(max_epochs=3),
+        echo=None,
+        invocation=Invocation(("python", "train.py"), "train.py", sweep="s1"),
     )
     trainer.echo = lambda line: None
     model = trainer.build_model(HP, 10)
@@ -49,6 +55,12 @@ def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
         HP,
     )
     trainer.evaluate(model, tiny_4dir.encode_lstm("test"), tiny_4dir.metadata("test"), "test")
+    (trainer.run_dir / "report.html").write_text("<html></html>")  # the pipeline's files
+    (trainer.run_dir / ".hydra").mkdir()
+    (trainer.run_dir / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (trainer.run_dir / "vocab.json").write_text("[]")
+    log_learning_curve(trainer)
+    log_run_files(trainer)
     trainer.close()
     lines = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()
     logged = {json.loads(line)["name"] for line in lines}

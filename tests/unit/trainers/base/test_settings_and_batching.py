@@ -44,7 +44,7 @@ def test_settings_accept_ints_for_floats_and_round_trip():
     assert config.min_delta == 0.0 and isinstance(config.min_delta, float)
     hp = Hyperparams.from_mapping({"hidden": 32, "framework": "keras"})
     assert Hyperparams.from_mapping(hp.describe()) == hp
-    assert hp.replace(hidden=16).network.hidden == 16
+    assert hp.replace(hidden=16).arguments["hidden"] == 16
     assert hp.replace(lr=0.5).training.lr == 0.5
     with pytest.raises(SettingsError, match=r"model\.hiden"):
         hp.replace(hiden=16)

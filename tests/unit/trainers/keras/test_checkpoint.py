@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import keras  # noqa: F401  (the Keras backend must load here)
 import pytest
 
-from models.lstm import LSTMConfig, build_lstm
+from models.lstm import build_lstm
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
 from trainers.keras.checkpoint import TopKCheckpoint
 
@@ -17,7 +17,7 @@ def test_keeps_top_k_best_and_last_weights_files(tmp_path) -> None:
     policy = TopKPolicy(k=2)
     tracking = SimpleNamespace(outcome=None)
     callback = TopKCheckpoint(files, tracking, every_n_epochs=2)  # type: ignore[arg-type]
-    callback.set_model(build_lstm(LSTMConfig(hidden=8), vocab_size=20, lr=1e-3))
+    callback.set_model(build_lstm(vocab_size=20, hidden=8))
     accuracies = [0.5, 0.7, 0.6, 0.4]
     for epoch, accuracy in enumerate(accuracies):
         decision = policy.update(epoch, accuracy, accuracy, files.epoch_filename(epoch, accuracy))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from models.lstm import LSTMConfig, build_lstm
+from models.lstm import build_lstm
 from trainers.keras.rng import EpochRandomState
 
 
 def test_epoch_begin_sets_every_generator_counter_and_keeps_the_seeds() -> None:
-    model = build_lstm(LSTMConfig(hidden=8, dropout=0.5), vocab_size=20, lr=1e-3)
+    model = build_lstm(vocab_size=20, hidden=8, dropout=0.5)
     callback = EpochRandomState()
     callback.set_model(model)
     states = callback.generator_states()
@@ -25,7 +25,7 @@ def test_epoch_begin_sets_every_generator_counter_and_keeps_the_seeds() -> None:
 
 
 def test_same_epoch_gives_the_same_dropout_masks() -> None:
-    model = build_lstm(LSTMConfig(hidden=8, dropout=0.5), vocab_size=20, lr=1e-3)
+    model = build_lstm(vocab_size=20, hidden=8, dropout=0.5)
     callback = EpochRandomState()
     callback.set_model(model)
     x = {"story": np.array([[4, 5, 6]] * 8, "int32"), "question": np.array([[4, 5]] * 8, "int32")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-import keras  # noqa: F401  (the Keras backend must load here)
+import keras  # the Keras backend must load here
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,8 +18,12 @@ class Routine:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=None):
-        self.calls.append(dict(epoch=epoch, loss=train_loss, acc=train_accuracy, prob=y_prob))
+    def __call__(
+        self, epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=None, stats=None
+    ):
+        self.calls.append(
+            dict(epoch=epoch, loss=train_loss, acc=train_accuracy, prob=y_prob, stats=stats)
+        )
         return SimpleNamespace(epoch=epoch, val_accuracy=0.75, val_loss=0.5)
 
 
@@ -58,3 +62,18 @@ def test_non_finite_training_loss_raises_before_anything_is_recorded(key, value)
     with pytest.raises(NonFiniteLossError, match=f"epoch 002: training {key}"):
         callback.on_epoch_end(2, logs)
     assert routine.calls == [] and predictor.passes == 0 and callback.outcome is None
+
+
+def test_the_routine_gets_the_epoch_timing_and_the_optimizers_learning_rate() -> None:
+    from trainers.batching import lr_multiplier
+    from trainers.keras.schedule import WarmupDecay
+
+    callback, routine, _ = make()
+    optimizer = keras.optimizers.Adam(learning_rate=WarmupDecay(0.01, 100, 10, "linear"))
+    optimizer.iterations.assign(40)  # the steps taken so far
+    callback.set_model(SimpleNamespace(optimizer=optimizer))
+    callback.on_epoch_begin(3)
+    callback.on_epoch_end(3, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
+    stats = routine.calls[0]["stats"]
+    assert stats.learning_rate == pytest.approx(0.01 * lr_multiplier(40, 100, 10, "linear"))
+    assert stats.epoch_seconds >= stats.train_seconds >= 0

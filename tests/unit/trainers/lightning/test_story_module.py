@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from models.transformer import StoryTransformer
 from trainers.batching import lr_multiplier
 from trainers.config import Hyperparams
 from trainers.lightning.module import StoryModule
@@ -17,7 +16,7 @@ from trainers.lightning.relay import RoutineRelay
 
 def _module(**overrides: object) -> StoryModule:
     hp = Hyperparams.of("transformer", d_model=8, nhead=2, d_hid=16, nlayers=1, **overrides)
-    model = StoryTransformer(hp.network, vocab_size=20)
+    model = hp.build(vocab_size=20)
     module = StoryModule(model, hp, seed=0)
     module._trainer = SimpleNamespace(estimated_stepping_batches=20)  # type: ignore[assignment]
     return module

@@ -1,0 +1,240 @@
+"""Prediction with a trained model: ``Predictor.predict`` against the bare model's forward pass
+over the same batches, and the served MLflow model's latency next to the in-process call's.
+
+One run is trained for it (the ``transformer`` preset, 1 epoch on ``tiny`` data, MLflow sink
+on: the model it logs is the one served); it predicts the ``test`` split of the ``default``
+data (``tiny`` with ``--quick``): 21-30 actors, the longest stories. Words of that split the
+tiny run never saw are read as ``[UNK]`` (``allow_unknown_words``). Every figure is measured in
+this run, the two sides of each comparison alternating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scripts.bench.common import BenchmarkRow
+
+SECTION = "predict"
+GOAL_RATIO = 0.90
+SERVE_START_S = 180
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of the section.
+
+    Attributes:
+        size: The dataset size whose ``test`` split is predicted.
+        repeats: Timed passes per side (the best counts).
+        requests: Requests per latency figure.
+    """
+
+    size: str
+    repeats: int
+    requests: int
+
+
+SETTINGS = {False: Settings("default", 3, 40), True: Settings("tiny", 2, 5)}
+
+
+def train_run(output: Path) -> Path:
+    """A 1-epoch ``transformer`` run on ``tiny`` data with the MLflow sink on."""
+    from trainers.runs.pipeline import run_pipeline
+
+    result = run_pipeline(
+        {
+            "model": "transformer",
+            "data": {"name": "all_4dir", "size": "tiny"},
+            "trainer": {"max_epochs": 1, "progress": False},
+            "tracker": {"sinks": ["jsonl", "mlflow"]},
+            "output_dir": str(output),
+            "evaluate_splits": ["test"],
+        },
+        progress=False,
+    )
+    return Path(result["run_dir"])
+
+
+def bare_forward(predictor: Any, stories: list[str], questions: list[str]) -> Callable[[], None]:
+    """The network alone on the batches ``trainer.predict`` makes (sorted by length, cut to
+    their longest row), encoded and on tensors beforehand."""
+    import torch
+
+    from trainers.runs.inputs import input_arrays
+    from trainers.runs.pyfunc import cut_batch, sorted_batches
+
+    inputs, lengths = input_arrays(predictor.loaded.encode(stories, questions))
+    size = int(predictor.loaded.trainer.config.eval_batch_size)
+    tensors = [
+        torch.from_numpy(cut_batch(inputs, rows)["input_ids"].astype(np.int64))
+        for rows in sorted_batches(lengths, size)
+    ]
+    model = predictor.model.eval()
+
+    def run() -> None:
+        with torch.inference_mode():
+            for ids in tensors:
+                model(ids)
+
+    return run
+
+
+def side_by_side(repeats: int, *sides: Callable[[], object]) -> list[float]:
+    """The best time of each side over ``repeats`` alternating rounds."""
+    best = [float("inf")] * len(sides)
+    for _ in range(repeats):
+        for i, side in enumerate(sides):
+            started = time.perf_counter()
+            side()
+            best[i] = min(best[i], time.perf_counter() - started)
+    return best
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(model_uri: str, tracking_uri: str, folder: Path) -> Iterator[int]:
+    """``mlflow models serve`` of ``model_uri`` on a free port of 127.0.0.1, waited for (at
+    most :data:`SERVE_START_S`), stopped at the end."""
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager",
+               "local", "-h", "127.0.0.1", "-p", str(port)]  # fmt: skip
+    with (folder / "serve.log").open("w") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait(port, process)
+            yield port
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+def _wait(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVE_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mlflow models serve exited with {process.returncode}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5),
+        ):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"mlflow models serve did not answer within {SERVE_START_S} s")
+
+
+def post(port: int, records: list[dict[str, str]]) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps({"dataframe_records": records}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        response.read()
+
+
+def latencies(call: Callable[[], object], requests: int) -> tuple[float, float]:
+    """Median and 95th percentile of ``requests`` calls, in milliseconds (one warm-up call
+    first)."""
+    call()
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), float(np.percentile(times, 95))
+
+
+def run(quick: bool = False) -> list[BenchmarkRow]:
+    from stories import build_dataset
+    from trainers.runs.predict import Predictor
+    from trainers.runs.serving import LoggedModel
+
+    settings = SETTINGS[quick]
+    with tempfile.TemporaryDirectory(prefix="storyqa-bench-predict-") as scratch:
+        folder = Path(scratch)
+        run_dir = train_run(folder / "models_out")
+        predictor = Predictor.from_run(run_dir, allow_unknown_words=True)
+        test = build_dataset("all_4dir", size=settings.size, seed=0, progress=False)["test"]
+        stories, questions = test["story"].tolist(), test["question"].tolist()
+        rows = _throughput(predictor, stories, questions, settings)
+        logged = LoggedModel.load(run_dir)
+        with served(logged.model_uri, logged.tracking_uri, folder) as port:
+            rows += _latency(predictor, port, stories, questions, settings)
+    return rows
+
+
+def _throughput(
+    predictor: Any, stories: list[str], questions: list[str], settings: Settings
+) -> list[BenchmarkRow]:
+    predict_s, bare_s = side_by_side(
+        settings.repeats,
+        lambda: predictor.predict(stories, questions),
+        bare_forward(predictor, stories, questions),
+    )
+    ratio = bare_s / predict_s
+    note = f"all_4dir-{settings.size} test, {len(stories):,} stories; transformer preset"
+    return [
+        BenchmarkRow(SECTION, "Predictor.predict", len(stories) / predict_s, "stories/s",
+                     note=note),
+        BenchmarkRow(SECTION, "bare forward, same batches", len(stories) / bare_s, "stories/s",
+                     note=note),
+        BenchmarkRow(SECTION, "Predictor.predict vs bare forward", ratio, "x",
+                     goal=f">= {GOAL_RATIO:.2f}", met=ratio >= GOAL_RATIO,
+                     note="throughput ratio, measured side by side"),
+    ]  # fmt: skip
+
+
+def _latency(
+    predictor: Any, port: int, stories: list[str], questions: list[str], settings: Settings
+) -> list[BenchmarkRow]:
+    rows = []
+    for size in (1, 256):
+        picked = [(stories[i % len(stories)], questions[i % len(stories)]) for i in range(size)]
+        records = [{"story": s, "question": q} for s, q in picked]
+        batch_stories, batch_questions = [s for s, _ in picked], [q for _, q in picked]
+        served_ms = latencies(functools.partial(post, port, records), settings.requests)
+        local_ms = latencies(
+            functools.partial(predictor.predict, batch_stories, batch_questions), settings.requests
+        )
+        what = "1 story" if size == 1 else f"batch of {size}"
+        note = f"{settings.requests} requests, median / p95 in ms"
+        for label, (median, p95) in (("served", served_ms), ("in-process", local_ms)):
+            rows.append(BenchmarkRow(SECTION, f"{label}, {what}, median", median, "ms", note=note))
+            rows.append(BenchmarkRow(SECTION, f"{label}, {what}, p95", p95, "ms", note=note))
+    return rows

@@ -1,0 +1,289 @@
+"""The commands the README shows exist in the environment ``make`` builds, and the dashboard
+commands start and read what storyqa writes.
+
+* ``mlflow ui`` / ``mlflow server`` on the sqlite store and ``tensorboard`` on the runs folder:
+  each a server on a free port of 127.0.0.1, queried over HTTP for the logged run, stopped.
+* ``neptune status`` / ``neptune sync`` (the upload of offline runs): the command starts, its
+  ``--path`` takes ``<output root>/.neptune``, its collector finds the offline run, and it fails
+  on the connection to an unreachable server (a closed port of 127.0.0.1), not on an import.
+
+Every wait is bounded; nothing but 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+#: The environment's commands (``.venv/bin``).
+BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+RUN_NAME = "demo-run"
+#: Leading ``NAME=value`` assignments of a shell command.
+ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
+#: First words that make an inline code span of the README a command.
+COMMAND_WORDS = ("python", "make", "pytest", "pip")
+
+
+# --- the README's commands ------------------------------------------------------------------
+
+
+def readme_commands(text: str) -> list[str]:
+    """The commands of the README: each line of its ``bash`` blocks, and each inline code span
+    that reads as a command (environment assignments first, an option ``--x``, or a first word
+    such as ``python``, ``make``, ``storyqa-...`` or ``.venv/bin/...``)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #", 1)[0].strip()
+            if line:
+                commands.append(line)
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    for span in re.findall(r"(?<!`)`([^`]+)`(?!`)", prose):
+        span = " ".join(span.split())
+        env = ENV_PREFIX.match(span)
+        rest = span[env.end() :] if env else span
+        first = rest.split(" ", 1)[0]
+        if (
+            env
+            or " --" in rest
+            or first in COMMAND_WORDS
+            or first.startswith((".venv/bin/", "storyqa-"))
+        ):
+            commands.append(span)
+    return commands
+
+
+def missing_executable(command: str) -> str | None:
+    """What of ``command`` does not exist here (its program, or the script ``python`` runs),
+    or ``None``. Placeholders (``storyqa-<name>``) are not checked."""
+    env = ENV_PREFIX.match(command)
+    words = (command[env.end() :] if env else command).split()
+    first = words[0]
+    if "<" in first:
+        return None
+    if first == "python":
+        script = words[1] if len(words) > 1 else ""
+        if script.endswith(".py") and "<" not in script and not (REPO_ROOT / script).is_file():
+            return script
+        return None
+    if first.startswith(".venv/bin/"):
+        return None if (BIN / first.removeprefix(".venv/bin/")).exists() else first
+    return None if (BIN / first).exists() or shutil.which(first) else first
+
+
+def test_readme_commands_are_found() -> None:
+    """The parser sees the dashboard commands (a test that could not fail otherwise)."""
+    commands = readme_commands((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    firsts = {(ENV_PREFIX.sub("", c)).split()[0] for c in commands}
+    assert {"mlflow", "neptune", "tensorboard", "python", "make", "storyqa-train"} <= firsts
+
+
+def test_every_command_the_readme_shows_exists() -> None:
+    commands = readme_commands((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    missing = {command: what for command in commands if (what := missing_executable(command))}
+    assert not missing, f"README commands this environment lacks: {missing}"
+
+
+def test_a_missing_command_is_reported() -> None:
+    assert missing_executable("no-such-dashboard --logdir x") == "no-such-dashboard"
+    assert missing_executable("python scripts/no_such.py") == "scripts/no_such.py"
+    assert missing_executable("NEPTUNE_API_TOKEN=... neptune sync --path x") is None
+
+
+# --- an output root with one run in every dashboard's store ---------------------------------
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """An output root where one run logged to MLflow (sqlite), TensorBoard and Neptune
+    (offline), through storyqa's sinks."""
+
+    out: Path
+    mlflow_experiment_id: str
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.out / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> Tracked:
+    from trainers.tracking.sinks.mlflow import MlflowSink
+    from trainers.tracking.sinks.neptune import NeptuneSink
+    from trainers.tracking.sinks.tensorboard import TensorBoardSink
+
+    out = tmp_path_factory.mktemp("dashboards") / "models_out"
+    run_dir = out / "runs" / RUN_NAME
+    run_dir.mkdir(parents=True)
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    sinks: list[Any] = [
+        MlflowSink(uri, "storyqa", (out / "mlartifacts").as_uri(), RUN_NAME),
+        TensorBoardSink(run_dir / "tensorboard"),
+        NeptuneSink("offline", out / ".neptune", RUN_NAME),
+    ]
+    for sink in sinks:
+        sink.log_metrics({"metrics/val/accuracy": 0.5}, 0)
+        sink.close("finished")
+    from mlflow.tracking import MlflowClient
+
+    experiment = MlflowClient(tracking_uri=uri).get_experiment_by_name("storyqa")
+    assert experiment is not None
+    return Tracked(out, str(experiment.experiment_id))
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@contextmanager
+def serving(command: list[str], ready: str, log: Path) -> Iterator[None]:
+    """Run ``command`` (a server) until ``ready`` answers 200, yield, then stop it and every
+    process it started."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{command[0]} exited with {process.returncode}:\n{_tail(log)}")
+            try:
+                with urllib.request.urlopen(ready, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{command[0]} not ready after {READY_TIMEOUT_S} s:\n{_tail(log)}")
+            time.sleep(0.5)
+        yield
+    finally:
+        _stop(process)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("subcommand", ["ui", "server"])
+def test_mlflow_serves_the_sqlite_store(tracked: Tracked, tmp_path: Path, subcommand: str) -> None:
+    """``mlflow ui --backend-store-uri sqlite:///<out>/mlflow.db`` (and ``mlflow server``)."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    command = [
+        str(BIN / "mlflow"), subcommand, "--backend-store-uri", tracked.tracking_uri,
+        "--host", HOST, "--port", str(port),
+    ]  # fmt: skip
+    with serving(command, f"{base}/health", tmp_path / "mlflow.log"):
+        found = fetch(
+            f"{base}/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [tracked.mlflow_experiment_id]},
+        )
+    assert [run["info"]["run_name"] for run in found["runs"]] == [RUN_NAME]
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_the_runs_folder(tracked: Tracked, tmp_path: Path) -> None:
+    """``tensorboard --logdir <out>/runs`` lists the run's event files."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    command = [
+        str(BIN / "tensorboard"), "--logdir", str(tracked.out / "runs"),
+        "--host", HOST, "--port", str(port),
+    ]  # fmt: skip
+    with serving(command, f"{base}/data/environment", tmp_path / "tensorboard.log"):
+        deadline = time.monotonic() + READY_TIMEOUT_S  # the first scan of the logdir
+        while not (runs := fetch(f"{base}/data/runs")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    assert runs == [f"{RUN_NAME}/tensorboard"]
+
+
+def neptune_token(api_address: str) -> str:
+    """A Neptune API token (base64 JSON) for a server at ``api_address``; no real key."""
+    fields = {"api_address": api_address, "api_url": api_address, "api_key": "not-a-key"}
+    return base64.b64encode(json.dumps(fields).encode()).decode()
+
+
+def test_neptune_finds_the_offline_runs(tracked: Tracked) -> None:
+    """What ``neptune sync --path <out>/.neptune`` would upload: the run, read by the
+    command's own collector."""
+    from neptune.cli.collect import collect_offline_containers
+
+    found = list(collect_offline_containers(path=tracked.out / ".neptune"))
+    assert len(found) == 1 and found[0].execution_dirs
+
+
+@pytest.mark.parametrize("subcommand", ["status", "sync"])
+def test_neptune_command_starts_and_fails_only_on_the_connection(
+    tracked: Tracked, subcommand: str
+) -> None:
+    """The README's ``NEPTUNE_API_TOKEN=... neptune sync --path models_out/.neptune``, against
+    a closed port of 127.0.0.1: it gets as far as connecting."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEPTUNE_API_TOKEN": neptune_token(f"http://{HOST}:{port}"),
+        "NEPTUNE_PROJECT": "ws/proj",
+        "NEPTUNE_RETRIES_TIMEOUT": "2",  # seconds of retries before the client gives up
+    }
+    done = subprocess.run(
+        [str(BIN / "neptune"), subcommand, "--path", str(tracked.out / ".neptune")],
+        env=env,
+        cwd=tracked.out,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = done.stdout + done.stderr
+    assert "ModuleNotFoundError" not in output and "ImportError" not in output, output[-3000:]
+    assert "does not contain a '.neptune' folder" not in output, output[-3000:]
+    assert done.returncode != 0, output[-3000:]
+    assert f"host='{HOST}', port={port}" in output, output[-3000:]  # where it tried to connect
+    assert "Connection refused" in output and "NeptuneConnectionLostException" in output
