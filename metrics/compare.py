@@ -4,18 +4,23 @@ Difference columns are ``<model> - <baseline>`` for every model other than the b
 first model unless named), so with two models the one difference is second minus first.
 Where two models were scored on the same examples, a paired test says whether their accuracy
 difference is more than the luck of which stories the split holds (:class:`PairedTest`).
+
+The *headline* (:meth:`Comparison.headline_frame`) is what to read first: one row per split,
+one column per model, the accuracy with its 95% interval (Wilson). The console summary and
+the HTML open with it and the paired tests; the breakdowns by category and noun count follow
+(in HTML, folded per split) or are printed only when asked (:meth:`Comparison.console_table`).
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from metrics.functional import mcnemar_exact_p_value
+from metrics.functional import mcnemar_exact_p_value, wilson_interval
 from metrics.processor import EVALUATION_FILE, EvaluationResult
 
 KEY_COLUMNS = ("split", "breakdown", "group", "metric")
@@ -26,6 +31,16 @@ SPLIT_ORDER = ("train", "valid_a", "valid_comp", "test")
 ALL_GROUPS = "all"
 #: The p-value below which the console calls a difference significant.
 SIGNIFICANCE_LEVEL = 0.05
+#: The metric of the headline, and the confidence of its interval.
+HEADLINE_METRIC = "accuracy"
+HEADLINE_CONFIDENCE = "95%"
+#: Human names of the breakdowns, for headings.
+BREAKDOWN_TITLES: Mapping[str, str] = {
+    OVERALL: "every overall metric",
+    "by_category": "by category",
+    "by_noun_count": "by noun count",
+    "by_category_noun": "by category and noun count",
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,8 @@ class Comparison:
             counts per split.
         paired: One paired test per model other than the baseline and per split both were
             scored on with per-example results (see :func:`paired_tests`).
+        sizes: ``{model: {split: examples}}``: each model's own count per split (for its
+            interval; default the frame's ``count``).
     """
 
     frame: pd.DataFrame
@@ -82,6 +99,7 @@ class Comparison:
     baseline: str
     warnings: tuple[str, ...]
     paired: tuple[PairedTest, ...] = ()
+    sizes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @property
     def difference_columns(self) -> list[str]:
@@ -101,27 +119,180 @@ class Comparison:
         columns = list(PairedTest.__dataclass_fields__)
         return pd.DataFrame([vars(test) for test in self.paired], columns=columns)
 
-    def console_table(self) -> str:
-        """Fixed-width text table (values to 4 decimals, differences signed), then the paired
-        tests and the warnings."""
-        formatters = {model: _format_value for model in self.models}
-        formatters |= {column: _format_difference for column in self.difference_columns}
-        text = self.frame.to_string(index=False, formatters=formatters, na_rep="-")
-        lines = [text]
+    def headline_frame(self) -> pd.DataFrame:
+        """The headline: one row per split (``split``, ``examples``), then per model its
+        accuracy and the bounds of its 95% Wilson interval (``<model>``, ``<model> low``,
+        ``<model> high``); a split a model lacks is NaN.
+
+        Example:
+            >>> import pandas as pd
+            >>> from metrics import MetricsProcessor
+            >>> meta = pd.DataFrame({"category": ["dense"] * 4, "noun_count": [9] * 4})
+            >>> a = MetricsProcessor().evaluate([1, 0, 1, 0], [0.9, 0.1, 0.2, 0.8], meta)
+            >>> row = compare_results({"a": {"test": a}}).headline_frame().iloc[0]
+            >>> row["split"], int(row["examples"]), float(row["a"]), round(float(row["a low"]), 3)
+            ('test', 4, 0.5, 0.15)
+        """
+        overall = self.frame[
+            (self.frame["breakdown"] == OVERALL) & (self.frame["metric"] == HEADLINE_METRIC)
+        ]
+        rows = []
+        for _, row in overall.iterrows():
+            split = str(row["split"])
+            line: dict[str, object] = {"split": split, "examples": int(row["count"])}
+            for model in self.models:
+                accuracy = float(row[model])
+                total = int(self.sizes.get(model, {}).get(split, row["count"]))
+                low = high = float("nan")
+                if accuracy == accuracy and total > 0:  # not NaN: the model has the split
+                    low, high = wilson_interval(round(accuracy * total), total)
+                line |= {model: accuracy, f"{model} low": low, f"{model} high": high}
+            rows.append(line)
+        columns = ["split", "examples"]
+        columns += [f"{m}{part}" for m in self.models for part in ("", " low", " high")]
+        return pd.DataFrame(rows, columns=columns)
+
+    def headline_table(self) -> str:
+        """The headline as text: ``0.583 [0.552, 0.613]`` per split and model."""
+        headline = self.headline_frame()
+        table = pd.DataFrame(
+            {
+                "split": headline["split"],
+                "examples": headline["examples"].astype(str),
+                **{
+                    model: [
+                        _format_interval(a, lo, hi)
+                        for a, lo, hi in zip(
+                            headline[model],
+                            headline[f"{model} low"],
+                            headline[f"{model} high"],
+                            strict=True,
+                        )
+                    ]
+                    for model in self.models
+                },
+            }
+        )
+        return table.to_string(index=False)
+
+    def _headline_heading(self) -> str:
+        return (
+            f"Accuracy per split, with its {HEADLINE_CONFIDENCE} interval "
+            "(Wilson; overlapping intervals are no verdict: see the paired tests):"
+        )
+
+    def console_summary(self) -> str:
+        """What to read first, as text: the headline, then the paired tests and the
+        warnings (the breakdowns are in :meth:`console_table`, the CSV and the HTML)."""
+        lines = [self._headline_heading(), self.headline_table()]
         if self.paired:
             lines += ["", self._paired_heading(), self._paired_display().to_string(index=False)]
         return "\n".join([*lines, *(f"WARNING: {warning}" for warning in self.warnings)])
 
-    def to_html(self) -> str:
-        """HTML table (with warnings above it, if any), then the paired tests."""
-        warnings = "".join(f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in self.warnings)
-        table = self.frame.to_html(
-            index=False, classes="metrics", border=0, na_rep="", float_format=_format_value
-        )
+    def console_table(self) -> str:
+        """Fixed-width text table of every row (values to 4 decimals, differences signed),
+        then the paired tests and the warnings."""
+        lines = [self.rows_table()]
         if self.paired:
-            table += f"<h2>{html.escape(self._paired_heading())}</h2>"
-            table += self._paired_display().to_html(index=False, classes="metrics", border=0)
-        return warnings + table
+            lines += ["", self._paired_heading(), self._paired_display().to_string(index=False)]
+        return "\n".join([*lines, *(f"WARNING: {warning}" for warning in self.warnings)])
+
+    def rows_table(self) -> str:
+        """Every row as fixed-width text (values to 4 decimals, differences signed)."""
+        formatters = {model: _format_value for model in self.models}
+        formatters |= {column: _format_difference for column in self.difference_columns}
+        return str(self.frame.to_string(index=False, formatters=formatters, na_rep="-"))
+
+    def to_html(self, links: Mapping[str, str] | None = None) -> str:
+        """HTML: the warnings, the headline, the paired tests, then the breakdowns of each
+        split folded in a ``<details>`` section (see :meth:`breakdowns_html`).
+
+        Args:
+            links: ``{model: href}``: the headline's column heads link there (a run's
+                ``report.html``).
+        """
+        parts = [self.warnings_html(), self.headline_html(links)]
+        if self.paired:
+            parts += [f"<h2>Paired tests against {html.escape(self.baseline)}</h2>"]
+            parts += [self.paired_html()]
+        parts += ["<h2>Breakdowns</h2>", self.breakdowns_html()]
+        return "\n".join(part for part in parts if part)
+
+    def warnings_html(self) -> str:
+        """Each warning as a ``<p class="warning">``."""
+        return "".join(
+            f'<p class="warning"><b>Warning:</b> {html.escape(w)}</p>' for w in self.warnings
+        )
+
+    def headline_html(self, links: Mapping[str, str] | None = None) -> str:
+        """The headline as an HTML table: the accuracy per split and model with its interval,
+        the best of each split in bold.
+
+        Args:
+            links: ``{model: href}`` for the column heads.
+        """
+        headline = self.headline_frame()
+        heads = "".join(
+            f"<th>{_link(model, (links or {}).get(model))}</th>" for model in self.models
+        )
+        body = []
+        for _, row in headline.iterrows():
+            values = [row[model] for model in self.models]
+            known = [value for value in values if value == value]
+            best = max(known) if len(known) > 1 else None
+            cells = "".join(
+                _interval_cell(row[m], row[f"{m} low"], row[f"{m} high"], row[m] == best)
+                for m in self.models
+            )
+            body.append(
+                f'<tr><th class="split">{html.escape(str(row["split"]))}</th>'
+                f"<td>{row['examples']}</td>{cells}</tr>"
+            )
+        caption = html.escape(self._headline_heading().rstrip(":"))
+        return (
+            f'<table class="metrics headline"><caption>{caption}</caption>'
+            f"<thead><tr><th>split</th><th>examples</th>{heads}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>"
+        )
+
+    def paired_html(self) -> str:
+        """The paired tests as an HTML table, with what they test."""
+        if not self.paired:
+            return ""
+        note = html.escape(self._paired_heading().rstrip(":"))
+        table = self._paired_display().to_html(index=False, classes="metrics sortable", border=0)
+        return f'<p class="note">{note}.</p>{table}'
+
+    def breakdowns_html(self) -> str:
+        """Every row of the comparison, one folded ``<details>`` section per split holding
+        its overall metrics and each breakdown as a sortable table (values to 4 decimals,
+        differences signed)."""
+        formatters = {model: _format_value for model in self.models}
+        formatters |= {column: _format_difference for column in self.difference_columns}
+        value_columns = ["group", "count", *self.models, *self.difference_columns]
+        sections = []
+        for split, rows in self.frame.groupby("split", sort=False):
+            tables = []
+            for breakdown, part in rows.groupby("breakdown", sort=False):
+                shown = part.drop(columns=["split", "breakdown"])
+                shown = shown.drop(columns=["group"] if breakdown == OVERALL else ["metric"])
+                columns = ["metric", *value_columns[1:]] if breakdown == OVERALL else value_columns
+                table = shown[columns].to_html(
+                    index=False,
+                    classes="metrics sortable",
+                    border=0,
+                    na_rep="",
+                    formatters=formatters,  # type: ignore[arg-type]
+                )
+                title = BREAKDOWN_TITLES.get(str(breakdown), str(breakdown))
+                tables.append(f"<h3>{html.escape(title)}</h3>{table}")
+            count = int(rows["count"].iloc[0])
+            sections.append(
+                f"<details><summary>{html.escape(str(split))} "
+                f'<span class="note">({count} examples; {len(rows)} rows)</span></summary>'
+                f"{''.join(tables)}</details>"
+            )
+        return "\n".join(sections)
 
     def _paired_heading(self) -> str:
         return (
@@ -157,6 +328,24 @@ def _format_value(value: float) -> str:
 
 def _format_difference(value: float) -> str:
     return f"{value:+.4f}"
+
+
+def _format_interval(value: float, low: float, high: float) -> str:
+    if value != value:  # NaN: the model lacks the split
+        return "-"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _interval_cell(value: float, low: float, high: float, best: bool) -> str:
+    if value != value:
+        return "<td></td>"
+    text = f'{value:.3f} <span class="ci">[{low:.3f}, {high:.3f}]</span>'
+    return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
+
+
+def _link(text: str, href: str | None) -> str:
+    shown = html.escape(text)
+    return f'<a href="{html.escape(href, quote=True)}">{shown}</a>' if href else shown
 
 
 def _format_p_value(value: float) -> str:
@@ -248,6 +437,7 @@ def compare_results(
         baseline=baseline,
         warnings=_fairness_warnings(results),
         paired=paired_tests(results, baseline, datasets),
+        sizes={m: {s: r.n_samples for s, r in splits.items()} for m, splits in results.items()},
     )
 
 

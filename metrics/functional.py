@@ -407,3 +407,44 @@ def mcnemar_exact_p_value(only_first_correct: int, only_second_correct: int) -> 
     smaller = min(only_first_correct, only_second_correct)
     tail = sum(math.comb(discordant, k) for k in range(smaller + 1))
     return min(1.0, 2 * tail / 2**discordant)
+
+
+#: Two-sided 95% normal quantile (``scipy.stats.norm.ppf(0.975)``).
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval of an accuracy of ``correct`` out of ``total`` (95% by default).
+
+    Unlike the normal approximation it stays inside ``[0, 1]`` and keeps its coverage near an
+    accuracy of 0 or 1 and on small splits: the honest error bar of one split's accuracy.
+
+    Args:
+        correct: Examples right.
+        total: Examples scored.
+        z: Normal quantile of the confidence (1.96 for 95%).
+
+    Returns:
+        ``(low, high)``; ``(0.0, 1.0)`` when ``total`` is 0.
+
+    Raises:
+        ValueError: ``correct`` outside ``[0, total]``.
+
+    Example:
+        >>> low, high = wilson_interval(583, 980)
+        >>> round(low, 3), round(high, 3)
+        (0.564, 0.625)
+        >>> wilson_interval(0, 0)
+        (0.0, 1.0)
+    """
+    if total < 0 or not 0 <= correct <= total:
+        raise ValueError(f"need 0 <= correct <= total, got {correct} of {total}")
+    if total == 0:
+        return 0.0, 1.0
+    share = correct / total
+    denominator = 1 + z**2 / total
+    centre = (share + z**2 / (2 * total)) / denominator
+    half = z * math.sqrt(share * (1 - share) / total + z**2 / (4 * total**2)) / denominator
+    low = 0.0 if correct == 0 else max(0.0, centre - half)
+    high = 1.0 if correct == total else min(1.0, centre + half)
+    return low, high

@@ -17,6 +17,7 @@ The layout (listed in full in docs/namespaces.md)::
     context/<field>       (model, framework, dataset, seed, sweep, git/..., user, command...)
     model/{parameters,trainable_parameters}
     artifacts/{checkpoints,plots,eval,run,model}/<file>
+    sweep/<field>, artifacts/sweep/<file>          (a sweep's own MLflow run)
 
 Example:
     >>> from metrics import namespaces as ns
@@ -54,7 +55,14 @@ EVAL_METRICS: Final[tuple[str, ...]] = ("loss", "accuracy", "precision", "recall
 BREAKDOWN_METRICS: Final[tuple[str, ...]] = ("accuracy", "count")
 BEST_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "val_loss", "checkpoint")
 TOP_EPOCH_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "checkpoint")
-ARTIFACT_KINDS: Final[tuple[str, ...]] = ("checkpoints", "plots", "eval", "run", "model")
+ARTIFACT_KINDS: Final[tuple[str, ...]] = (
+    "checkpoints",
+    "plots",
+    "eval",
+    "run",
+    "model",
+    "sweep",  # a sweep's own MLflow run: its comparison and search results
+)
 #: Per-epoch series besides loss and accuracy: the optimiser's learning rate at the end of the
 #: epoch and training throughput (``metrics/train/...``), and the epoch's wall-clock seconds
 #: (``metrics/epoch/seconds``).
@@ -85,6 +93,18 @@ RUN_TAG_KEYS: Final[tuple[str, ...]] = ("model", "framework", "dataset", "seed",
 MODEL_FIELDS: Final[tuple[str, ...]] = ("parameters", "trainable_parameters")
 #: The roles of the dataset inputs a training run records (MLflow's ``mlflow.data.context``).
 DATASET_INPUT_CONTEXTS: Final[tuple[str, ...]] = ("training", "validation")
+#: What a sweep's own MLflow run (the parent of its jobs' runs) records about it
+#: (``sweep/<field>``): its jobs, how many of them trained, resumed an interrupted run or were
+#: skipped (finished before), and for a search the best value and its trial.
+SWEEP: Final = "sweep"
+SWEEP_FIELDS: Final[tuple[str, ...]] = (
+    "jobs",
+    "trained",
+    "resumed",
+    "skipped",
+    "best_value",
+    "best_trial",
+)
 
 #: Default breakdowns: per category, per noun count, per (category, noun count).
 DEFAULT_BREAKDOWNS: Final[tuple[tuple[str, ...], ...]] = (
@@ -364,6 +384,18 @@ def model_field(field: str) -> str:
     if field not in MODEL_FIELDS:
         raise ValueError(f"unknown model field {field!r}; expected one of {MODEL_FIELDS}")
     return join(MODEL, field)
+
+
+def sweep_field(field: str) -> str:
+    """``sweep/<field>``: a value of a sweep's own MLflow run (the parent of its jobs' runs).
+
+    Example:
+        >>> sweep_field("jobs")
+        'sweep/jobs'
+    """
+    if field not in SWEEP_FIELDS:
+        raise ValueError(f"unknown sweep field {field!r}; expected one of {SWEEP_FIELDS}")
+    return join(SWEEP, field)
 
 
 # --- artifacts --------------------------------------------------------------------------

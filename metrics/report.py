@@ -1,14 +1,16 @@
 """Console and HTML renderings of evaluation results.
 
 The console report is the one both frameworks print; the HTML pieces serve notebooks
-(``EvaluationResult._repr_html_``) and the run report (``report.html``).
+(``EvaluationResult._repr_html_``), the run report (``report.html``) and the comparison page
+of several runs (``comparison.html``, :func:`write_comparison_page`), styled alike.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ import pandas as pd
 from metrics import namespaces as ns
 
 if TYPE_CHECKING:
+    from metrics.compare import Comparison
     from metrics.processor import EvaluationResult
 
 RULE = "=" * 48
@@ -28,6 +31,54 @@ table.metrics { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9
 table.metrics th, table.metrics td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 table.metrics th { background: #f3f3f3; }
 img { max-width: 100%; margin: 0.5em 0; }
+"""
+#: The comparison page: the run report's style, plus its headline, notes, folded sections and
+#: sortable tables.
+_COMPARISON_STYLE = (
+    _STYLE
+    + """
+body { max-width: 80em; }
+img { height: auto; }
+p.lead, p.note, span.note { color: #555; }
+p.warning { color: #8a4b00; }
+table.headline td, table.headline th { padding: 4px 10px; }
+table.headline caption { caption-side: top; text-align: left; color: #555; padding: 0 0 4px; }
+table.metrics th, table.metrics td { white-space: nowrap; }
+table.metrics th.split { text-align: left; }
+table.metrics td.best { font-weight: bold; }
+span.ci { color: #666; font-size: 0.9em; }
+details { margin: 0.3em 0; }
+details > summary { cursor: pointer; font-weight: bold; padding: 2px 0; }
+table.sortable th { cursor: pointer; }
+table.sortable th:hover { background: #e6e6e6; }
+a { color: #1a5fb4; }
+"""
+)
+#: Sorts a ``table.sortable`` by the clicked column (numbers as numbers), again: descending.
+_SORT_SCRIPT = r"""
+document.querySelectorAll("table.sortable th").forEach((th) => {
+  th.title = "sort";
+  th.addEventListener("click", () => {
+    const table = th.closest("table"), body = table.tBodies[0];
+    const column = Array.from(th.parentNode.children).indexOf(th);
+    const down = th.dataset.order !== "asc";
+    th.dataset.order = down ? "asc" : "desc";
+    const key = (row) => {
+      const text = row.children[column] ? row.children[column].textContent.trim() : "";
+      const number = parseFloat(text.replace(/^[<+]\s*/, ""));
+      return Number.isNaN(number) ? text : number;
+    };
+    Array.from(body.rows)
+      .sort((a, b) => {
+        const x = key(a), y = key(b);
+        const order = typeof x === typeof y
+          ? (x < y ? -1 : x > y ? 1 : 0)
+          : (typeof x === "number" ? -1 : 1);
+        return down ? order : -order;
+      })
+      .forEach((row) => body.appendChild(row));
+  });
+});
 """
 
 
@@ -176,6 +227,123 @@ def write_run_report(
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """One run of a comparison page, as its runs table lists it.
+
+    Attributes:
+        label: Its column in the comparison (``lstm-s0``).
+        run_id: The run id.
+        model: Model name.
+        seed: Training seed.
+        dataset: Dataset version.
+        report: Link to its ``report.html`` (relative to the page), or ``None``.
+        best_epoch: Its best epoch, if known.
+        best_val_accuracy: Its best validation accuracy, if known.
+    """
+
+    label: str
+    run_id: str
+    model: str
+    seed: int
+    dataset: str
+    report: str | None = None
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+
+
+def _runs_html(runs: Sequence[ComparedRun]) -> str:
+    rows = []
+    for run in runs:
+        label = html.escape(run.label)
+        if run.report:
+            label = f'<a href="{html.escape(run.report, quote=True)}">{label}</a>'
+        accuracy = "" if run.best_val_accuracy is None else f"{run.best_val_accuracy:.4f}"
+        epoch = "" if run.best_epoch is None else str(run.best_epoch)
+        rows.append(
+            f'<tr><th class="split">{label}</th><td>{html.escape(run.model)}</td>'
+            f"<td>{run.seed}</td><td>{html.escape(run.dataset)}</td><td>{epoch}</td>"
+            f"<td>{accuracy}</td><td>{html.escape(run.run_id)}</td></tr>"
+        )
+    return (
+        '<table class="metrics sortable"><thead><tr><th>run (report)</th><th>model</th>'
+        "<th>seed</th><th>dataset</th><th>best epoch</th><th>best val accuracy</th>"
+        f"<th>run id</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def write_comparison_page(
+    path: str | Path,
+    comparison: Comparison,
+    runs: Sequence[ComparedRun],
+    *,
+    plot: str | None = None,
+    seeds: pd.DataFrame | None = None,
+    files: Mapping[str, str] | None = None,
+    lead: str = "",
+    title: str = "storyqa comparison",
+) -> Path:
+    """Write ``comparison.html``: the headline (accuracy per split and run with its 95%
+    interval), the paired tests and the plot first; then the runs, each linking to its
+    ``report.html``, the mean ± std over seeds and every breakdown folded per split in
+    sortable tables, styled like ``report.html``. Links are as given (relative to the page).
+
+    Args:
+        path: The HTML file to write.
+        comparison: The comparison of ``runs``.
+        runs: The runs, in the comparison's order.
+        plot: Link to the accuracy-by-noun-count plot (a PNG beside the page), if any.
+        seeds: Mean and standard deviation over seeds, already formatted, if any.
+        files: ``{what: link}`` of the files beside the page (CSVs).
+        lead: One line under the title (what was compared).
+        title: Page title.
+
+    Returns:
+        ``path``.
+    """
+    links = {run.label: run.report for run in runs if run.report}
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    if lead:
+        body.append(f'<p class="lead">{html.escape(lead)}</p>')
+    body += [comparison.warnings_html(), comparison.headline_html(links)]
+    if comparison.paired:
+        body += [f"<h2>Paired tests against {html.escape(comparison.baseline)}</h2>"]
+        body += [comparison.paired_html()]
+    if plot:
+        body += [
+            "<h2>Accuracy by noun count</h2>",
+            f'<img src="{html.escape(plot, quote=True)}" alt="accuracy vs noun count by '
+            'category, pooled over the runs of each model">',
+        ]
+    body += ["<h2>Runs</h2>", _runs_html(runs)]
+    if seeds is not None and len(seeds):
+        body += ["<h2>Mean ± standard deviation over seeds</h2>", _table_html(seeds)]
+    body += [
+        "<h2>Breakdowns</h2>",
+        '<p class="note">Every metric, by category, by noun count and by both, per split; '
+        "click a column to sort.</p>",
+        comparison.breakdowns_html(),
+    ]
+    if files:
+        items = "".join(
+            f'<li><a href="{html.escape(href, quote=True)}">{html.escape(name)}</a></li>'
+            for name, href in files.items()
+        )
+        body += ["<h2>Files</h2>", f"<ul>{items}</ul>"]
+    page = (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_COMPARISON_STYLE}</style>\n</head>\n"
+        "<body>\n"
+        + "\n".join(part for part in body if part)
+        + f"\n<script>{_SORT_SCRIPT}</script>\n</body>\n</html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

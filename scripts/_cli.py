@@ -58,7 +58,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def register_configs() -> None:
     """Register the schemas and defaults that ``conf/`` extends, from the library's own
-    dataclasses, and the ``storyqa_run_dir`` and ``storyqa_hydra_subdir`` resolvers."""
+    dataclasses, and the ``storyqa_run_dir``, ``storyqa_hydra_subdir`` and
+    ``storyqa_job_number`` resolvers."""
     from dataclasses import asdict
 
     from trainers.config import PRESETS, TrainerConfig, preset_config
@@ -77,6 +78,19 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("storyqa_run_dir", run_dir_for, use_cache=True)
     if not OmegaConf.has_resolver("storyqa_hydra_subdir"):
         OmegaConf.register_new_resolver("storyqa_hydra_subdir", hydra_subdir_for, use_cache=True)
+    if not OmegaConf.has_resolver("storyqa_job_number"):
+        OmegaConf.register_new_resolver("storyqa_job_number", job_number)
+
+
+def job_number(number: Any, first: Any) -> str:
+    """The folder of a sweep's job: its number in this start after ``first`` (a continued
+    Optuna search numbers its jobs after the study's trials).
+
+    Example:
+        >>> job_number(0, 2), job_number("1", "2")
+        ('2', '3')
+    """
+    return str(int(number) + int(first))
 
 
 def model_name(config: DictConfig) -> str:
@@ -203,61 +217,123 @@ def as_list(value: Any) -> list[str] | None:
     return [str(value)]
 
 
-def write_comparison(comparison: Any, path: Path, run_dirs: list[Path]) -> Path:
-    """Save a :class:`~metrics.compare.Comparison` as HTML (with the runs listed and the
-    progressive-difficulty plot) and CSV; the plot and its data beside them, and the paired
-    tests (``<name>-paired.csv``) if any. When a model ran more than once (seeds), also print
-    and save the mean ± std over its runs."""
-    import html
+def report_comparison(
+    run_dirs: list[Path],
+    path: Path,
+    *,
+    full: bool,
+    full_hint: str,
+    splits: list[str] | None = None,
+    lead: str = "",
+) -> Path:
+    """Compare finished runs, save the comparison beside ``path`` (the page, its CSVs and
+    plot: :func:`trainers.runs.comparison.save_comparison`) and print it so that it ends with
+    what to read: every row only when ``full``, the mean ± std over seeds when a model ran
+    more than once, then the headline (accuracy per split and run, with its 95% interval)
+    and the paired tests, then where the breakdowns are.
 
-    from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
-    from trainers.runs.comparison import format_seed_summary, progressive_difficulty, seed_summary
+    Args:
+        run_dirs: The runs, in order (the first is the baseline).
+        path: The page to write.
+        full: Print every row (each split, breakdown and group) too.
+        full_hint: The override that sets ``full`` (``full=true``), for the closing note.
+        splits: Splits to keep; default every evaluated one.
+        lead: One line under the page's title.
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    runs = "".join(f"<li>{html.escape(str(run))}</li>" for run in run_dirs)
+    Raises:
+        RegistryError: A run that cannot be compared, naming it.
+    """
+    from trainers.runs.comparison import (
+        compare_runs,
+        format_seed_summary,
+        save_comparison,
+        seed_summary,
+    )
+
+    comparison = compare_runs(run_dirs, splits)
+    files = save_comparison(comparison, path, run_dirs, lead=lead)
+    if full:
+        print("\n" + comparison.rows_table())
     summary = seed_summary(run_dirs)
     if (summary["runs"] > 1).any():
         print("\nMean ± standard deviation over the runs of each model and dataset:")
         print(format_seed_summary(summary))
-        summary.to_csv(path.with_name(f"{path.stem}-seeds.csv"), index=False)
-    difficulty = progressive_difficulty(run_dirs)
-    png = progressive_difficulty_png(difficulty)
-    figure = ""
-    if png is not None:
-        plot = path.with_name(f"{path.stem}-{DIFFICULTY_FILE}")
-        plot.write_bytes(png)
-        difficulty.to_csv(plot.with_suffix(".csv"), index=False)
-        figure = f'<img src="{plot.name}" alt="accuracy vs noun count by category">'
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>storyqa comparison</title></head><body>"
-        f"<h1>storyqa comparison</h1><ul>{runs}</ul>{figure}{comparison.to_html()}"
-        "</body></html>\n"
+    print("\n" + comparison.console_summary())
+    shown = "printed above" if full else f"{full_hint} prints them here"
+    print(
+        f"\nComparison page: {files.html}\n"
+        f"Breakdowns by category and noun count, every metric: there and in {files.csv.name} "
+        f"({shown})"
     )
-    path.write_text(page, encoding="utf-8")
-    comparison.to_frame().to_csv(path.with_suffix(".csv"), index=False)
-    if comparison.paired:
-        comparison.paired_frame().to_csv(path.with_name(f"{path.stem}-paired.csv"), index=False)
-    return path
+    return files.html
+
+
+def job_outcomes(sweep: Path) -> dict[str, int]:
+    """How many of a sweep's jobs, in their folders, ``trained``, ``resumed`` an interrupted
+    run or were ``skipped`` (finished before)."""
+    from trainers.runs.sweeps import JOB_OUTCOME_FILE, JOB_OUTCOMES
+
+    counts = dict.fromkeys(JOB_OUTCOMES, 0)
+    for path in sweep.glob(f"*/{JOB_OUTCOME_FILE}"):
+        outcome = path.read_text(encoding="utf-8").strip()
+        if outcome in counts:
+            counts[outcome] += 1
+    return counts
+
+
+def print_search_result(sweep: Path) -> None:
+    """Optuna's best trial and its run, when the sweep was a single-objective search."""
+    from trainers.runs.comparison import JOB_RUN_FILE
+
+    results = sweep / "optimization_results.yaml"  # Optuna's
+    if not results.is_file():
+        return
+    best = OmegaConf.load(results)
+    if "best_value" not in best:  # a multi-objective study
+        return
+    params = [f"{key}={value}" for key, value in best.best_params.items()]
+    print(f"\nBest trial: valid_a accuracy {best.best_value:.4f} with {' '.join(params)}")
+    for overrides in sorted(sweep.glob("*/.hydra/overrides.yaml")):
+        job = overrides.parent.parent
+        if set(params) <= set(OmegaConf.load(overrides)) and (job / JOB_RUN_FILE).is_file():
+            print(f"Best run:   {(job / JOB_RUN_FILE).read_text(encoding='utf-8').strip()}")
+            break
+    print(f"Search results: {results}")
 
 
 class CompareJobsCallback(Callback):
-    """Hydra callback: at the end of a ``train.py -m`` sweep, print and save the comparison
-    of its jobs (``<sweep dir>/comparison.html``)."""
+    """Hydra callback: at the end of a ``train.py -m`` sweep, say what its jobs did (trained,
+    resumed, skipped), print a search's best trial, and print and save the comparison of its
+    jobs (``<sweep dir>/comparison.html``), ending with the headline and the paired tests
+    (``full_comparison=true`` prints every breakdown row too)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trainers.runs.comparison import compare_runs, sweep_run_dirs
+        from trainers.runs.comparison import sweep_run_dirs
+        from trainers.runs.sweeps import SweepRecord
 
         sweep = Path(config.hydra.sweep.dir)
+        counts = job_outcomes(sweep)
+        if any(counts.values()):
+            print(
+                f"\nJobs of this start: {counts['trained']} trained, {counts['resumed']} "
+                f"resumed (interrupted before), {counts['skipped']} skipped (finished before)"
+            )
+        print_search_result(sweep)
+        record = SweepRecord.load(sweep)
         try:
             run_dirs = sweep_run_dirs(sweep)
-            comparison = compare_runs(run_dirs)
+            lead = f"sweep {sweep.name} · {len(run_dirs)} runs"
+            if record is not None and record.command:
+                lead += f" · {record.command}"
+            report_comparison(
+                run_dirs,
+                sweep / "comparison.html",
+                full=bool(OmegaConf.select(config, "full_comparison", default=False)),
+                full_hint="full_comparison=true",
+                lead=lead,
+            )
         except (RegistryError, ValueError) as error:
             print(f"no comparison of the sweep: {error}", file=sys.stderr)
-            return
-        print("\n" + comparison.console_table())
-        saved = write_comparison(comparison, sweep / "comparison.html", run_dirs)
-        print(f"\nSweep comparison: {saved}")
 
 
 def searches_for(framework: str) -> list[str]:
@@ -314,12 +390,17 @@ def search_space_problem(config: DictConfig) -> str | None:
 class SweepCallback(Callback):
     """Hydra callback of ``train.py`` for every launcher and sweeper: refuses a search space
     that does not fit the model before any job starts (one ``error:`` line, exit code 2) and
-    ``hparams_search=`` without ``-m``; prints Optuna's best trial at the end.
+    ``hparams_search=`` without ``-m``; opens the sweep (its folder, continued when the same
+    command ran before; its Optuna study; its MLflow run: ``scripts/_sweep.py``) and closes it
+    at the end (the MLflow run gets the comparison and the search's results).
 
     The job processes a launcher starts (joblib's workers; submitit's fresh interpreters, locally
     or on a SLURM node) unpickle this callback, and what the job refers to, by module name:
     ``scripts._cli`` (and ``scripts.train`` for ``storyqa-train``) are modules of the installed
     package, importable there as here."""
+
+    def __init__(self) -> None:
+        self._session: Any = None
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search")
@@ -330,25 +411,21 @@ class SweepCallback(Callback):
             )
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from scripts._sweep import SweepError, open_sweep
+
         problem = search_space_problem(config)
         if problem is not None:
             exit_with_user_error(problem)
+        try:
+            self._session = open_sweep(config)
+        except (SweepError, TrackerConfigError) as error:
+            exit_with_user_error(str(error))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from trainers.runs.comparison import JOB_RUN_FILE
+        if self._session is not None:
+            self._session.end(job_outcomes(self._session.sweep_dir))
 
-        sweep = Path(config.hydra.sweep.dir)
-        results = sweep / "optimization_results.yaml"  # Optuna's
-        if not results.is_file():
-            return
-        best = OmegaConf.load(results)
-        if "best_value" not in best:  # a multi-objective study
-            return
-        params = [f"{key}={value}" for key, value in best.best_params.items()]
-        print(f"\nBest trial: valid_a accuracy {best.best_value:.4f} with {' '.join(params)}")
-        for overrides in sorted(sweep.glob("*/.hydra/overrides.yaml")):
-            job = overrides.parent.parent
-            if set(params) <= set(OmegaConf.load(overrides)) and (job / JOB_RUN_FILE).is_file():
-                print(f"Best run:   {(job / JOB_RUN_FILE).read_text(encoding='utf-8').strip()}")
-                break
-        print(f"Search results: {results}")
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for a launcher's job processes without the sweep's session (its lock and
+        MLflow client belong to this process)."""
+        return {"_session": None}

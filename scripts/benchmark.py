@@ -5,9 +5,11 @@ Usage::
     python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,all} [--quick]
         [--output FILE]
 
-Ratios are measured side by side in the same run. Results are written to
-``benchmarks/results.json`` (or ``--output``); running one section replaces only that
-section's rows there.
+Ratios are measured side by side in the same run, from repeated trials taken in turns: each
+is the median of the paired trials with its 95% interval, and a goal is met only when the whole
+interval clears it (``scripts/bench/stats.py``). Results are written to
+``benchmarks/results.json`` (or ``--output``), with how long each section took and the load
+average around it; running one section replaces only that section's rows there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from scripts.bench.common import BenchmarkRow
 
@@ -33,17 +36,23 @@ DEFAULT_OUTPUT = (
 )
 
 
+def _number(value: float) -> str:
+    return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
 def format_table(rows: list[BenchmarkRow]) -> str:
-    """Render rows as a fixed-width table."""
-    header = ("section", "measure", "value", "unit", "goal", "met", "note")
+    """Render rows as a fixed-width table (the interval column: ``low-high`` at the stated
+    confidence, over the stated number of trials)."""
+    header = ("section", "measure", "value", "unit", "95% interval", "goal", "met", "note")
     body = [
         (
             r.section,
             r.name,
-            f"{r.value:,.3f}" if abs(r.value) < 100 else f"{r.value:,.0f}",
+            _number(r.value),
             r.unit,
+            "" if r.interval is None else r.interval.describe(),
             r.goal,
-            "" if r.met is None else ("yes" if r.met else "NO"),
+            r.verdict or ("" if r.met is None else ("yes" if r.met else "NO")),
             r.note,
         )
         for r in rows
@@ -68,18 +77,45 @@ def main(argv: list[str] | None = None) -> int:
 
     sections = SECTIONS if args.section == "all" else (args.section,)
     rows: list[BenchmarkRow] = []
+    timing: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
     for section in sections:
         module = importlib.import_module(f"scripts.bench.{section}")
         print(f"running {section} benchmark...", file=sys.stderr, flush=True)
+        load_before, section_started = _load(), time.perf_counter()
         rows.extend(module.run(quick=args.quick))
+        seconds = time.perf_counter() - section_started
+        timing[section] = {
+            "seconds": seconds,
+            "load_before": load_before,
+            "load_after": _load(),
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        print(
+            f"{section} took {seconds:.0f} s (load average {load_before} -> {_load()})",
+            file=sys.stderr,
+            flush=True,
+        )
+    total = time.perf_counter() - started
 
     print(format_table(rows))
+    print(
+        "\ntook "
+        + ", ".join(f"{name} {t['seconds']:.0f} s" for name, t in timing.items())
+        + f"; total {total:.0f} s"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the other sections' latest rows: running one section updates only its own.
+    # Keep the other sections' latest rows and timing: running one section updates only its own.
     kept = []
+    kept_timing: dict[str, Any] = {}
     if args.output.is_file():
         previous = json.loads(args.output.read_text())
         kept = [r for r in previous.get("rows", []) if r.get("section") not in sections]
+        kept_timing = {
+            name: t
+            for name, t in previous.get("sections", {}).items()
+            if name not in sections and any(r.get("section") == name for r in kept)
+        }
     payload = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {
@@ -89,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "quick": args.quick,
+        # Per section: seconds, load average (1, 5, 15 min) before and after, when.
+        "sections": {**kept_timing, **timing},
+        "seconds": total,  # this invocation's sections, in all
         "rows": kept + [r.as_dict() for r in rows],
     }
     tmp = args.output.with_suffix(".json.tmp")
@@ -96,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(args.output)
     print(f"\nresults written to {args.output}", file=sys.stderr)
     return 0 if all(r.met is not False for r in rows) else 1
+
+
+def _load() -> list[float]:
+    """The 1-minute load average and, for the run's context, the 5- and 15-minute ones."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return []
 
 
 if __name__ == "__main__":

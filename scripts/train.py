@@ -7,6 +7,11 @@ Usage::
     python scripts/train.py -m model=lstm,transformer seed=0,1      # one run per job
     python scripts/train.py resume=models_out/runs/<run_id>         # continue a run
 
+A sweep started again (the same ``-m`` command, after a kill or just again) continues in its
+folder: a job whose run finished before (same config, seed and dataset version, in the
+registry) is skipped, a job whose run was interrupted resumes it from its last checkpoint;
+``retrain=true`` trains every job again (``scripts/_sweep.py``, ``trainers/runs/sweeps.py``).
+
 ``model=`` picks a preset (``conf/model``; values in ``trainers/config/presets.py``),
 ``model.<key>=`` overrides a hyperparameter, ``trainer.<key>=`` a trainer setting
 (``trainers/config/trainer.py``),
@@ -16,10 +21,11 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -39,13 +45,23 @@ from scripts._cli import (
 from trainers.records.manifest import RunManifest
 from trainers.runs.comparison import JOB_RUN_FILE
 from trainers.runs.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
+from trainers.runs.sweeps import JOB_OUTCOME_FILE, EarlierRun, SweepRecord, earlier_run
 from trainers.signals import TrainingInterrupted
 from trainers.tracking import Invocation
 
 register_configs()
 
+logger = logging.getLogger("scripts.train")
+
 #: What Hydra writes in a sweep folder before its first job starts.
 SWEEP_CONFIG_FILE = "multirun.yaml"
+#: What a sweep keeps in its folder before its first job starts: Hydra's config, the sweep's
+#: record and its lock (``scripts/_sweep.py``).
+SWEEP_START_FILES = frozenset({SWEEP_CONFIG_FILE, SweepRecord.FILENAME, ".sweep.lock"})
+#: Keys of ``conf/train.yaml`` that say how to run the command, not what the run is.
+COMMAND_KEYS = ("resume", "progress", "retrain", "full_comparison")
+#: A sweep's own override that hands its jobs its MLflow run: not part of a job's command.
+PARENT_RUN_OVERRIDE = "tracker.mlflow_parent_run_id="
 
 
 def _remove_if_empty_run(run_dir: Path) -> None:
@@ -64,7 +80,7 @@ def _remove_rejected_sweep_job(job_dir: Path) -> None:
     """
     _remove_if_empty_run(job_dir)
     sweep_dir = job_dir.parent
-    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= {SWEEP_CONFIG_FILE}:
+    if sweep_dir.is_dir() and {p.name for p in sweep_dir.iterdir()} <= SWEEP_START_FILES:
         shutil.rmtree(sweep_dir, ignore_errors=True)
 
 
@@ -84,13 +100,35 @@ def main(cfg: DictConfig) -> float:
     new_run_dir: Path | None = None
     try:
         if hydra_config.mode == RunMode.RUN:
+            _warn_sweep_only_keys(cfg)
             return _run(cfg, run_dir)
         # A sweep job: its run goes to runs/<run_id>; its Hydra job folder points there.
+        for stale in (JOB_RUN_FILE, JOB_OUTCOME_FILE):  # an earlier start's, in a continued sweep
+            (run_dir / stale).unlink(missing_ok=True)
+        invocation = _sweep_job_invocation(run_dir)
+        earlier = _earlier_run(cfg)
+        if earlier is not None and earlier.state == "finished":
+            accuracy = earlier.best_val_accuracy
+            print(
+                f"\nskipped: this job finished before as run {earlier.run_dir} (best val "
+                f"accuracy {accuracy if accuracy is None else f'{accuracy:.4f}'}); "
+                "retrain=true trains it again"
+            )
+            _record_job(run_dir, earlier.run_dir, "skipped")
+            return float("nan") if accuracy is None else accuracy
+        if earlier is not None:
+            new_run_dir = earlier.run_dir
+            print(
+                f"\nresumed: this job's run {earlier.run_dir} was interrupted after "
+                f"{earlier.epochs_completed} epoch(s); continuing it from its last checkpoint"
+            )
+            accuracy = _run(cfg, new_run_dir, invocation, continue_run=new_run_dir)
+            _record_job(run_dir, new_run_dir, "resumed")
+            return accuracy
         name = model_name(cfg)
         new_run_dir = Path(run_dir_for(None, cfg.paths.output_dir, name, cfg.data.name))
-        accuracy = _run(cfg, new_run_dir, _sweep_job_invocation(run_dir))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / JOB_RUN_FILE).write_text(f"{new_run_dir.resolve()}\n", encoding="utf-8")
+        accuracy = _run(cfg, new_run_dir, invocation)
+        _record_job(run_dir, new_run_dir, "trained")
         return accuracy
     except BaseException:
         if hydra_config.mode == RunMode.RUN:
@@ -101,19 +139,65 @@ def main(cfg: DictConfig) -> float:
         raise
 
 
+def _record_job(job_dir: Path, run_dir: Path, outcome: str) -> None:
+    """Write the job folder's ``run_dir.txt`` (its run) and ``outcome.txt`` (what it did)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / JOB_RUN_FILE).write_text(f"{run_dir.resolve()}\n", encoding="utf-8")
+    (job_dir / JOB_OUTCOME_FILE).write_text(f"{outcome}\n", encoding="utf-8")
+
+
+def _warn_sweep_only_keys(cfg: DictConfig) -> None:
+    """``retrain`` and ``full_comparison`` mean something in a sweep only: say so."""
+    for key in ("retrain", "full_comparison"):
+        if cfg.get(key):
+            logger.warning("%s=true only changes a sweep (-m); this single run ignores it", key)
+
+
 def _sweep_job_invocation(job_dir: Path) -> Invocation:
     """How a sweep job was started: ``train.py`` with the job's own overrides (the command
-    that runs this job alone) and the composed config Hydra wrote in the job folder."""
+    that runs this job alone), the sweep it belongs to (its folder's name) and the composed
+    config Hydra wrote in the job folder."""
     hydra_config = HydraConfig.get()
     script = Path(__file__)
     with contextlib.suppress(ValueError):
         script = script.resolve().relative_to(Path.cwd().resolve())
     config = job_dir / (hydra_config.output_subdir or HYDRA_SUBDIR) / "config.yaml"
+    overrides = [o for o in hydra_config.overrides.task if not o.startswith(PARENT_RUN_OVERRIDE)]
     return Invocation(
-        command=("python", str(script), *hydra_config.overrides.task),
+        command=("python", str(script), *overrides),
         source=str(script),
+        sweep=Path(str(hydra_config.sweep.dir)).name,
         config_file=config,
     )
+
+
+def _settings(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's plain config (what :class:`PipelineConfig` takes) and the command's own keys
+    (:data:`COMMAND_KEYS`).
+
+    Raises:
+        SettingsError: A value the user must give is missing.
+    """
+    plain = to_plain(cfg)
+    plain["model"].setdefault("name", model_name(cfg))  # a model config may leave it out
+    command = {key: plain.pop(key, None) for key in COMMAND_KEYS}
+    plain["output_dir"] = plain.pop("paths")["output_dir"]
+    return plain, command
+
+
+@reports_user_errors
+def _earlier_run(cfg: DictConfig) -> EarlierRun | None:
+    """A run of this sweep job from before (finished: skip the job; interrupted: resume it),
+    unless ``retrain=true`` or the job resumes a run of its own (``resume=``)."""
+    from stories.build import dataset_version
+
+    plain, command = _settings(cfg)
+    if command["retrain"] or command["resume"] is not None:
+        return None
+    config = PipelineConfig.from_mapping(plain)
+    output_root = config.output_dir.expanduser().resolve()
+    version = dataset_version(config.data, config.data_seed)
+    return earlier_run(config.to_dict(), version, output_root)
 
 
 def _report_interrupt(interrupt: KeyboardInterrupt, run_dir: Path | None) -> NoReturn:
@@ -129,16 +213,27 @@ def _report_interrupt(interrupt: KeyboardInterrupt, run_dir: Path | None) -> NoR
 
 
 @reports_user_errors
-def _run(cfg: DictConfig, run_dir: Path | None, invocation: Invocation | None = None) -> float:
-    plain = to_plain(cfg)
-    plain["model"].setdefault("name", model_name(cfg))  # a model config may leave it out
-    resume = plain.pop("resume")
-    progress = bool(plain.pop("progress"))
-    plain["output_dir"] = plain.pop("paths")["output_dir"]
+def _run(
+    cfg: DictConfig,
+    run_dir: Path | None,
+    invocation: Invocation | None = None,
+    continue_run: Path | None = None,
+) -> float:
+    """Train (or, with ``resume=`` or ``continue_run``, continue) one run, print where it is.
+
+    Args:
+        cfg: The command's config.
+        run_dir: The run folder.
+        invocation: How it was started (a sweep job's own command).
+        continue_run: A sweep job's interrupted run to continue with its own saved config.
+    """
+    plain, command = _settings(cfg)
+    resume = command["resume"] if continue_run is None else str(continue_run)
+    progress = bool(command["progress"])
     # Every key is checked before anything is built; the run gets the checked config.
     config = PipelineConfig.from_mapping(plain) if resume is None else plain
     extend = None
-    if resume is not None:  # only these may change, and only when given on the command line
+    if resume is not None and continue_run is None:  # only these may change, when given
         given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
         allowed = {"resume", "progress", *(f"trainer.{k}" for k in RESUME_EXTENSIONS)}
         ignored = sorted(given - allowed)

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from trainers.lightning.trainer import LightningTrainer
     from trainers.records.manifest import RunManifest
     from trainers.records.run import DatasetInfo
-    from trainers.runs.predict import Predictor
     from trainers.results import TrainingResult
+    from trainers.runs.predict import Predictor
     from trainers.tracking import Tracker, TrackerConfig
 
 _LAZY = {

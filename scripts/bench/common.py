@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
+
+from scripts.bench.stats import Estimate, Goal, judge, median_estimate, ratio_estimate
+from scripts.bench.trials import Sample
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,10 @@ class BenchmarkRow:
         goal: Human-readable goal, e.g. ``">= 5000"``; empty when there is none.
         met: Whether the goal is met; ``None`` when there is no goal.
         note: Free text (sizes, settings).
+        interval: The median of repeated trials (``value``) with its 95% interval, when
+            ``value`` comes from repeated trials (see :mod:`scripts.bench.stats`).
+        verdict: ``yes``, ``NO`` or ``unsure`` (the interval straddles the goal) when the
+            goal was judged on ``interval``; ``met`` is then true only for ``yes``.
     """
 
     section: str
@@ -32,9 +37,67 @@ class BenchmarkRow:
     goal: str = ""
     met: bool | None = None
     note: str = ""
+    interval: Estimate | None = None
+    verdict: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def estimate_row(
+    section: str,
+    name: str,
+    estimate: Estimate,
+    unit: str,
+    goal: Goal | str | None = None,
+    note: str = "",
+) -> BenchmarkRow:
+    """The row of a figure from repeated trials: its median, its interval and, with a
+    :class:`~scripts.bench.stats.Goal`, the verdict of the interval (met only when the whole
+    interval clears it); a goal given as text (``"near 1"``) is shown, not judged.
+
+    Every section reports ratios (and other repeated figures) through this function, so
+    they read the same way in the table and in ``benchmarks/results.json``.
+    """
+    if not isinstance(goal, Goal):
+        return BenchmarkRow(
+            section, name, estimate.median, unit, goal=goal or "", note=note, interval=estimate
+        )
+    verdict = judge(estimate, goal)
+    return BenchmarkRow(
+        section,
+        name,
+        estimate.median,
+        unit,
+        goal=str(goal),
+        met=verdict.met,
+        note=note,
+        interval=estimate,
+        verdict=verdict.value,
+    )
+
+
+#: Which clock of a :class:`~scripts.bench.trials.Sample` a figure reads.
+Clock = Literal["cpu", "wall"]
+
+
+def seconds(samples: Sequence[Sample], clock: Clock) -> list[float]:
+    """Each trial's seconds on ``clock``."""
+    return [getattr(s, clock) for s in samples]
+
+
+def paired_ratio(
+    numerators: Sequence[Sample], denominators: Sequence[Sample], clock: Clock = "cpu"
+) -> Estimate:
+    """Median and interval of the pairs' ``numerator / denominator`` seconds on ``clock``
+    (e.g. the plain side's seconds over the trainer's: the trainer's throughput relative to
+    the plain side's)."""
+    return ratio_estimate(seconds(numerators, clock), seconds(denominators, clock))
+
+
+def seconds_estimate(samples: Sequence[Sample], clock: Clock = "cpu") -> Estimate:
+    """Median and interval of the trials' seconds on ``clock``."""
+    return median_estimate(seconds(samples, clock))
 
 
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -58,23 +121,28 @@ class TrainingSettings:
         size: ``all_4dir`` dataset size.
         train_rows: Rows of ``train`` used (the first ones).
         val_rows: Rows of ``valid_a`` used (the first ones), one validation pass per epoch.
-        epochs: Epochs per run (the first is dropped as warm-up).
-        repeats: Runs per side, alternating.
+        pairs: Timed epochs per side, taken in turns with the other side (pairs of epochs).
+        warmup: Untimed first epochs per side (tracing, first allocations, the run's set-up).
     """
 
     size: str
     train_rows: int
     val_rows: int
-    epochs: int
-    repeats: int
+    pairs: int
+    warmup: int = 1
+
+    @property
+    def epochs(self) -> int:
+        """Epochs each side trains: the warm-up and the timed ones."""
+        return self.warmup + self.pairs
 
     def note(self) -> str:
         return f"all_4dir-{self.size}: {self.train_rows:,} train, {self.val_rows:,} validation rows"
 
 
 TRAINING_SETTINGS = {  # keyed by --quick
-    False: TrainingSettings("default", 4_000, 1_000, 4, 2),
-    True: TrainingSettings("tiny", 700, 140, 3, 2),
+    False: TrainingSettings("default", 4_000, 1_000, pairs=10),
+    True: TrainingSettings("tiny", 700, 140, pairs=6),
 }
 
 
@@ -85,11 +153,14 @@ def head(data: Any, n: int) -> Any:
     )
 
 
-def training_dataset(settings: TrainingSettings) -> Any:
+def training_dataset(settings: TrainingSettings, path: str | None = None) -> Any:
     """The ``all_4dir`` dataset of ``settings.size`` (generated once, then cached under
-    ``models_out/datasets``)."""
-    from stories import build_dataset
+    ``models_out/datasets``), or the one already built at ``path`` (a side's own process
+    loads the version its benchmark built)."""
+    from stories import build_dataset, load_dataset
 
+    if path is not None:
+        return load_dataset(path)
     return build_dataset("all_4dir", size=settings.size, seed=0, progress=False)
 
 
@@ -105,37 +176,4 @@ def training_splits(
         head(encode("valid_a"), n_val),
         ds.metadata("train").iloc[:n_train],
         ds.metadata("valid_a").iloc[:n_val],
-    )
-
-
-class EpochClock:
-    """Epoch boundaries: :meth:`tick` once before training and once at the end of every epoch
-    (e.g. as a trainer's ``echo``, which prints each epoch's line)."""
-
-    def __init__(self) -> None:
-        self.stamps: list[float] = []
-
-    def tick(self, *_: object) -> None:
-        self.stamps.append(time.perf_counter())
-
-    def epochs(self) -> list[float]:
-        """Seconds of each epoch, in order."""
-        return [b - a for a, b in itertools.pairwise(self.stamps)]
-
-
-def side_by_side(
-    repeats: int, trainer: Callable[[], list[float]], plain: Callable[[], list[float]]
-) -> tuple[float, float, int]:
-    """Alternate ``trainer`` and ``plain`` runs (each returns its seconds per epoch) ``repeats``
-    times; returns each side's median over its steady-state epochs (the first epoch of every
-    run dropped) and how many epochs each median covers."""
-    trainer_epochs: list[float] = []
-    plain_epochs: list[float] = []
-    for _ in range(repeats):
-        trainer_epochs += trainer()[1:]
-        plain_epochs += plain()[1:]
-    return (
-        statistics.median(trainer_epochs),
-        statistics.median(plain_epochs),
-        len(trainer_epochs),
     )

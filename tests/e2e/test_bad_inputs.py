@@ -357,6 +357,11 @@ CASES: tuple[Case, ...] = (
          "(https://alice:***@mlflow.example.com); the config is saved with every run"),
     Case("sweep-bad-value", CONFIG, "a bad value in a sweep (`-m`)", "train.py",
          ("-m", "model.lr=-1", OUT), "error: model.lr: must be > 0, got -1.0"),
+    Case("sweep-storage-unopenable", CONFIG, "a search whose study storage cannot be opened",
+         "train.py",
+         ("-m", "hparams_search=lstm_optuna", "hydra.sweeper.storage=sqlite:////proc/no/optuna.db",
+          OUT),
+         "error: hydra.sweeper.storage: cannot open sqlite:////proc/no/optuna.db"),
     Case("bad-choice-split", CONFIG, "a misspelt split to evaluate", "train.py",
          ("evaluate_splits=[tset]", OUT),
          "error: evaluate_splits: 'tset' is not one of ['train', 'valid_a', 'valid_comp', "

@@ -1,9 +1,11 @@
 """``scripts/benchmark.py all`` as a user runs it: every section in one run, one table, the
-results file, exit code 0 only when every goal is met."""
+results file, exit code 0 only when every goal is met; figures from repeated trials carry a
+sane interval, and the run says how long each section took."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +52,36 @@ def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> No
     table = lines[start + 2 : start + 2 + len(rows)]  # after the header and the rule
     assert [line.split()[0] for line in table] == [r["section"] for r in rows]
     assert results["machine"]["cpu_count"] and results["quick"] is True
+
+    # Repeated trials: the median inside its interval, enough trials for 95%, the verdict
+    # read off the interval (met only on a clear pass).
+    repeated = [r for r in rows if r.get("interval")]
+    assert {r["section"] for r in repeated} >= sections - {"predict"}
+    trainer_ratios = [
+        r for r in goals if r["section"] in ("lightning", "keras") and r["unit"] == "x"
+    ]
+    assert len(trainer_ratios) == 2 and all(r["interval"] for r in trainer_ratios)
+    for row in repeated:
+        interval = row["interval"]
+        assert interval["low"] <= row["value"] == interval["median"] <= interval["high"], row
+        assert interval["trials"] >= 6 and interval["confidence"] >= 0.95, row
+        if row["verdict"]:
+            assert row["met"] is (row["verdict"] == "yes"), row
+            assert row["verdict"] != "yes" or _clears(interval, row["goal"]), row
+    shown = [line for line in table if re.search(r"\(\d+%, \d+ trials\)", line)]
+    assert len(shown) == len(repeated)
+
+    # How long it took: every section timed, with the load around it, and a total.
+    assert set(results["sections"]) == sections
+    assert all(
+        t["seconds"] > 0 and len(t["load_before"]) == 3 for t in results["sections"].values()
+    )
+    assert results["seconds"] >= sum(t["seconds"] for t in results["sections"].values()) * 0.99
+    assert any(line.startswith("took ") and "total" in line for line in lines[start:])
+
+
+def _clears(interval: dict[str, float], goal: str) -> bool:
+    """Whether the whole interval clears a goal written ``>= 0.90`` or ``< 5``."""
+    sign, bound = goal.split()
+    value = float(bound.replace(",", ""))
+    return interval["low"] >= value if sign == ">=" else interval["high"] < value

@@ -245,6 +245,60 @@ def test_tensorboard_serves_the_runs_folder(tracked: Tracked, tmp_path: Path) ->
     assert runs == [f"{RUN_NAME}/tensorboard"]
 
 
+@pytest.mark.slow
+def test_tensorboard_hparams_compare_the_runs_of_a_sweep(tmp_path: Path) -> None:
+    """``tensorboard --logdir <out>/runs``: the HParams tab lists each run of a sweep with its
+    hyperparameters (the union over models) and final metrics."""
+    from metrics import namespaces as ns
+    from trainers.tracking import RunContext
+    from trainers.tracking.sinks.tensorboard import TensorBoardSink
+
+    runs = tmp_path / "out" / "runs"
+    for seed, (model, size) in enumerate((("lstm", "hidden"), ("transformer", "d_model"))):
+        sink = TensorBoardSink(runs / f"{model}-run" / "tensorboard")
+        sink.log_context(
+            RunContext(run_id=f"{model}-run", model=model, framework="x", dataset="d", seed=seed,
+                       sweep="20260101-120000")
+        )  # fmt: skip
+        sink.log_parameters(
+            {ns.parameter("model") + "/name": model, ns.parameter("model") + f"/{size}": 8,
+             ns.parameter("seed"): seed}
+        )  # fmt: skip
+        sink.log_fields({ns.best("val_accuracy"): 0.5 + seed / 10})
+        sink.log_fields({ns.eval_metric("valid_a", "accuracy"): 0.5 + seed / 10})
+        sink.close("finished")
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    command = [
+        str(BIN / "tensorboard"), "--logdir", str(runs), "--host", HOST, "--port", str(port),
+    ]  # fmt: skip
+    request = {
+        "experimentName": "",
+        "allowedStatuses": ["STATUS_SUCCESS", "STATUS_UNKNOWN"],
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 10,
+    }
+    with serving(command, f"{base}/data/environment", tmp_path / "tensorboard.log"):
+        deadline = time.monotonic() + READY_TIMEOUT_S  # the first scan of the logdir
+        while time.monotonic() < deadline:
+            groups = fetch(f"{base}/data/plugin/hparams/session_groups", request)
+            if groups.get("totalSize") == 2:
+                break
+            time.sleep(0.5)
+        experiment = fetch(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
+    names = {info["name"] for info in experiment["hparamInfos"]}
+    assert names == {"model/name", "model/hidden", "model/d_model", "seed", "sweep"}
+    metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}
+    assert metrics == {"best/val_accuracy", "eval/valid_a/accuracy"}
+    sessions = {group["name"]: group for group in groups["sessionGroups"]}
+    assert set(sessions) == {"lstm-run/tensorboard/hparams", "transformer-run/tensorboard/hparams"}
+    transformer = sessions["transformer-run/tensorboard/hparams"]
+    assert transformer["hparams"]["model/name"] == "transformer"
+    values = {m["name"]["tag"]: m["value"] for m in transformer["metricValues"]}
+    assert values["best/val_accuracy"] == pytest.approx(0.6)
+
+
 def neptune_token(api_address: str) -> str:
     """A Neptune API token (base64 JSON) for a server at ``api_address``; no real key."""
     fields = {"api_address": api_address, "api_url": api_address, "api_key": "not-a-key"}

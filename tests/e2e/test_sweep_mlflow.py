@@ -54,13 +54,58 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def mlflow_runs(out: Path) -> tuple[Any, dict[str, Any]]:
+    """The client and the jobs' MLflow runs by storyqa run id (the sweep's own run aside)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{out.resolve()}/mlflow.db")
     experiment = client.get_experiment_by_name("storyqa")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
-    return client, {run.data.tags["storyqa.run_id"]: run for run in runs}
+    return client, {
+        run.data.tags["storyqa.run_id"]: run for run in runs if "storyqa.run_id" in run.data.tags
+    }
+
+
+def sweep_runs(out: Path) -> list[Any]:
+    """The sweeps' own MLflow runs."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out.resolve()}/mlflow.db")
+    experiment = client.get_experiment_by_name("storyqa")
+    assert experiment is not None
+    return list(client.search_runs([experiment.experiment_id], "tags.`storyqa.kind` = 'sweep'"))
+
+
+@pytest.mark.slow
+def test_the_sweep_is_one_mlflow_run_with_its_jobs_as_children(sweep: dict[str, Any]) -> None:
+    out = sweep["out"]
+    (multirun,) = (out / "multirun").iterdir()
+    (parent,) = sweep_runs(out)
+    assert parent.info.status == "FINISHED" and parent.info.run_name == f"sweep-{multirun.name}"
+    assert parent.data.tags["sweep"] == multirun.name
+    assert "seed=0,1" in parent.data.tags["mlflow.note.content"]
+    client, runs = mlflow_runs(out)
+    assert len(runs) == 2
+    for run in runs.values():
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["sweep"] == multirun.name
+        assert "tracker.mlflow_parent_run_id" not in run.data.tags[ns.context_field("command")]
+    files = {
+        Path(item.path).name
+        for item in client.list_artifacts(parent.info.run_id, "artifacts/sweep")
+    }
+    assert {"comparison.html", "comparison.csv", "comparison-paired.csv"} <= files
+    assert parent.data.metrics[ns.sweep_field("jobs")] == 2
+    assert parent.data.metrics[ns.sweep_field("trained")] == 2
+    for run_dir in (out / "runs").iterdir():  # JSONL (and Neptune) carry the sweep id too
+        records = [
+            json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        ]
+        assert {
+            "name": ns.context_field("sweep"),
+            "value": multirun.name,
+            "kind": "field",
+        } in records
 
 
 @pytest.mark.slow
@@ -86,7 +131,8 @@ def test_both_parallel_runs_arrive_complete_in_mlflow_and_the_registry(
         assert tags["mlflow.source.name"].endswith("train.py")
         assert f"seed={seed}" in tags[ns.context_field("command")].split()  # the job's own
         assert "-m" not in tags[ns.context_field("command")].split()
-        assert tags["mlflow.note.content"] == f"lstm on {tags['dataset']} seed {seed}"
+        description = f"lstm on {tags['dataset']} seed {seed}, sweep {tags['sweep']}"
+        assert tags["mlflow.note.content"] == description
         assert tags["mlflow.user"] != "unknown"
         contexts = {i.tags[0].value: i.dataset.name for i in run.inputs.dataset_inputs}
         assert contexts == {"training": tags["dataset"], "validation": tags["dataset"]}

@@ -129,6 +129,21 @@ def test_a_search_that_does_not_fit_is_refused_before_anything_runs(
     assert not (out / "datasets").exists() and not (out / "multirun").exists()
 
 
+def test_a_sweep_that_is_already_running_is_refused(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    sweep_dir, out = tmp_path / "sweep", tmp_path / "out"
+    sweep_dir.mkdir()
+    with FileLock(str(sweep_dir / ".sweep.lock")):  # as the first start holds it
+        done = train(
+            "-m", "seed=0,1", "data.size=tiny", f"hydra.sweep.dir={sweep_dir}",
+            f"paths.output_dir={out}", cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "error: this sweep is already running" in done.stderr
+    assert not (out / "datasets").exists() and not (out / "runs").exists()
+
+
 def test_each_search_sets_its_model_and_a_matching_preset_may_replace_it(tmp_path: Path) -> None:
     def model_of(*args: str) -> dict:
         done = train(*args, "--cfg", "job", cwd=tmp_path, timeout=120)

@@ -357,8 +357,9 @@ def served(
             os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        finally:  # the server's worker too, whatever state it is in
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
         log.close()
 
@@ -465,9 +466,7 @@ def test_readme_commands_work_as_written(runs: dict[str, Path], root: Path) -> N
             commands = [code] if lang == "python" else [c for c in code.splitlines() if c.strip()]
             for command in commands:
                 if "mlflow models serve" in command:
-                    servers.enter_context(
-                        served(["bash", "-c", command], int(port), root, env)
-                    )
+                    servers.enter_context(served(["bash", "-c", command], int(port), root, env))
                     continue
                 argv = (
                     [sys.executable, "-c", command] if lang == "python" else ["bash", "-c", command]

@@ -7,13 +7,16 @@ run id when even that is ambiguous. Runs are found by id or path (see
 Example::
 
     comparison = compare_runs(["models_out/runs/lstm-...", "models_out/runs/transformer-..."])
-    print(comparison.console_table())
+    print(comparison.console_summary())   # the headline and the paired tests
+    save_comparison(comparison, Path("models_out/comparisons/c.html"), run_dirs)
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +49,8 @@ def run_labels(manifests: Sequence[RunManifest]) -> list[str]:
 
 
 def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
-    """The run directories of a Hydra multirun folder's jobs, in job order.
+    """The run directories of a Hydra multirun folder's jobs, in job order, each once (a
+    continued search may run an interrupted trial's job again under a new number).
 
     Raises:
         RegistryError: When the folder holds no finished job.
@@ -58,7 +62,8 @@ def sweep_run_dirs(sweep_dir: str | Path) -> list[Path]:
             f"sweep={sweep}: no job folder with {JOB_RUN_FILE}; give the multirun folder "
             "(models_out/multirun/<time>) of a finished `train.py -m` sweep"
         )
-    return [Path(f.read_text(encoding="utf-8").strip()) for f in files]
+    runs = [Path(f.read_text(encoding="utf-8").strip()) for f in files]
+    return list(dict.fromkeys(runs))
 
 
 def _job_number(name: str) -> tuple[int, str]:
@@ -180,14 +185,7 @@ def format_seed_summary(summary: pd.DataFrame) -> str:
         model  dataset   runs  test
         lstm   all_4dir  3     0.512 ± 0.010
     """
-    table = summary[["model", "dataset", "runs"]].astype(str)
-    for column in summary.columns:
-        if column.endswith(" mean"):
-            split = column.removesuffix(" mean")
-            table[split] = [
-                f"{mean:.3f} ± {std:.3f}" if std == std else f"{mean:.3f}"
-                for mean, std in zip(summary[column], summary[f"{split} std"], strict=True)
-            ]
+    table = seed_summary_frame(summary).astype(str)
     widths = {c: max(len(c), *(len(v) for v in table[c])) for c in table.columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in table.columns).rstrip()]
     lines += [
@@ -195,3 +193,123 @@ def format_seed_summary(summary: pd.DataFrame) -> str:
         for values in table.itertuples(index=False)
     ]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ComparisonFiles:
+    """What :func:`save_comparison` wrote.
+
+    Attributes:
+        html: The page (``<name>.html``).
+        csv: Every row (``<name>.csv``).
+        others: The other files beside them: the headline, the paired tests, the seed
+            summary, the plot and its data (those that apply).
+    """
+
+    html: Path
+    csv: Path
+    others: tuple[Path, ...] = ()
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        """Every file written."""
+        return (self.html, self.csv, *self.others)
+
+
+def save_comparison(
+    comparison: Comparison, path: Path, run_dirs: Sequence[str | Path], lead: str = ""
+) -> ComparisonFiles:
+    """Save a comparison of finished runs beside ``path``: the page
+    (:func:`metrics.report.write_comparison_page`: the headline, the paired tests and the
+    plot first, the runs linking to their reports, the breakdowns folded below), every row
+    as CSV (``<name>.csv``), the headline (``<name>-headline.csv``), the paired tests
+    (``<name>-paired.csv``), the mean ± std over seeds when a model ran more than once
+    (``<name>-seeds.csv``) and the accuracy-by-noun-count plot with its data.
+
+    Args:
+        comparison: The comparison (:func:`compare_runs` of ``run_dirs``).
+        path: The page to write (``<sweep dir>/comparison.html``).
+        run_dirs: The compared runs, in the comparison's order.
+        lead: One line under the page's title.
+    """
+    from metrics.plots import DIFFICULTY_FILE, progressive_difficulty_png
+    from metrics.report import ComparedRun, write_comparison_page
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem = path.stem
+    others: list[Path] = []
+    files: dict[str, str] = {"every row (CSV)": f"{stem}.csv"}
+    headline = path.with_name(f"{stem}-headline.csv")
+    comparison.headline_frame().to_csv(headline, index=False)
+    others.append(headline)
+    files["headline (CSV)"] = headline.name
+    if comparison.paired:
+        paired = path.with_name(f"{stem}-paired.csv")
+        comparison.paired_frame().to_csv(paired, index=False)
+        others.append(paired)
+        files["paired tests (CSV)"] = paired.name
+    summary = seed_summary(run_dirs)
+    seeds = None
+    if (summary["runs"] > 1).any():
+        seeds_file = path.with_name(f"{stem}-seeds.csv")
+        summary.to_csv(seeds_file, index=False)
+        others.append(seeds_file)
+        files["mean ± std over seeds (CSV)"] = seeds_file.name
+        seeds = seed_summary_frame(summary)
+    difficulty = progressive_difficulty(run_dirs)
+    png = progressive_difficulty_png(difficulty)
+    plot = None
+    if png is not None:
+        plot_file = path.with_name(f"{stem}-{DIFFICULTY_FILE}")
+        plot_file.write_bytes(png)
+        difficulty.to_csv(plot_file.with_suffix(".csv"), index=False)
+        others += [plot_file, plot_file.with_suffix(".csv")]
+        plot = plot_file.name
+        files["accuracy by noun count (CSV)"] = plot_file.with_suffix(".csv").name
+    manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
+    runs = [
+        ComparedRun(
+            label=label,
+            run_id=manifest.run_id,
+            model=manifest.model,
+            seed=manifest.seed,
+            dataset=str(manifest.dataset.get("version") or manifest.dataset.get("name", "")),
+            report=_relative_link(manifest.run_dir / "report.html", path.parent),
+            best_epoch=manifest.best.get("epoch"),
+            best_val_accuracy=manifest.best.get("val_accuracy"),
+        )
+        for label, manifest in zip(run_labels(manifests), manifests, strict=True)
+    ]
+    csv = path.with_suffix(".csv")
+    comparison.to_frame().to_csv(csv, index=False)
+    page = write_comparison_page(
+        path, comparison, runs, plot=plot, seeds=seeds, files=files, lead=lead
+    )
+    return ComparisonFiles(html=page, csv=csv, others=tuple(others))
+
+
+def _relative_link(target: Path, start: Path) -> str | None:
+    """A link from a page in ``start`` to ``target`` (relative, ``/``-separated); ``None``
+    when ``target`` does not exist."""
+    if not target.is_file():
+        return None
+    try:
+        return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+    except ValueError:  # another drive (Windows)
+        return target.resolve().as_uri()
+
+
+def seed_summary_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`seed_summary` for display: ``model, dataset, runs`` and one ``mean ± std``
+    column per split."""
+    import pandas as pd
+
+    table = summary[["model", "dataset", "runs"]].copy()
+    for column in summary.columns:
+        if column.endswith(" mean"):
+            split = column.removesuffix(" mean")
+            table[split] = [
+                f"{mean:.3f} ± {std:.3f}" if std == std else f"{mean:.3f}"
+                for mean, std in zip(summary[column], summary[f"{split} std"], strict=True)
+            ]
+    return pd.DataFrame(table)

@@ -27,10 +27,9 @@ from typing import Any, ClassVar, Final
 import numpy as np
 
 from trainers.errors import TrainerError
-from trainers.runs.inputs import input_arrays
+from trainers.runs.inputs import cut_batch, input_arrays, sorted_batches
 from trainers.runs.model_card import CardFacts, render
 from trainers.runs.predict import RunModel, load_run_model
-from trainers.runs.pyfunc import cut_batch, sorted_batches
 
 #: Export formats by framework, in preference order.
 FORMATS: Final[dict[str, tuple[str, ...]]] = {

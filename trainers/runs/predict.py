@@ -331,6 +331,8 @@ class Predictor:
         stories, questions = list(stories), list(questions)
         self.check(stories, questions, row_names)
         probabilities = np.empty(len(stories), dtype=np.float64)
+        if not stories:
+            return Prediction(probabilities, (), self.threshold)
         step = self.CHUNK_ROWS if progress is not None else max(len(stories), 1)
         for start in range(0, len(stories), step):
             end = start + step

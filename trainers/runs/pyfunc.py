@@ -84,6 +84,8 @@ class StoryQAModel(PythonModel):
 
     def probabilities(self, stories: list[str], questions: list[str]) -> np.ndarray:
         """``float64 [N]``: the probability of ``yes`` of each row, in row order."""
+        from trainers.runs.inputs import cut_batch, sorted_batches
+
         inputs, lengths = encode_rows(stories, questions, self.vocab, self.settings["encoding"])
         out = np.empty(len(stories), dtype=np.float64)
         for rows in sorted_batches(lengths, int(self.settings["batch_size"])):
@@ -108,28 +110,6 @@ def encode_rows(
         return {"story": lstm.story_ids, "question": lstm.question_ids}, lengths
     transformer = encode_transformer(frame, vocab)
     return {"input_ids": transformer.input_ids}, np.asarray(transformer.lengths, np.int64)
-
-
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Row indices sorted by length (stable), cut into batches (as the trainers predict).
-
-    Example:
-        >>> [b.tolist() for b in sorted_batches(np.array([5, 2, 9]), 2)]
-        [[1, 0], [2]]
-    """
-    order = np.argsort(lengths, kind="stable")
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
-def cut_batch(inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows of each input, cut to the batch's longest row (padding is id 0, and only
-    padding: every token has a non-zero id)."""
-    batch = {}
-    for name, ids in inputs.items():
-        taken = ids[rows]
-        width = max(1, int(np.count_nonzero(taken, axis=1).max()))
-        batch[name] = np.ascontiguousarray(taken[:, :width])
-    return batch
 
 
 def load_network(folder: Path, framework: str) -> Any:

@@ -64,6 +64,9 @@ class TrackerConfig:
         tags: Tags for the run (Neptune ``sys/tags``, MLflow tags ``tag.<t>``).
         system_metrics: Record CPU, memory (and GPU) use while a run trains, through MLflow's
             system metrics and Neptune's hardware monitoring; ``false`` turns both off.
+        mlflow_parent_run_id: MLflow run id of a parent run: the run is created as its child
+            (``mlflow.parentRunId``). A ``train.py -m`` sweep sets it for its jobs (its own
+            run, see :mod:`trainers.tracking.sweep`).
     """
 
     SINKS: ClassVar[tuple[str, ...]] = ("jsonl", "neptune", "mlflow", "tensorboard")
@@ -88,6 +91,7 @@ class TrackerConfig:
     tensorboard_dir: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     system_metrics: bool = True
+    mlflow_parent_run_id: str | None = None
 
     def __post_init__(self) -> None:
         sinks = self._strings("sinks", self.sinks)
@@ -112,6 +116,7 @@ class TrackerConfig:
             "mlflow_tracking_uri",
             "mlflow_artifact_location",
             "tensorboard_dir",
+            "mlflow_parent_run_id",
         ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -188,6 +193,7 @@ class TrackerConfig:
             tensorboard_dir=_path(self.tensorboard_dir, run / self.TENSORBOARD_DIR_NAME),
             tags=self.tags,
             system_metrics=self.system_metrics,
+            mlflow_parent_run_id=self.mlflow_parent_run_id,
         )
 
 
@@ -211,6 +217,7 @@ class ResolvedTrackerConfig:
         tensorboard_dir: Absolute TensorBoard log directory.
         tags: Run tags.
         system_metrics: Whether MLflow and Neptune record system metrics.
+        mlflow_parent_run_id: The MLflow parent run of the run, or ``None``.
     """
 
     sinks: tuple[str, ...]
@@ -224,3 +231,4 @@ class ResolvedTrackerConfig:
     tensorboard_dir: Path
     tags: tuple[str, ...]
     system_metrics: bool = True
+    mlflow_parent_run_id: str | None = None

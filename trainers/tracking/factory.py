@@ -74,6 +74,7 @@ def _mlflow(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
         context=opening.context,
         system_metrics=config.system_metrics and not opening.attach,
         attach=opening.attach,
+        parent_run_id=config.mlflow_parent_run_id,
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from metrics import MetricsProcessor, compare_results, load_split_results, write_run_report
 from metrics.compare import SIGNIFICANCE_LEVEL, difference_column, paired_tests
-from metrics.functional import mcnemar_exact_p_value
+from metrics.functional import mcnemar_exact_p_value, wilson_interval
 from metrics.processor import MISCLASSIFIED_FILE
 
 
@@ -139,8 +139,11 @@ def test_comparison_console_and_html(two_models) -> None:
     lstm, transformer = (two_models[m]["valid_comp"].accuracy for m in ("lstm", "transformer"))
     assert f"{lstm:.4f}" in row and f"{transformer - lstm:+.4f}" in row
     html = comparison.to_html()
-    assert html.count("<table") == 2 and "<th>transformer - lstm</th>" in html
-    assert "Paired test against lstm" in html and "<th>only lstm right</th>" in html
+    # The headline, the paired tests, then one folded section per split (overall metrics and
+    # the three breakdowns).
+    assert html.count("<table") == 2 + 2 * 4 and "<th>transformer - lstm</th>" in html
+    assert html.index("headline") < html.index("Paired test against lstm") < html.index("<details")
+    assert "<th>only lstm right</th>" in html and html.count("<details>") == 2
     assert comparison._repr_html_() == html
     paired = text[text.index("Paired test against lstm") :].splitlines()
     assert paired[1].split()[:2] == ["split", "model"]
@@ -221,3 +224,85 @@ def test_paired_tests_count_the_discordant_examples(make) -> None:
     fewer = make(399, seed=3)
     other = MetricsProcessor().evaluate(fewer.y_true, fewer.y_prob, fewer.metadata)
     assert paired_tests({"a": {"test": a}, "b": {"test": other}}, "a") == ()
+
+
+def test_wilson_interval_matches_scipy_and_stays_in_bounds() -> None:
+    from scipy.stats import binomtest
+
+    for correct, total in ((583, 980), (1, 20), (0, 20), (20, 20), (140, 140)):
+        expected = binomtest(correct, total).proportion_ci(method="wilson")
+        low, high = wilson_interval(correct, total)
+        assert low == pytest.approx(expected.low, abs=1e-9)
+        assert high == pytest.approx(expected.high, abs=1e-9)
+        assert 0.0 <= low <= correct / total <= high <= 1.0
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="0 <= correct <= total"):
+        wilson_interval(5, 4)
+
+
+def test_the_headline_is_accuracy_per_split_and_model_with_its_interval(two_models) -> None:
+    comparison = compare_results(two_models)
+    headline = comparison.headline_frame().set_index("split")
+    assert headline.index.tolist() == ["valid_comp", "test"]
+    assert headline["examples"].tolist() == [600, 600]
+    for model in ("lstm", "transformer"):
+        for split in ("valid_comp", "test"):
+            result = two_models[model][split]
+            assert headline.loc[split, model] == pytest.approx(result.accuracy)
+            correct = round(result.accuracy * result.n_samples)
+            interval = (headline.loc[split, f"{model} low"], headline.loc[split, f"{model} high"])
+            assert interval == pytest.approx(wilson_interval(correct, result.n_samples))
+    text = comparison.console_summary()
+    lines = text.splitlines()
+    assert lines[0].startswith("Accuracy per split, with its 95% interval")
+    test_row = next(line for line in lines if line.split()[0] == "test")
+    low, high = headline.loc["test", "lstm low"], headline.loc["test", "lstm high"]
+    accuracy = two_models["lstm"]["test"].accuracy
+    assert f"{accuracy:.3f} [{low:.3f}, {high:.3f}]" in test_row
+    # Then the paired tests; none of the breakdown rows.
+    assert text.index("Accuracy per split") < text.index("Paired test against lstm")
+    assert "by_category" not in text and "noun_" not in text
+    assert len(lines) < 15
+
+
+def test_a_model_without_a_split_has_no_interval(two_models) -> None:
+    only_test = {"test": two_models["lstm"]["test"]}
+    comparison = compare_results({"lstm": two_models["lstm"], "other": only_test})
+    headline = comparison.headline_frame().set_index("split")
+    assert np.isnan(headline.loc["valid_comp", "other"])
+    assert np.isnan(headline.loc["valid_comp", "other low"])
+    valid_comp = comparison.headline_table().splitlines()[1].split()
+    assert valid_comp[0] == "valid_comp" and valid_comp[-1] == "-"
+
+
+def test_the_comparison_page_opens_with_the_headline_and_links_each_run(
+    tmp_path, two_models
+) -> None:
+    from metrics.report import ComparedRun, write_comparison_page
+
+    comparison = compare_results(two_models)
+    runs = [
+        ComparedRun("lstm", "lstm-x-1", "lstm", 0, "all_4dir-x", "../runs/lstm-x-1/report.html"),
+        ComparedRun("transformer", "tr-x-2", "transformer", 0, "all_4dir-x", None),
+    ]
+    page = write_comparison_page(
+        tmp_path / "c.html",
+        comparison,
+        runs,
+        plot="c-plot.png",
+        files={"every row (CSV)": "c.csv"},
+        lead="2 runs <b>",
+    ).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page and "font-family" in page
+    order = [
+        page.index("Accuracy per split"),
+        page.index("Paired tests against lstm"),
+        page.index('<img src="c-plot.png"'),
+        page.index("<h2>Runs</h2>"),
+        page.index("<h2>Breakdowns</h2>"),
+    ]
+    assert order == sorted(order)
+    assert page.count("<details>") == 2 and "sortable" in page and "<script>" in page
+    assert page.count('href="../runs/lstm-x-1/report.html"') == 2  # headline head and runs table
+    assert str(tmp_path) not in page and "2 runs &lt;b&gt;" in page
+    assert "max-width: 100%" in page  # the plot fits the window

@@ -13,6 +13,8 @@ Mapping of storyqa values to MLflow (names are kept as they are: MLflow accepts 
   ``mlflow.source.type``, ``mlflow.source.git.commit``/``branch``/``dirty``,
   ``mlflow.note.content`` for the description), the short tags (``model``, ``framework``,
   ``dataset``, ``seed``, ``sweep``) and ``context/...`` tags;
+- ``tracker.mlflow_parent_run_id`` (a sweep's run, for its jobs) -> ``mlflow.parentRunId``, so
+  MLflow's UI nests the run under it (:mod:`trainers.tracking.sweep`);
 - dataset inputs -> the run's inputs (name = dataset version, digest = dataset hash and role,
   context ``training``/``validation``), the UI's Dataset column (MLflow keeps one input per
   name and digest, so the role is part of the digest);
@@ -90,6 +92,8 @@ class MlflowSink:
         system_metrics: Log MLflow's system metrics while the run is open.
         attach: Reopen an existing run only to add values (re-evaluation): a finished run keeps
             its status and end time.
+        parent_run_id: MLflow run id of the run's parent (a sweep's run): set as
+            ``mlflow.parentRunId`` when the run is created, or reopened without a parent.
     """
 
     name: str = "mlflow"
@@ -116,6 +120,7 @@ class MlflowSink:
     GIT_BRANCH_TAG: ClassVar[str] = "mlflow.source.git.branch"
     GIT_DIRTY_TAG: ClassVar[str] = "mlflow.source.git.dirty"
     NOTE_TAG: ClassVar[str] = "mlflow.note.content"
+    PARENT_RUN_TAG: ClassVar[str] = "mlflow.parentRunId"
     DATASET_CONTEXT_TAG: ClassVar[str] = "mlflow.data.context"
     SYSTEM_METRICS_LOGGER: ClassVar[str] = "mlflow.system_metrics"
     #: How long a job waits for another one setting up a fresh sqlite store.
@@ -131,6 +136,7 @@ class MlflowSink:
         context: RunContext | None = None,
         system_metrics: bool = False,
         attach: bool = False,
+        parent_run_id: str | None = None,
     ):
         from mlflow.tracking import MlflowClient
 
@@ -146,10 +152,14 @@ class MlflowSink:
         self._keep_end = False  # an attached run that had finished: leave status and end time
         if existing:
             self._reopen(existing[0], attach)
+            if parent_run_id and self.PARENT_RUN_TAG not in existing[0].data.tags:
+                self.client.set_tag(existing[0].info.run_id, self.PARENT_RUN_TAG, parent_run_id)
         else:
             run_tags = {self.RUN_ID_TAG: run_name, **{tag: "true" for tag in tags}}
             if context is not None:
                 run_tags.update(self.context_tags(context))
+            if parent_run_id:
+                run_tags[self.PARENT_RUN_TAG] = parent_run_id
             run = self.client.create_run(experiment_id, run_name=run_name, tags=run_tags)
             self.run_id = run.info.run_id
         self._step = 0
