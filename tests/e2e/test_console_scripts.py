@@ -154,7 +154,7 @@ def test_each_command_takes_the_arguments_of_its_script(name: str, tmp_path: Pat
 def test_the_commands_run_like_the_scripts(tmp_path: Path) -> None:
     helped = command("storyqa-train", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr[-2000:]
-    assert "hparams_search: lstm_optuna, transformer_optuna" in helped.stdout  # conf/ found
+    assert "hparams_search: lstm_optuna, optuna, transformer_optuna" in helped.stdout  # conf/ found
     listed = command("storyqa-registry", "list", "--output-dir", str(tmp_path), cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert f"no runs registered in {tmp_path / 'registry.json'}" in listed.stdout
