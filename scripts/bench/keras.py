@@ -60,8 +60,10 @@ HIDDEN = 32
 BATCH_SIZE = 64
 THREADS = 1
 #: Epochs of each per-backend run, keyed by ``--quick`` (the first, with its compilation, is
-#: not timed).
-BACKEND_EPOCHS = {False: 4, True: 2}
+#: not timed), and the training and validation rows of a full run (a figure to compare the
+#: backends by, with no goal: kept short).
+BACKEND_EPOCHS = {False: 3, True: 2}
+BACKEND_ROWS = (1_000, 250)
 
 
 def _hyperparams() -> Any:
@@ -227,6 +229,7 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
             note="the same pairs on wall time: other processes' load included; no goal",
         ),
     ]
+    sizes = backend_settings(quick)
     for backend in BACKENDS:
         rows.append(
             BenchmarkRow(
@@ -235,17 +238,27 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
                 backend_speed(backend, dataset_dir, quick),
                 "examples/s",
                 note=(
-                    f"{settings.note()}; own process, median of {BACKEND_EPOCHS[quick] - 1} steady "
-                    "epochs, wall time"
+                    f"{sizes.note()}; own process, median of {sizes.pairs} steady epoch(s), "
+                    "wall time"
                 ),
             )
         )
     return rows
 
 
+def backend_settings(quick: bool) -> TrainingSettings:
+    """Sizes of a per-backend run: :data:`BACKEND_EPOCHS`, and :data:`BACKEND_ROWS` in a
+    full run."""
+    settings = TRAINING_SETTINGS[quick]
+    if not quick:
+        settings = dataclasses.replace(
+            settings, train_rows=BACKEND_ROWS[0], val_rows=BACKEND_ROWS[1]
+        )
+    return dataclasses.replace(settings, pairs=BACKEND_EPOCHS[quick] - 1, warmup=1)
+
+
 def _main(backend: str, dataset_dir: str, *flags: str) -> None:
-    quick = "--quick" in flags
-    settings = dataclasses.replace(TRAINING_SETTINGS[quick], pairs=BACKEND_EPOCHS[quick] - 1)
+    settings = backend_settings("--quick" in flags)
     clock = Clock()
     trainer_side(clock, settings, dataset_dir, backend)
     seconds = statistics.median(s.wall for s in clock.samples[1:])

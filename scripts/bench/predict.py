@@ -48,24 +48,30 @@ class Settings:
         repeats: Timed passes per side (the best counts).
         requests: Requests per latency figure of one story.
         batch_requests: Requests per latency figure of a batch of 256.
+        model: Overrides of the ``transformer`` preset.
     """
 
     size: str
     repeats: int
     requests: int
     batch_requests: int
+    model: tuple[tuple[str, int], ...] = ()
 
 
-SETTINGS = {False: Settings("default", 2, 30, 5), True: Settings("tiny", 2, 5, 3)}
+SETTINGS = {
+    False: Settings("default", 2, 30, 5),
+    # A smoke run: a small Transformer on the tiny data.
+    True: Settings("tiny", 2, 5, 2, (("d_model", 16), ("nhead", 2), ("d_hid", 32), ("nlayers", 1))),
+}
 
 
-def train_run(output: Path) -> Path:
+def train_run(output: Path, settings: Settings) -> Path:
     """A 1-epoch ``transformer`` run on ``tiny`` data with the MLflow sink on."""
     from trainers.runs.pipeline import run_pipeline
 
     result = run_pipeline(
         {
-            "model": "transformer",
+            "model": {"name": "transformer", **dict(settings.model)},
             "data": {"name": "all_4dir", "size": "tiny"},
             "trainer": {"max_epochs": 1, "progress": False},
             "tracker": {"sinks": ["jsonl", "mlflow"]},
@@ -194,7 +200,7 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
     settings = SETTINGS[quick]
     with tempfile.TemporaryDirectory(prefix="storyqa-bench-predict-") as scratch:
         folder = Path(scratch)
-        run_dir = train_run(folder / "models_out")
+        run_dir = train_run(folder / "models_out", settings)
         predictor = Predictor.from_run(run_dir, allow_unknown_words=True)
         test = build_dataset("all_4dir", size=settings.size, seed=0, progress=False)["test"]
         stories, questions = test["story"].tolist(), test["question"].tolist()
@@ -216,7 +222,8 @@ def _throughput(
         bare_forward(predictor, stories, questions),
     )
     ratio = bare_s / predict_s
-    note = f"all_4dir-{settings.size} test, {len(stories):,} stories; transformer preset"
+    model = ", ".join(f"{k}={v}" for k, v in settings.model) or "as preset"
+    note = f"all_4dir-{settings.size} test, {len(stories):,} stories; transformer ({model})"
     return [
         BenchmarkRow(SECTION, "Predictor.predict", len(stories) / predict_s, "stories/s",
                      note=note),

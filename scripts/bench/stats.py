@@ -5,7 +5,8 @@ pair measured back to back), with the distribution-free confidence interval of t
 from order statistics: for ``n`` sorted values the interval ``[x_(k), x_(n+1-k)]`` holds the
 population median with probability ``1 - 2 P(B <= k - 1)``, ``B ~ Binomial(n, 1/2)``, whatever
 the distribution of the trials. The widest ``k`` whose coverage still reaches the level is
-used. Six trials are the fewest that give a 95% interval (their minimum and maximum).
+used. Six trials are the fewest that give a 95% interval (their minimum and maximum); twelve
+are the fewest whose interval leaves out the two most extreme trials at each end.
 
 A goal is met only when the whole interval clears it; it is missed when the whole interval
 falls short; otherwise (the interval straddles the goal, or too few trials for the level) the
@@ -42,6 +43,7 @@ class Estimate:
         trials: How many trials (pairs, for a ratio).
         confidence: The interval's coverage (at least :data:`LEVEL` given enough trials;
             less, honestly stated, with fewer).
+        values: The trials themselves (the pairs' ratios, for a ratio), in the order taken.
     """
 
     median: float
@@ -49,6 +51,7 @@ class Estimate:
     high: float
     trials: int
     confidence: float
+    values: tuple[float, ...] = ()
 
     def scaled(self, factor: float) -> Estimate:
         """The same estimate multiplied by ``factor > 0`` (e.g. a fraction as a percentage)."""
@@ -56,7 +59,7 @@ class Estimate:
             raise ValueError(f"factor must be positive, got {factor}")
         return Estimate(
             self.median * factor, self.low * factor, self.high * factor, self.trials,
-            self.confidence,
+            self.confidence, tuple(v * factor for v in self.values),
         )  # fmt: skip
 
     def describe(self) -> str:
@@ -93,7 +96,8 @@ def median_estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
     Raises:
         ValueError: No values, or a value that is not finite.
     """
-    ordered = sorted(float(v) for v in values)
+    taken = tuple(float(v) for v in values)
+    ordered = sorted(taken)
     n = len(ordered)
     if n == 0:
         raise ValueError("no trials")
@@ -103,7 +107,9 @@ def median_estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
     while k + 1 <= (n + 1) // 2 and coverage(n, k + 1) >= level:
         k += 1
     confidence = coverage(n, k) if n > 1 else 0.0
-    return Estimate(statistics.median(ordered), ordered[k - 1], ordered[n - k], n, confidence)
+    return Estimate(
+        statistics.median(ordered), ordered[k - 1], ordered[n - k], n, confidence, taken
+    )
 
 
 def ratio_estimate(

@@ -301,7 +301,9 @@ GROUPS = (
 )  # fmt: skip
 
 OUT = "paths.output_dir={out}"
-PREDICT_LINE = '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?"}\n'  # noqa: E501
+PREDICT_LINE = (
+    '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?"}\n'
+)
 GOOD_LINE = '{"story": "Ava walks north.", "question": "Is Ava going in the same direction as Ava?", "answer": "yes"}\n'  # noqa: E501
 #: A line whose actor is a name the run never saw in training (it knows "Zoe", not "Zoë").
 ZOE_LINE = GOOD_LINE.replace("Ava", "Zoë")

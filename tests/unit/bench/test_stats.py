@@ -84,6 +84,14 @@ def test_ratios_are_taken_pair_by_pair() -> None:
     assert (estimate.low, estimate.median, estimate.high) == pytest.approx((0.95, 0.95, 0.95))
 
 
+def test_twelve_pairs_leave_out_two_disturbed_pairs_at_each_end() -> None:
+    ratios = [0.97, 0.60, 0.98, 0.96, 0.99, 0.97, 0.70, 0.98, 1.30, 0.96, 0.97, 1.25]
+    estimate = _pairs(ratios)
+    assert (estimate.low, estimate.high) == (0.96, 0.99)
+    assert judge(estimate, GOAL) is Verdict.MET
+    assert estimate.values == pytest.approx(tuple(ratios))  # kept in the order taken
+
+
 def test_bad_trials_are_refused() -> None:
     with pytest.raises(ValueError, match="no trials"):
         median_estimate([])
@@ -151,6 +159,7 @@ def test_a_row_carries_its_interval_and_verdict_to_the_table_and_the_json() -> N
     saved = row.as_dict()
     assert saved["interval"]["low"] == pytest.approx(0.88)
     assert saved["interval"]["trials"] == 6 and saved["interval"]["confidence"] > 0.95
+    assert saved["interval"]["values"] == pytest.approx([0.88, 0.93, 0.95, 0.94, 0.96, 0.92])
     shown = estimate_row("data", "scaling", straddling, "x", goal="near 1")
     assert (shown.goal, shown.met, shown.verdict) == ("near 1", None, "")
 
@@ -164,6 +173,6 @@ def test_a_row_carries_its_interval_and_verdict_to_the_table_and_the_json() -> N
 def test_scaling_keeps_the_interval_in_order() -> None:
     estimate = _pairs([0.01, 0.02, 0.03, 0.02, 0.02, 0.01]).scaled(100)
     assert estimate.low <= estimate.median <= estimate.high
-    assert estimate.high == pytest.approx(3.0)
+    assert estimate.high == pytest.approx(3.0) and estimate.values[0] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         estimate.scaled(-1)
