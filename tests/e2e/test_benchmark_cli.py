@@ -18,6 +18,7 @@ TABLE_HEADER = ["section", "measure", "value", "unit"]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # every section, the served model included; slow on a busy machine
 def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     done = subprocess.run(
@@ -31,7 +32,7 @@ def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> No
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1700,
         cwd=tmp_path,
     )
     results = json.loads(output.read_text())
