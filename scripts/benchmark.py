@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "quick": args.quick,
-        # Per section: seconds, load average (1, 5, 15 min) before and after, when.
+        # Per section: seconds, load average (1, 5, 15 min) before and after, when it ended.
         "sections": {**kept_timing, **timing},
         "seconds": total,  # this invocation's sections, in all
         "rows": kept + [r.as_dict() for r in rows],
