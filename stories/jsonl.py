@@ -35,7 +35,13 @@ def write_records(path: Path, records: list[dict[str, Any]]) -> None:
             handle.write("\n")
 
 
-def _answer_label(value: Any) -> int | None:
+def answer_label(value: Any) -> int | None:
+    """1 for yes, 0 for no, from any accepted spelling; ``None`` when it is neither.
+
+    Example:
+        >>> answer_label(" Yes"), answer_label(False), answer_label("maybe")
+        (1, 0, None)
+    """
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int) and value in (0, 1):
@@ -91,7 +97,7 @@ def _validated(row: dict[str, Any], where: str, split: str) -> dict[str, Any]:
     for name in ("story", "question"):
         if not isinstance(row[name], str) or not row[name].strip():
             raise DataFileError(f"{where}: field '{name}' must be a non-empty string")
-    label = _answer_label(row["answer"])
+    label = answer_label(row["answer"])
     if label is None:
         raise DataFileError(
             f"{where}: field 'answer' has unknown value {row['answer']!r} "

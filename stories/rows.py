@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stories.errors import DataFileError, StoriesError
-from stories.jsonl import ANSWER_LABELS
+from stories.jsonl import ANSWER_LABELS, answer_label
 from stories.vocab import UNK, Vocabulary, tokenize, unknown_words
 
 logger = logging.getLogger(__name__)
@@ -75,23 +75,6 @@ class QuestionFile:
     @property
     def questions(self) -> list[str]:
         return [str(record["question"]) for record in self.records]
-
-
-def answer_label(value: Any) -> int | None:
-    """1/0 for an answer among yes/no/true/false/1/0 (any case), a JSON boolean or 0/1;
-    ``None`` for anything else.
-
-    Example:
-        >>> answer_label(" Yes"), answer_label(False), answer_label("maybe")
-        (1, 0, None)
-    """
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int) and value in (0, 1):
-        return value
-    if isinstance(value, str):
-        return ANSWER_LABELS.get(value.strip().lower())
-    return None
 
 
 def read_question_file(path: str | Path) -> QuestionFile:
