@@ -217,6 +217,79 @@ def plot_learning_curve(metrics_jsonl: str | Path, output: str | Path) -> Path:
 #: Splits left out of the progressive-difficulty plot: ``train`` repeats valid_a's actor counts
 #: with stories the model has seen.
 DIFFICULTY_SKIPPED_SPLITS: tuple[str, ...] = ("train",)
+LEARNING_CURVES_FILE = "learning_curves.png"
+#: Columns of :func:`learning_curves_table`.
+LEARNING_CURVE_COLUMNS: tuple[str, ...] = (
+    "run", "epoch", "minutes", "val_accuracy", "examples_per_second"
+)  # fmt: skip
+
+
+def learning_curves_table(histories: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The validation accuracy of each run per epoch, with the training time it took: the
+    data of :func:`learning_curves_png`.
+
+    Args:
+        histories: ``{run label: epoch_history(metrics.jsonl)}``.
+
+    Returns:
+        One row per run and epoch with a validation accuracy (:data:`LEARNING_CURVE_COLUMNS`):
+        ``minutes`` is the wall-clock time of the epochs so far (training and validation),
+        ``examples_per_second`` the epoch's training throughput (NaN where not logged).
+
+    Example:
+        >>> history = pd.DataFrame({"metrics/val/accuracy": [0.6, 0.7],
+        ...                         "metrics/epoch/seconds": [30.0, 30.0]}, index=[0, 1])
+        >>> learning_curves_table({"lstm": history})[["epoch", "minutes", "val_accuracy"]]
+           epoch  minutes  val_accuracy
+        0      0      0.5           0.6
+        1      1      1.0           0.7
+    """
+    accuracy = ns.epoch_metric("val", "accuracy")
+    parts = []
+    for label, history in histories.items():
+        if accuracy not in history.columns:
+            continue
+        seconds = history.get(ns.epoch_seconds(), pd.Series(np.nan, index=history.index))
+        throughput = history.get(
+            ns.train_stat("examples_per_second"), pd.Series(np.nan, index=history.index)
+        )
+        part = pd.DataFrame(
+            {
+                "run": label,
+                "epoch": history.index.astype(int),
+                "minutes": seconds.cumsum().to_numpy() / 60.0,
+                "val_accuracy": history[accuracy].to_numpy(),
+                "examples_per_second": throughput.to_numpy(),
+            }
+        )
+        parts.append(part.dropna(subset=["val_accuracy"]))
+    if not parts:
+        return pd.DataFrame(columns=list(LEARNING_CURVE_COLUMNS))
+    return pd.concat(parts, ignore_index=True)
+
+
+def learning_curves_png(table: pd.DataFrame) -> bytes | None:
+    """Validation accuracy of each run against epochs and against training minutes, one line
+    per run; ``None`` for an empty table.
+
+    Args:
+        table: From :func:`learning_curves_table`.
+    """
+    if table.empty:
+        return None
+    figure = _figure(11, 4)
+    for index, (x, label) in enumerate((("epoch", "epoch"), ("minutes", "minutes of training"))):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for run, points in table.groupby("run", sort=False):
+            axes.plot(points[x], points["val_accuracy"], marker="o", ms=3, label=str(run))
+        axes.axhline(0.5, color="grey", lw=0.8, ls="--")
+        axes.set(xlabel=label, ylabel="validation accuracy", title=f"val accuracy by {x}")
+        axes.grid(alpha=0.3)
+        if index == 0:
+            axes.legend(fontsize="small")
+    return _png(figure)
+
+
 DIFFICULTY_FILE = "progressive_difficulty.png"
 
 

@@ -285,6 +285,7 @@ def write_comparison_page(
     runs: Sequence[ComparedRun],
     *,
     plot: str | None = None,
+    curves: str | None = None,
     seeds: pd.DataFrame | None = None,
     files: Mapping[str, str] | None = None,
     lead: str = "",
@@ -300,6 +301,7 @@ def write_comparison_page(
         comparison: The comparison of ``runs``.
         runs: The runs, in the comparison's order.
         plot: Link to the accuracy-by-noun-count plot (a PNG beside the page), if any.
+        curves: Link to the runs' learning curves (a PNG beside the page), if any.
         seeds: Mean and standard deviation over seeds, already formatted, if any.
         files: ``{what: link}`` of the files beside the page (CSVs).
         lead: One line under the title (what was compared).
@@ -321,6 +323,12 @@ def write_comparison_page(
             "<h2>Accuracy by noun count</h2>",
             f'<img src="{html.escape(plot, quote=True)}" alt="accuracy vs noun count by '
             'category, pooled over the runs of each model">',
+        ]
+    if curves:
+        body += [
+            "<h2>Learning curves</h2>",
+            f'<img src="{html.escape(curves, quote=True)}" alt="validation accuracy of each '
+            'run by epoch and by minutes of training">',
         ]
     body += ["<h2>Runs</h2>", _runs_html(runs)]
     if seeds is not None and len(seeds):

@@ -90,13 +90,22 @@ def test_evaluate_compare_diagnose_and_registry(trained: dict[str, Path]) -> Non
         cwd=out,
     )
     assert compared.returncode == 0, compared.stderr[-3000:]
-    assert "transformer - lstm" in compared.stdout and "valid_comp" in compared.stdout
+    # The console shows the headline (accuracy per split and model); every row, with the
+    # difference column, is in the CSV.
+    headline = compared.stdout[compared.stdout.index("Accuracy per split") :]
+    assert "valid_comp" in headline and "lstm" in headline and "transformer" in headline
     (html,) = (out / "comparisons").glob("compare-*.html")
+    assert "transformer - lstm" in html.with_suffix(".csv").read_text().splitlines()[0]
     plot = html.with_name(f"{html.stem}-progressive_difficulty.png")
     assert plot.read_bytes().startswith(b"\x89PNG") and plot.name in html.read_text()
     difficulty = plot.with_suffix(".csv").read_text().splitlines()
     assert difficulty[0] == "model,category,noun_count,count,accuracy"
     assert {line.split(",")[0] for line in difficulty[1:]} == {"lstm", "transformer"}
+    curves = html.with_name(f"{html.stem}-learning_curves.png")
+    assert curves.read_bytes().startswith(b"\x89PNG") and curves.name in html.read_text()
+    rows = curves.with_suffix(".csv").read_text().splitlines()
+    assert rows[0] == "run,epoch,minutes,val_accuracy,examples_per_second"
+    assert sum(line.startswith("lstm,") for line in rows) == 2  # one row per epoch (2 epochs)
     # Same dataset version: a paired test per evaluated split, printed and saved.
     assert "Paired test against lstm on the same examples" in compared.stdout
     paired = html.with_name(f"{html.stem}-paired.csv").read_text().splitlines()
@@ -165,7 +174,8 @@ def test_the_entity_memory_generalises_to_longer_stories_from_the_cli(tmp_path: 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["model"] == "entity_memory_state"
     config = (run_dir / ".hydra" / "config.yaml").read_text()
-    assert "architecture: entity_memory" in config and "state_loss_weight: 1.0" in config
+    assert "_target_: models.entity_memory.EntityMemoryNetwork" in config
+    assert "state_loss_weight: 1.0" in config
     for split in ("valid_comp", "test"):
         evaluation = json.loads((run_dir / "eval" / split / "evaluation.json").read_text())
         assert evaluation["accuracy"] >= 0.9, (split, evaluation["accuracy"])

@@ -267,6 +267,10 @@ def save_comparison(
         plot = plot_file.name
         files["accuracy by noun count (CSV)"] = plot_file.with_suffix(".csv").name
     manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
+    curves = _save_learning_curves(path, manifests)
+    if curves is not None:
+        others += list(curves)
+        files["learning curves (CSV)"] = curves[1].name
     runs = [
         ComparedRun(
             label=label,
@@ -283,9 +287,37 @@ def save_comparison(
     csv = path.with_suffix(".csv")
     comparison.to_frame().to_csv(csv, index=False)
     page = write_comparison_page(
-        path, comparison, runs, plot=plot, seeds=seeds, files=files, lead=lead
+        path,
+        comparison,
+        runs,
+        plot=plot,
+        curves=curves[0].name if curves else None,
+        seeds=seeds,
+        files=files,
+        lead=lead,
     )
     return ComparisonFiles(html=page, csv=csv, others=tuple(others))
+
+
+def _save_learning_curves(path: Path, manifests: Sequence[RunManifest]) -> tuple[Path, Path] | None:
+    """``<name>-learning_curves.png`` and its data (``.csv``): each run's validation accuracy
+    by epoch and by minutes of training; ``None`` when no run logged one."""
+    from metrics.history import epoch_history
+    from metrics.plots import LEARNING_CURVES_FILE, learning_curves_png, learning_curves_table
+
+    histories = {
+        label: epoch_history(manifest.run_dir / "metrics.jsonl")
+        for label, manifest in zip(run_labels(manifests), manifests, strict=True)
+        if (manifest.run_dir / "metrics.jsonl").is_file()
+    }
+    table = learning_curves_table(histories)
+    png = learning_curves_png(table)
+    if png is None:
+        return None
+    plot = path.with_name(f"{path.stem}-{LEARNING_CURVES_FILE}")
+    plot.write_bytes(png)
+    table.to_csv(plot.with_suffix(".csv"), index=False)
+    return plot, plot.with_suffix(".csv")
 
 
 def _relative_link(target: Path, start: Path) -> str | None:

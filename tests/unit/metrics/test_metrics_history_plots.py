@@ -116,3 +116,30 @@ def test_default_split_ranges_follow_the_design() -> None:
         "valid_comp": (9, 20),
         "test": (21, 30),
     }
+
+
+def test_learning_curves_put_each_run_on_epochs_and_on_minutes(tmp_path) -> None:
+    fast, slow = tmp_path / "fast.jsonl", tmp_path / "slow.jsonl"
+    write_metrics(fast, epochs=4)
+    write_metrics(slow, epochs=2)
+    seconds = [
+        json.dumps({"name": ns.epoch_seconds(), "value": 90.0, "step": e, "kind": "series"})
+        for e in range(2)
+    ]
+    with slow.open("a") as out:
+        out.write("\n".join(seconds) + "\n")
+    table = plots.learning_curves_table({"a": epoch_history(fast), "b": epoch_history(slow)})
+    assert list(table.columns) == list(plots.LEARNING_CURVE_COLUMNS)
+    assert table.groupby("run").size().to_dict() == {"a": 4, "b": 2}
+    b = table[table["run"] == "b"]
+    assert b["minutes"].tolist() == [1.5, 3.0]  # cumulative epoch seconds
+    assert b["val_accuracy"].tolist() == pytest.approx([0.5, 0.6])
+    assert table[table["run"] == "a"]["minutes"].isna().all()  # no epoch time logged
+    png = plots.learning_curves_png(table)
+    assert png is not None and png[:8] == PNG_MAGIC and len(png) > 1000
+
+
+def test_learning_curves_of_runs_without_validation_are_empty(tmp_path) -> None:
+    history = pd.DataFrame({ns.epoch_metric("train", "loss"): [0.7]}, index=[0])
+    table = plots.learning_curves_table({"a": history})
+    assert table.empty and plots.learning_curves_png(table) is None
