@@ -9,9 +9,12 @@ The architecture and initialisation follow :func:`models.lstm.network.build_lstm
 story encoder and a question encoder, each an embedding (uniform in ±0.05) and an LSTM
 (Glorot-uniform input weights, orthogonal recurrent weights, forget-gate bias 1) whose input
 dropout mask is drawn once per sequence; their last states, concatenated, pass through a ReLU
-dense layer, dropout and one output unit (Glorot-uniform kernels, zero biases). Padding is
-skipped (packed sequences), so it never changes the output. Keras' optional L1/L2 penalty on
-the dense kernel is not reproduced (the ``lstm`` preset has none).
+dense layer, dropout and one output unit (Glorot-uniform kernels, zero biases). Each LSTM runs
+over its right-padded batch, cut to the batch's longest sequence, and the state is read after
+each row's last real token: as the LSTM reads left to right, padding never changes the output.
+(Packed sequences give the same states but leave oneDNN's fused CPU kernel: forward and backward
+of a 256 x 300 batch on one thread took 9.6 s packed against 0.27 s padded.) Keras' optional
+L1/L2 penalty on the dense kernel is not reproduced (the ``lstm`` preset has none).
 
 Example:
     >>> import torch
@@ -71,15 +74,15 @@ class SequenceEncoder(nn.Module):
                         parameter[hidden : 2 * hidden] = 1.0
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.embedding(ids)
+        """The state after each row's last real token of ``ids`` ``[B, L]`` (right-padded;
+        ``lengths`` ``[B]`` counts the real tokens)."""
+        last = lengths.clamp(min=1) - 1
+        embedded = self.embedding(ids[:, : int(last.max()) + 1])
         if self.training and self.dropout > 0:
             keep = torch.full_like(embedded[:, :1], 1.0 - self.dropout)
             embedded = embedded * torch.bernoulli(keep) / (1.0 - self.dropout)
-        packed = nn.utils.rnn.pack_padded_sequence(
-            embedded, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        _, (state, _) = self.lstm(packed)
-        return state[-1]
+        outputs, _ = self.lstm(embedded)
+        return outputs[torch.arange(len(ids), device=ids.device), last]
 
 
 class DualLSTM(nn.Module):
