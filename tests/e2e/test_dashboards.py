@@ -17,15 +17,9 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +27,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.servers import HOST, READY_TIMEOUT_S, fetch_json, free_port, serving
 
 #: The environment's commands (``.venv/bin``).
 BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
-READY_TIMEOUT_S = 120.0
 RUN_NAME = "demo-run"
 #: Leading ``NAME=value`` assignments of a shell command.
 ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
@@ -152,63 +145,7 @@ def tracked(tmp_path_factory: pytest.TempPathFactory) -> Tracked:
     return Tracked(out, str(experiment.experiment_id))
 
 
-# --- servers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port of 127.0.0.1 that nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def fetch(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
-
-
-@contextmanager
-def serving(command: list[str], ready: str, log: Path) -> Iterator[None]:
-    """Run ``command`` (a server) until ``ready`` answers 200, yield, then stop it and every
-    process it started."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent, start_new_session=True
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{command[0]} exited with {process.returncode}:\n{_tail(log)}")
-            try:
-                with urllib.request.urlopen(ready, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"{command[0]} not ready after {READY_TIMEOUT_S} s:\n{_tail(log)}")
-            time.sleep(0.5)
-        yield
-    finally:
-        _stop(process)
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-3000:]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
+# --- servers: tests/servers.py ---------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -222,7 +159,7 @@ def test_mlflow_serves_the_sqlite_store(tracked: Tracked, tmp_path: Path, subcom
         "--host", HOST, "--port", str(port),
     ]  # fmt: skip
     with serving(command, f"{base}/health", tmp_path / "mlflow.log"):
-        found = fetch(
+        found = fetch_json(
             f"{base}/api/2.0/mlflow/runs/search",
             {"experiment_ids": [tracked.mlflow_experiment_id]},
         )
@@ -240,7 +177,7 @@ def test_tensorboard_serves_the_runs_folder(tracked: Tracked, tmp_path: Path) ->
     ]  # fmt: skip
     with serving(command, f"{base}/data/environment", tmp_path / "tensorboard.log"):
         deadline = time.monotonic() + READY_TIMEOUT_S  # the first scan of the logdir
-        while not (runs := fetch(f"{base}/data/runs")) and time.monotonic() < deadline:
+        while not (runs := fetch_json(f"{base}/data/runs")) and time.monotonic() < deadline:
             time.sleep(0.5)
     assert runs == [f"{RUN_NAME}/tensorboard"]
 
@@ -282,11 +219,11 @@ def test_tensorboard_hparams_compare_the_runs_of_a_sweep(tmp_path: Path) -> None
     with serving(command, f"{base}/data/environment", tmp_path / "tensorboard.log"):
         deadline = time.monotonic() + READY_TIMEOUT_S  # the first scan of the logdir
         while time.monotonic() < deadline:
-            groups = fetch(f"{base}/data/plugin/hparams/session_groups", request)
+            groups = fetch_json(f"{base}/data/plugin/hparams/session_groups", request)
             if groups.get("totalSize") == 2:
                 break
             time.sleep(0.5)
-        experiment = fetch(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
+        experiment = fetch_json(f"{base}/data/plugin/hparams/experiment", {"experimentName": ""})
     names = {info["name"] for info in experiment["hparamInfos"]}
     assert names == {"model/name", "model/hidden", "model/d_model", "seed", "sweep"}
     metrics = {info["name"]["tag"] for info in experiment["metricInfos"]}

@@ -14,14 +14,10 @@ import logging
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +26,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.servers import HOST, free_port, serving
 
 VENV_BIN = Path(sys.executable).parent
 SMALL = {
@@ -42,8 +39,6 @@ QUIET = ("data.size=tiny", "trainer.progress=false", "progress=false", "trainer.
 EXPORTS = {"transformer": ("onnx", "torchscript"), "lstm": ("keras", "saved_model")}
 STORY = "Ava walks north. Ben follows Ava."
 QUESTION = "Is Ben going in the same direction as Ava?"
-#: How long a served model may take to start answering.
-SERVE_START_S = 180
 
 
 def run_script(
@@ -314,12 +309,6 @@ def test_the_run_logged_a_pyfunc_model(
     assert network and f"{flavour}:" in network[0].read_text()  # the framework flavour under it
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def post(port: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/invocations", data=json.dumps(payload).encode(),
@@ -332,36 +321,12 @@ def post(port: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return error.code, json.loads(error.read())
 
 
-@contextlib.contextmanager
 def served(
     command: list[str], port: int, cwd: Path, env: dict[str, str]
-) -> Iterator[subprocess.Popen[str]]:
-    """Start ``command`` (a server on 127.0.0.1:``port``) in its own process group, wait for
-    it (bounded), and stop it at the end."""
-    log = (cwd / f"serve-{port}.log").open("w")
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + SERVE_START_S
-        while True:
-            assert process.poll() is None, (cwd / f"serve-{port}.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the server did not start in time"
-                time.sleep(1)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        finally:  # the server's worker too, whatever state it is in
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        log.close()
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``command``, a model server on 127.0.0.1:``port``, started in ``cwd`` and stopped at
+    the end (its log: ``serve-<port>.log``)."""
+    return serving(command, f"http://{HOST}:{port}/ping", cwd / f"serve-{port}.log", env=env)
 
 
 def serve_env(tracking_uri: str) -> dict[str, str]:
