@@ -2,10 +2,15 @@
 over the same batches, and the served MLflow model's latency next to the in-process call's.
 
 One run is trained for it (the ``transformer`` preset, 1 epoch on ``tiny`` data, MLflow sink
-on: the model it logs is the one served); it predicts the ``test`` split of the ``default``
-data (``tiny`` with ``--quick``): 21-30 actors, the longest stories. Words of that split the
-tiny run never saw are read as ``[UNK]`` (``allow_unknown_words``). Every figure is measured in
-this run, the two sides of each comparison alternating.
+on: the model it logs is the one served). It predicts a fixed sample of the ``test`` split of
+the ``default`` data (``tiny`` with ``--quick``): 21-30 actors, the longest stories. Words of
+that split the tiny run never saw are read as ``[UNK]`` (``allow_unknown_words``).
+
+Throughput: the two sides take turns on one thread (:func:`~scripts.bench.trials.take_turns`:
+one warm-up each, then :data:`PAIRS` pairs A B, B A, ...); the ratio is the median of the pairs'
+``bare seconds / predict seconds`` in CPU time with its 95% interval, met when the interval's
+lower end clears the goal. Latency: served and in-process calls alternate by figure, each the
+median and 95th percentile of a few requests after one warm-up.
 """
 
 from __future__ import annotations
@@ -29,10 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from scripts.bench.common import BenchmarkRow
+from scripts.bench.common import BenchmarkRow, estimate_row, paired_ratio, seconds
+from scripts.bench.stats import Estimate, Goal, median_estimate
+from scripts.bench.trials import InProcess, Sample, take_turns
 
 SECTION = "predict"
-GOAL_RATIO = 0.90
+GOAL = Goal(0.90)
+#: Pairs of throughput trials (12 give a 96% interval between the 3rd and the 10th).
+PAIRS = 12
+#: Threads of both throughput sides (one: no thread pool's spinning in the CPU time).
+THREADS = 1
 SERVE_START_S = 180
 #: The server's limit on one request (MLflow's default, 60 s, is too short for 256 of the
 #: longest stories on a busy 2-core machine).
@@ -44,24 +55,28 @@ class Settings:
     """Sizes of the section.
 
     Attributes:
-        size: The dataset size whose ``test`` split is predicted.
-        repeats: Timed passes per side (the best counts).
+        size: The dataset size whose ``test`` split is sampled.
+        stories: Stories of the sample (each throughput trial predicts all of them).
         requests: Requests per latency figure of one story.
-        batch_requests: Requests per latency figure of a batch of 256.
+        batch: Stories in one request of the batch latency figure.
+        batch_requests: Requests per latency figure of a batch.
         model: Overrides of the ``transformer`` preset.
     """
 
     size: str
-    repeats: int
+    stories: int
     requests: int
+    batch: int
     batch_requests: int
     model: tuple[tuple[str, int], ...] = ()
 
 
 SETTINGS = {
-    False: Settings("default", 2, 30, 5),
+    False: Settings("default", 64, 30, 64, 3),
     # A smoke run: a small Transformer on the tiny data.
-    True: Settings("tiny", 2, 5, 2, (("d_model", 16), ("nhead", 2), ("d_hid", 32), ("nlayers", 1))),
+    True: Settings(
+        "tiny", 32, 5, 16, 2, (("d_model", 16), ("nhead", 2), ("d_hid", 32), ("nlayers", 1))
+    ),
 }
 
 
@@ -104,17 +119,6 @@ def bare_forward(predictor: Any, stories: list[str], questions: list[str]) -> Ca
                 model(ids)
 
     return run
-
-
-def side_by_side(repeats: int, *sides: Callable[[], object]) -> list[float]:
-    """The best time of each side over ``repeats`` alternating rounds."""
-    best = [float("inf")] * len(sides)
-    for _ in range(repeats):
-        for i, side in enumerate(sides):
-            started = time.perf_counter()
-            side()
-            best[i] = min(best[i], time.perf_counter() - started)
-    return best
 
 
 def free_port() -> int:
@@ -203,7 +207,9 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
         run_dir = train_run(folder / "models_out", settings)
         predictor = Predictor.from_run(run_dir, allow_unknown_words=True)
         test = build_dataset("all_4dir", size=settings.size, seed=0, progress=False)["test"]
-        stories, questions = test["story"].tolist(), test["question"].tolist()
+        sample = np.random.default_rng(0).permutation(len(test))[: settings.stories]
+        stories = test["story"].iloc[sample].tolist()
+        questions = test["question"].iloc[sample].tolist()
         print(f"predict: {len(stories):,} stories, throughput...", file=sys.stderr, flush=True)
         rows = _throughput(predictor, stories, questions, settings)
         print("predict: latency of the served model...", file=sys.stderr, flush=True)
@@ -216,30 +222,44 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
 def _throughput(
     predictor: Any, stories: list[str], questions: list[str], settings: Settings
 ) -> list[BenchmarkRow]:
-    predict_s, bare_s = side_by_side(
-        settings.repeats,
-        lambda: predictor.predict(stories, questions),
-        bare_forward(predictor, stories, questions),
-    )
-    ratio = bare_s / predict_s
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    try:
+        paired = take_turns(
+            InProcess("Predictor.predict", lambda: predictor.predict(stories, questions)),
+            InProcess("bare forward", bare_forward(predictor, stories, questions)),
+            pairs=PAIRS,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    ratio = paired_ratio(paired.second, paired.first)
     model = ", ".join(f"{k}={v}" for k, v in settings.model) or "as preset"
-    note = f"all_4dir-{settings.size} test, {len(stories):,} stories; transformer ({model})"
+    note = (
+        f"{len(stories):,} stories sampled from all_4dir-{settings.size} test; transformer "
+        f"({model}); {THREADS} thread, wall time, {PAIRS} trials each in turns"
+    )
     return [
-        BenchmarkRow(SECTION, "Predictor.predict", len(stories) / predict_s, "stories/s",
-                     note=note),
-        BenchmarkRow(SECTION, "bare forward, same batches", len(stories) / bare_s, "stories/s",
-                     note=note),
-        BenchmarkRow(SECTION, "Predictor.predict vs bare forward", ratio, "x",
-                     goal=f">= {GOAL_RATIO:.2f}", met=ratio >= GOAL_RATIO,
-                     note="throughput ratio, measured side by side"),
+        estimate_row(SECTION, "Predictor.predict", _per_second(paired.first, len(stories)),
+                     "stories/s", note=note),
+        estimate_row(SECTION, "bare forward, same batches",
+                     _per_second(paired.second, len(stories)), "stories/s", note=note),
+        estimate_row(SECTION, "Predictor.predict vs bare forward", ratio, "x", goal=GOAL,
+                     note="median of the pairs' bare / predict CPU seconds"),
     ]  # fmt: skip
+
+
+def _per_second(samples: list[Sample], stories: int) -> Estimate:
+    """Stories per wall-clock second of each trial: median and interval."""
+    return median_estimate([stories / s for s in seconds(samples, "wall")])
 
 
 def _latency(
     predictor: Any, port: int, stories: list[str], questions: list[str], settings: Settings
 ) -> list[BenchmarkRow]:
     rows = []
-    for size in (1, 256):
+    for size in (1, settings.batch):
         picked = [(stories[i % len(stories)], questions[i % len(stories)]) for i in range(size)]
         records = [{"story": s, "question": q} for s, q in picked]
         batch_stories, batch_questions = [s for s, _ in picked], [q for _, q in picked]
