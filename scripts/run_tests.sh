@@ -7,7 +7,9 @@ BIN="$(dirname "$PY")"
 export TF_CPP_MIN_LOG_LEVEL=1
 status=0
 
-"$PY" -m pytest
+# Two workers (the CI machine has two cores), each taking one test file at a time: a file's
+# module fixtures (trained runs) are made once. The slowest tests are listed at the end.
+"$PY" -m pytest -n 2 --dist loadfile --durations=25
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: failing" >&2

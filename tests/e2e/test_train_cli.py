@@ -166,6 +166,7 @@ def test_the_entity_memory_generalises_to_longer_stories_from_the_cli(tmp_path: 
         "model.batch_size=32",
         *COMMON,
         "trainer.max_epochs=12",
+        "trainer.num_threads=1",  # see test_entity_memory_training.py: two workers share 2 cores
         f"paths.output_dir={out}",
         cwd=tmp_path,
     )

@@ -85,7 +85,9 @@ def test_with_the_state_loss_it_learns_the_tiny_dataset(tmp_path: Path, tiny_4di
     hp = memory_hp(d_model=32, state_loss_weight=1.0, batch_size=32)
     trainer = LightningTrainer(
         tmp_path / "run", dataset=tiny_4dir, seed=0, echo=lambda line: None,
-        config=TrainerConfig(max_epochs=12, progress=False),
+        # One thread: on a machine shared with another test worker, a thread pool of two
+        # spins against it (20x slower in `make test`'s two workers).
+        config=TrainerConfig(max_epochs=12, progress=False, num_threads=1),
     )  # fmt: skip
     model = trainer.build_model(hp, tokens=tiny_4dir.vocab.tokens)
     result = trainer.train(
