@@ -45,7 +45,7 @@ PAIRS = 12
 #: Threads of both throughput sides (one: no thread pool's spinning in the CPU time).
 THREADS = 1
 SERVE_START_S = 180
-#: The server's limit on one request (MLflow's default, 60 s, is too short for 256 of the
+#: The server's limit on one request (MLflow's default, 60 s, is too short for a batch of the
 #: longest stories on a busy 2-core machine).
 REQUEST_TIMEOUT_S = 600
 

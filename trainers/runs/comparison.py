@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -267,7 +267,8 @@ def save_comparison(
         plot = plot_file.name
         files["accuracy by noun count (CSV)"] = plot_file.with_suffix(".csv").name
     manifests = [RunManifest.load(run_dir) for run_dir in run_dirs]
-    curves = _save_learning_curves(path, manifests)
+    labels = run_labels(manifests)
+    curves = _save_learning_curves(path, dict(zip(labels, manifests, strict=True)))
     if curves is not None:
         others += list(curves)
         files["learning curves (CSV)"] = curves[1].name
@@ -282,7 +283,7 @@ def save_comparison(
             best_epoch=manifest.best.get("epoch"),
             best_val_accuracy=manifest.best.get("val_accuracy"),
         )
-        for label, manifest in zip(run_labels(manifests), manifests, strict=True)
+        for label, manifest in zip(labels, manifests, strict=True)
     ]
     csv = path.with_suffix(".csv")
     comparison.to_frame().to_csv(csv, index=False)
@@ -299,7 +300,9 @@ def save_comparison(
     return ComparisonFiles(html=page, csv=csv, others=tuple(others))
 
 
-def _save_learning_curves(path: Path, manifests: Sequence[RunManifest]) -> tuple[Path, Path] | None:
+def _save_learning_curves(
+    path: Path, manifests: Mapping[str, RunManifest]
+) -> tuple[Path, Path] | None:
     """``<name>-learning_curves.png`` and its data (``.csv``): each run's validation accuracy
     by epoch and by minutes of training; ``None`` when no run logged one."""
     from metrics.history import epoch_history
@@ -307,7 +310,7 @@ def _save_learning_curves(path: Path, manifests: Sequence[RunManifest]) -> tuple
 
     histories = {
         label: epoch_history(manifest.run_dir / "metrics.jsonl")
-        for label, manifest in zip(run_labels(manifests), manifests, strict=True)
+        for label, manifest in manifests.items()
         if (manifest.run_dir / "metrics.jsonl").is_file()
     }
     table = learning_curves_table(histories)
