@@ -29,8 +29,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check stories metrics trainers models scripts tests
-	$(BIN)/ruff format --check stories metrics trainers models scripts tests
+	$(BIN)/ruff check stories metrics trainers models service scripts tests
+	$(BIN)/ruff format --check stories metrics trainers models service scripts tests
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -22,9 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.settings import SettingsError
 from stories.config import DatasetConfig
-from stories.errors import StoriesError
-from trainers.errors import TrainerError
 from trainers.records.registry import RegistryError
+from trainers.runs.pipeline import USER_ERRORS
 from trainers.tracking import TrackerConfigError
 
 #: This folder: the ``scripts`` package (the entry points, each importing ``scripts._cli``).
@@ -35,14 +34,6 @@ CONFIG_DIR: Final = str(
     (SCRIPTS_DIR / "conf").resolve()
     if (SCRIPTS_DIR / "conf").is_dir()
     else SCRIPTS_DIR.parent / "conf"
-)
-#: Errors that are the user's to fix: printed as one line, exit code 2.
-USER_ERRORS: Final[tuple[type[BaseException], ...]] = (
-    StoriesError,
-    SettingsError,
-    TrackerConfigError,
-    TrainerError,
-    RegistryError,
 )
 EXIT_USER_ERROR: Final = 2
 #: ``OSError`` numbers of an output folder that is full or cannot be written: printed as one
@@ -205,6 +196,29 @@ def to_plain(config: DictConfig) -> dict[str, Any]:
         raise SettingsError(f"{key}: required; give {key}=<value> on the command line") from None
     assert isinstance(plain, dict)
     return {str(k): v for k, v in plain.items()}
+
+
+#: Keys of ``conf/train.yaml`` that say how to run the command, not what the run is.
+COMMAND_KEYS: Final = ("resume", "progress", "retrain", "full_comparison")
+
+
+def split_run_config(cfg: DictConfig, model: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A composed ``train`` config (without its ``hydra`` node) as the run's plain config
+    (what :class:`~trainers.runs.pipeline.PipelineConfig` takes) and the command's own keys
+    (:data:`COMMAND_KEYS`).
+
+    Args:
+        cfg: The composed config.
+        model: The model's name, for a model config that leaves ``name`` out.
+
+    Raises:
+        SettingsError: A value the user must give is missing.
+    """
+    plain = to_plain(cfg)
+    plain["model"].setdefault("name", model)
+    command = {key: plain.pop(key, None) for key in COMMAND_KEYS}
+    plain["output_dir"] = plain.pop("paths")["output_dir"]
+    return plain, command
 
 
 def as_list(value: Any) -> list[str] | None:

@@ -40,7 +40,7 @@ from scripts._cli import (
     register_configs,
     reports_user_errors,
     run_dir_for,
-    to_plain,
+    split_run_config,
 )
 from trainers.records.manifest import RunManifest
 from trainers.runs.comparison import JOB_RUN_FILE
@@ -58,8 +58,6 @@ SWEEP_CONFIG_FILE = "multirun.yaml"
 #: What a sweep keeps in its folder before its first job starts: Hydra's config, the sweep's
 #: record and its lock (``scripts/_sweep.py``).
 SWEEP_START_FILES = frozenset({SWEEP_CONFIG_FILE, SweepRecord.FILENAME, ".sweep.lock"})
-#: Keys of ``conf/train.yaml`` that say how to run the command, not what the run is.
-COMMAND_KEYS = ("resume", "progress", "retrain", "full_comparison")
 #: A sweep's own override that hands its jobs its MLflow run: not part of a job's command.
 PARENT_RUN_OVERRIDE = "tracker.mlflow_parent_run_id="
 
@@ -172,17 +170,8 @@ def _sweep_job_invocation(job_dir: Path) -> Invocation:
 
 
 def _settings(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run's plain config (what :class:`PipelineConfig` takes) and the command's own keys
-    (:data:`COMMAND_KEYS`).
-
-    Raises:
-        SettingsError: A value the user must give is missing.
-    """
-    plain = to_plain(cfg)
-    plain["model"].setdefault("name", model_name(cfg))  # a model config may leave it out
-    command = {key: plain.pop(key, None) for key in COMMAND_KEYS}
-    plain["output_dir"] = plain.pop("paths")["output_dir"]
-    return plain, command
+    """The run's plain config and the command's own keys (:func:`split_run_config`)."""
+    return split_run_config(cfg, model_name(cfg))
 
 
 @reports_user_errors

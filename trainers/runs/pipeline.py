@@ -23,15 +23,17 @@ from typing import Any, ClassVar
 
 from models.settings import SettingsError
 from stories import DatasetConfig, StoryDataset, build_dataset
+from stories.errors import StoriesError
 from trainers.base import ModelTrainer
 from trainers.config import PRESETS, Hyperparams, TrainerConfig, model_preset
 from trainers.config.model import TARGET_KEY
 from trainers.records.manifest import RunManifest
-from trainers.records.registry import Registry, output_root_of
+from trainers.errors import TrainerError
+from trainers.records.registry import Registry, RegistryError, output_root_of
 from trainers.records.run import DatasetInfo, new_run_id
 from trainers.results import TrainingResult
 from trainers.runs.logs import RUN_LOG_FILE, run_log
-from trainers.tracking import Invocation, TrackerConfig
+from trainers.tracking import Invocation, TrackerConfig, TrackerConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,16 @@ PLACEMENT_CHECKS: Mapping[str, str] = {
     "keras": "trainers.keras.backend:check_placement",
 }
 SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
+#: Errors that are the user's to fix (a config, a data file, a run folder, a tracker setting):
+#: the command line prints them as one ``error:`` line (exit code 2); the service fails the
+#: run with that line and does not retry it.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    StoriesError,
+    SettingsError,
+    TrackerConfigError,
+    TrainerError,
+    RegistryError,
+)
 #: Trainer settings a resumed run may change (to train longer).
 RESUME_EXTENSIONS: tuple[str, ...] = ("max_epochs", "max_minutes")
 #: The run's copy of its training vocabulary.

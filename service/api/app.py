@@ -1,0 +1,131 @@
+"""The service's FastAPI application: routers, the one error shape, a request id on every
+response (``X-Request-ID``), a limit on request bodies (413), the API key on every endpoint
+but ``/healthz`` (OpenAPI's ``/docs`` and ``/openapi.json`` included), and :func:`serve`,
+which runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api import errors
+from service.api.deps import Service, require_key
+from service.api.routers import compare, health, jobs, runs, sweeps
+from service.compose import Composer
+from service.queue import RunQueue
+from service.settings import ServiceSettings
+from service.store import connect
+
+#: An incoming ``X-Request-ID`` kept as it is (else a new one).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestLimits:
+    """ASGI middleware: an ``X-Request-ID`` on every response, and bodies over
+    ``max_bytes`` refused with 413 (by their ``Content-Length``, or as they stream in)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                message["headers"] = [*raw, (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(request_id, scope, receive, send_with_id)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _TooLarge:
+            await self._too_large(request_id, scope, receive, send_with_id)
+
+    async def _too_large(self, request_id: str, scope: Scope, receive: Receive, send: Send) -> None:
+        body = errors.error_body(
+            request_id,
+            "request_too_large",
+            f"the request body is over {self.max_bytes} bytes (service.max_body_bytes)",
+        )
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: ServiceSettings, redis_url: str, composer: Composer) -> FastAPI:
+    """The application.
+
+    Args:
+        settings: The service's settings.
+        redis_url: The queue's Redis.
+        composer: Composes and validates runs from overrides (the command line's).
+    """
+    app = FastAPI(
+        title="storyqa training service",
+        description="Submit, watch, cancel and resume storyqa training runs.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.service = Service(settings, RunQueue(connect(redis_url), settings), composer)
+    errors.install(app)
+    for module in (runs, sweeps, jobs, compare, health):
+        app.include_router(module.router)
+    _docs(app)
+
+    @app.middleware("http")
+    async def request_state(request: Request, call_next: Any) -> Any:
+        request.state.request_id = request.scope.get("state", {}).get("request_id", "")
+        return await call_next(request)
+
+    app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """OpenAPI at ``/openapi.json`` and its page at ``/docs``, behind the API key."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_key)])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(require_key)])
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve ``app`` under uvicorn on ``service.host``:``service.port`` until SIGTERM."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

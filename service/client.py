@@ -1,0 +1,201 @@
+"""The service's Python client, for notebooks and the ``storyqa-service`` command line::
+
+    from service.client import ServiceClient
+    client = ServiceClient()                       # http://127.0.0.1:8765, key from STORYQA_API_KEY
+    run = client.submit(["model=lstm", "trainer.max_minutes=5"])
+    final = client.wait(run.run_id, on_log=print)  # prints the run's console as it grows
+    final.status, final.evaluation
+
+Every error the service answers becomes a :class:`ServiceError` with its ``code``,
+``message`` and ``request_id``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from service.api.schemas import (
+    Accepted,
+    CompareOut,
+    JobOut,
+    RunList,
+    RunOut,
+    SweepAccepted,
+    SweepOut,
+    WorkersOut,
+)
+from service.settings import API_KEY_ENV
+
+#: The local service's address.
+DEFAULT_URL: Final = "http://127.0.0.1:8765"
+#: The environment variable that names the service's URL.
+URL_ENV: Final = "STORYQA_SERVICE_URL"
+
+
+class ServiceError(RuntimeError):
+    """An error the service answered, or no answer at all.
+
+    Attributes:
+        status: The HTTP status (0: the service did not answer).
+        code: The error's code (``not_found``, ``invalid_config``, ``unreachable``, ...).
+        message: What went wrong.
+        request_id: The request's id, for the service's log.
+    """
+
+    def __init__(self, status: int, code: str, message: str, request_id: str = ""):
+        super().__init__(message)
+        self.status, self.code, self.message, self.request_id = status, code, message, request_id
+
+
+class ServiceClient:
+    """A client of one storyqa service.
+
+    Args:
+        url: The service's base URL; default ``STORYQA_SERVICE_URL`` or the local service.
+        api_key: Its API key; default ``STORYQA_API_KEY``.
+        timeout_s: Seconds to wait for an answer.
+    """
+
+    def __init__(self, url: str | None = None, api_key: str | None = None, timeout_s: float = 30.0):
+        import httpx
+
+        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        headers = {"X-API-Key": key} if key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; the decoded answer (JSON, or the ``httpx.Response`` of a file).
+
+        Raises:
+            ServiceError: The service answered an error, or did not answer.
+        """
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ServiceError(
+                0,
+                "unreachable",
+                f"no answer from {self.url}: {error} (is the service running? "
+                "storyqa-service start)",
+            ) from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise ServiceError(
+                response.status_code,
+                str(body.get("code", "error")),
+                str(body.get("message", response.text[:300])),
+                str(body.get("request_id", response.headers.get("x-request-id", ""))),
+            )
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        return response
+
+    def submit(self, overrides: Sequence[str]) -> Accepted:
+        """Queue a run (``train.py``'s overrides)."""
+        return Accepted(**self.request("POST", "/runs", json={"overrides": list(overrides)}))
+
+    def sweep(self, overrides: Sequence[str]) -> SweepAccepted:
+        """Queue a sweep (``train.py -m``'s overrides)."""
+        body = self.request("POST", "/sweeps", json={"overrides": list(overrides)})
+        return SweepAccepted(**body)
+
+    def sweep_status(self, sweep_id: str) -> SweepOut:
+        """A sweep's runs and comparison."""
+        return SweepOut(**self.request("GET", f"/sweeps/{sweep_id}"))
+
+    def status(self, run_id: str) -> RunOut:
+        """A run's state."""
+        return RunOut(**self.request("GET", f"/runs/{run_id}"))
+
+    def runs(self, status: str | None = None, model: str | None = None) -> list[RunOut]:
+        """Runs, newest first."""
+        params = {k: v for k, v in {"status": status, "model": model}.items() if v is not None}
+        return RunList(**self.request("GET", "/runs", params=params)).runs
+
+    def cancel(self, run_id: str) -> RunOut:
+        """Cancel a run (queued: never starts; running: stops at the end of its step)."""
+        return RunOut(**self.request("POST", f"/runs/{run_id}/cancel"))
+
+    def resume(self, run_id: str) -> RunOut:
+        """Resume a canceled, interrupted or failed run from its last checkpoint."""
+        return RunOut(**self.request("POST", f"/runs/{run_id}/resume"))
+
+    def logs(self, run_id: str, *, tail: int = 200, offset: int | None = None) -> tuple[str, int]:
+        """The run's log: its last ``tail`` lines, or what follows byte ``offset``; and the
+        offset to read on from."""
+        params: dict[str, Any] = {"tail": tail} if offset is None else {"offset": offset}
+        response = self.request("GET", f"/runs/{run_id}/logs", params=params)
+        return response.text, int(response.headers.get("x-log-offset", 0))
+
+    def metrics(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
+        """The run's tracked series by name."""
+        series: dict[str, list[tuple[int, float]]] = self.request("GET", f"/runs/{run_id}/metrics")[
+            "series"
+        ]
+        return series
+
+    def compare(self, run_ids: Sequence[str]) -> CompareOut:
+        """Compare finished runs (the first is the baseline)."""
+        return CompareOut(**self.request("POST", "/compare", json={"run_ids": list(run_ids)}))
+
+    def job(self, job_id: str) -> JobOut:
+        """An evaluation's or a large prediction's state and result."""
+        return JobOut(**self.request("GET", f"/jobs/{job_id}"))
+
+    def workers(self) -> WorkersOut:
+        """Live workers."""
+        return WorkersOut(**self.request("GET", "/workers"))
+
+    def wait(
+        self,
+        run_id: str,
+        *,
+        poll_s: float = 1.0,
+        timeout_s: float | None = None,
+        on_log: Callable[[str], object] | None = None,
+    ) -> RunOut:
+        """Follow a run until it ends (finished, failed, canceled or interrupted).
+
+        Args:
+            run_id: The run.
+            poll_s: Seconds between polls.
+            timeout_s: Give up after this long (``TimeoutError``); default never.
+            on_log: Called with each new piece of the run's log (its epoch lines).
+
+        Returns:
+            The run's final state.
+        """
+        from service.store import RunStatus
+
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        offset = 0
+        while True:
+            run = self.status(run_id)
+            if on_log is not None:
+                text, offset = self.logs(run_id, offset=offset)
+                if text:
+                    on_log(text)
+            if RunStatus.terminal(run.status):
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout_s} s")
+            time.sleep(poll_s)

@@ -1,0 +1,342 @@
+"""One attempt of a run, inside a worker's job process (RQ's work horse).
+
+:func:`run_attempt` trains the run with the trainers' own pipeline (``run_pipeline``; a run
+that has a checkpoint is continued with ``resume=``, so that it ends exactly as an
+uninterrupted run would), writes the run's console into its ``run.log``, and records the end:
+``finished``, ``failed`` (a config or data error, or a crash: never retried), ``canceled``,
+or back to the queue when its worker shut down. SIGTERM stops the attempt in an orderly
+way whatever it is doing (training, building data, evaluating). A :class:`Watchdog` thread
+beside it beats the heartbeat, reports progress from the manifest, turns a cancel request into
+SIGTERM (storyqa's orderly stop: checkpoints, manifest and sinks written) and kills the
+attempt when:
+
+- its worker is gone (RQ's job process lives in a process group of its own and survives a
+  SIGKILL of its worker),
+- the run has moved on to another attempt (its token is no longer current, in Redis or in the
+  run folder's fence file),
+- it has not reached Redis for half the heartbeat timeout (it is about to be taken for lost),
+- a cancel was not honoured within ``service.cancel_grace_s``.
+
+So an old attempt never writes after a new one has started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from service.settings import ServiceSettings
+from service.store import RunRecord, RunStatus, RunStore, now, worker_identity
+from trainers.signals import termination_as_interrupt
+
+logger = logging.getLogger(__name__)
+
+#: The file in a run folder that names the attempt allowed to write into it.
+FENCE_FILE: Final = ".service-attempt"
+#: What the service's runs record as their command (the run's context).
+SOURCE: Final = "storyqa-service"
+
+
+class _Worker:
+    """The settings and identity of the worker this process belongs to (set by
+    :func:`service.worker.run_worker` before it forks job processes)."""
+
+    settings: ServiceSettings | None = None
+    redis_url: str = ""
+    name: str = ""
+
+
+def configure(settings: ServiceSettings, redis_url: str, name: str) -> None:
+    """Tell the jobs of this worker its settings, Redis and name."""
+    _Worker.settings, _Worker.redis_url, _Worker.name = settings, redis_url, name
+
+
+def run_attempt(run_id: str, token: str) -> str:
+    """Run one attempt of ``run_id`` (RQ's job function).
+
+    Args:
+        run_id: The run.
+        token: The attempt's token: nothing is written once it is no longer current.
+
+    Returns:
+        How the attempt ended (RQ keeps it as the job's result).
+    """
+    from service.queue import RunQueue
+    from service.store import connect
+
+    settings = _Worker.settings
+    assert settings is not None, "service.jobs.configure() was not called in this worker"
+    store = RunStore(connect(_Worker.redis_url))
+    record = store.get(run_id)
+    if record.token != token or record.status != RunStatus.QUEUED:
+        return "superseded"
+    run_dir = settings.output_dir.resolve() / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FENCE_FILE).write_text(token, encoding="utf-8")
+    started = store.update_fenced(
+        run_id,
+        token,
+        status=RunStatus.RUNNING,
+        worker=worker_identity(_Worker.name),
+        heartbeat=now(),
+        started_at=now(),
+        message="",
+    )
+    if not started:
+        return "superseded"
+    watchdog = Watchdog(store, run_id, token, run_dir, settings)
+    outcome: dict[str, Any]
+    with console_into(run_dir / "run.log"), termination_as_interrupt(), watchdog.running():
+        outcome = _train(record, run_dir, settings)
+    if outcome.get("interrupted") and not watchdog.cancel_requested:
+        RunQueue(store.redis, settings).requeue_after_shutdown(store.get(run_id))
+        return "requeued"
+    if outcome.get("interrupted"):
+        outcome = {
+            "status": RunStatus.CANCELED,
+            "message": "canceled: stopped at the end of a step",
+        }
+    store.update_fenced(run_id, token, ended_at=now(), cancel_requested=False, **outcome)
+    finish_sweep_if_done(store, store.get(run_id).sweep_id, settings.output_dir)
+    return str(outcome["status"])
+
+
+def _train(record: RunRecord, run_dir: Path, settings: ServiceSettings) -> dict[str, Any]:
+    """Train (or continue) the run; how it ended, as store fields."""
+    from rq.timeouts import JobTimeoutException
+
+    from trainers.runs.pipeline import USER_ERRORS, run_pipeline
+    from trainers.tracking import Invocation
+
+    invocation = Invocation(command=(SOURCE, "submit", *record.overrides), source=SOURCE)
+    try:
+        if _resumable(run_dir):
+            print(f"service: attempt {record.attempt}: continuing from the last checkpoint")
+            out = run_pipeline({}, resume=run_dir, progress=False, invocation=invocation)
+        else:
+            config = {**record.config, "output_dir": str(settings.output_dir.resolve())}
+            out = run_pipeline(config, run_dir=run_dir, progress=False, invocation=invocation)
+    except KeyboardInterrupt:
+        return {"interrupted": True}
+    except JobTimeoutException as error:
+        return _failure("infrastructure", f"stopped by the job's time limit: {error}")
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return _failure("user", f"error: {error}")
+    except Exception as error:
+        traceback.print_exc()
+        return _failure("crash", f"{type(error).__name__}: {error} (traceback in run.log)")
+    return {
+        **progress(run_dir),
+        "status": RunStatus.FINISHED,
+        "best_val_accuracy": out["training"].best_val_accuracy,
+        "evaluation": {split: float(r.accuracy) for split, r in out["evaluations"].items()},
+        "message": "",
+    }
+
+
+def _failure(error_class: str, message: str) -> dict[str, Any]:
+    return {"status": RunStatus.FAILED, "error_class": error_class, "message": message}
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Whether the run folder holds something to continue. A run that finished no epoch is
+    started again from the start (its folder cleared but for its log), saying so."""
+    from trainers.records.manifest import RunManifest
+
+    if not RunManifest.path_for(run_dir).is_file():
+        return False
+    try:
+        manifest = RunManifest.load(run_dir)
+    except ValueError:
+        manifest = None
+    if manifest is not None and (manifest.epochs_completed > 0 or manifest.training_done):
+        return True
+    print("service: the earlier attempt finished no epoch; training again from the start")
+    for path in run_dir.iterdir():
+        if path.name in ("run.log", FENCE_FILE):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return False
+
+
+@contextlib.contextmanager
+def console_into(log: Path) -> Iterator[None]:
+    """Within the block, this process' stdout and stderr (Python's and the C libraries')
+    are appended to ``log``: the run's console, as ``train.py`` would have printed it. The
+    worker's own log handlers are set aside meanwhile (the run's log records its warnings
+    itself), so nothing is written twice."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        for handler in handlers:
+            root.removeHandler(handler)
+        os.dup2(target, 1)
+        os.dup2(target, 2)
+        yield
+    finally:
+        for handler in handlers:
+            root.addHandler(handler)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (target, *saved):
+            os.close(fd)
+
+
+class Watchdog:
+    """The attempt's heartbeat, progress, cancel and fencing, on a thread of the job process.
+
+    Args:
+        store: The run store.
+        run_id: The run.
+        token: This attempt's token.
+        run_dir: The run folder (its manifest gives the progress; its fence file the token).
+        settings: Heartbeat interval and timeout, cancel grace period.
+    """
+
+    def __init__(
+        self, store: RunStore, run_id: str, token: str, run_dir: Path, settings: ServiceSettings
+    ):
+        self.store, self.run_id, self.token = store, run_id, token
+        self.run_dir, self.settings = run_dir, settings
+        self.cancel_requested = False
+        self._signalled_at: float | None = None
+        self._stop = threading.Event()
+        self._parent = os.getppid()
+        self._last_contact = time.monotonic()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Watchdog]:
+        """Watch while the block runs."""
+        thread = threading.Thread(target=self._loop, name="storyqa-watchdog", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _loop(self) -> None:
+        tick = min(0.5, self.settings.heartbeat_s)
+        next_beat = 0.0
+        while not self._stop.wait(tick):
+            if os.getppid() != self._parent:
+                self._die("its worker is gone")
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.settings.heartbeat_s
+                self._beat()
+            self._enforce_cancel()
+
+    def _beat(self) -> None:
+        import redis
+
+        if _read(self.run_dir / FENCE_FILE) not in (self.token, None):
+            self._die("another attempt owns the run folder")
+        try:
+            current = self.store.update_fenced(
+                self.run_id, self.token, heartbeat=now(), **progress(self.run_dir)
+            )
+            cancel = self.store.redis.hget(f"storyqa:run:{self.run_id}", "cancel_requested")
+        except redis.RedisError:
+            if time.monotonic() - self._last_contact > self.settings.heartbeat_timeout_s / 2:
+                self._die("Redis unreachable for half the heartbeat timeout")
+            return
+        self._last_contact = time.monotonic()
+        if not current:
+            self._die("the run has moved on to another attempt")
+        if cancel == b"1":
+            self.cancel_requested = True
+
+    def _enforce_cancel(self) -> None:
+        if not self.cancel_requested:
+            return
+        if self._signalled_at is None:
+            self._signalled_at = time.monotonic()
+            print("service: cancel requested; stopping at the end of the current step")
+            os.kill(os.getpid(), signal.SIGTERM)
+        elif time.monotonic() - self._signalled_at > self.settings.cancel_grace_s:
+            grace = self.settings.cancel_grace_s
+            with contextlib.suppress(Exception):
+                self.store.update_fenced(
+                    self.run_id,
+                    self.token,
+                    status=RunStatus.CANCELED,
+                    killed=True,
+                    cancel_requested=False,
+                    ended_at=now(),
+                    message=f"canceled: killed after it did not stop within {grace:g} s "
+                    "(service.cancel_grace_s); resume continues from its last finished epoch",
+                )
+            self._die("cancel grace period over")
+
+    def _die(self, why: str) -> None:
+        """End this attempt at once (its process group: the job process and what it started)
+        without writing anything more."""
+        print(f"service: attempt stopped: {why}", flush=True)
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def progress(run_dir: Path) -> dict[str, Any]:
+    """Epochs finished and the best validation accuracy so far, from the run's manifest."""
+    import json
+
+    text = _read(run_dir / "manifest.json")
+    if not text:
+        return {}
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        return {}
+    best = (manifest.get("best") or {}).get("val_accuracy")
+    return {"epoch": int(manifest.get("epochs_completed") or 0), "best_val_accuracy": best}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def finish_sweep_if_done(store: RunStore, sweep_id: str, output_dir: Path) -> None:
+    """When every run of the sweep has ended, write its comparison (once, by whoever sees the
+    last run end): ``<output_dir>/service/sweeps/<id>/comparison.html``."""
+    if not sweep_id:
+        return
+    sweep = store.sweep(sweep_id)
+    records = [store.get(run_id) for run_id in sweep["run_ids"]]
+    if not all(r.terminal for r in records) or not store.claim_sweep_comparison(sweep_id):
+        return
+    from service.comparisons import write_comparison
+
+    finished = [r.run_id for r in records if r.status == RunStatus.FINISHED]
+    try:
+        page = write_comparison(
+            output_dir, finished, output_dir / "service" / "sweeps" / sweep_id, sweep["command"]
+        )
+    except (ValueError, OSError) as error:
+        store.set_sweep(sweep_id, comparison_error=str(error))
+        logger.warning("sweep %s: no comparison: %s", sweep_id, error)
+        return
+    store.set_sweep(sweep_id, comparison=str(page))

@@ -1,0 +1,197 @@
+"""A storyqa worker: an RQ worker that takes one run at a time from the service's queue, with
+its own heartbeat (``GET /workers``, ``/readyz``) and a reaper that finds runs whose worker
+was lost and queues them again as resumes from their last checkpoint.
+
+A worker started on a Redis with leftover state reconciles it first (:func:`reconcile`): the
+run folders the store does not know are added, and a queued run whose job is gone is queued
+again. A lost run is one whose heartbeat this worker has seen unchanged for
+``service.heartbeat_timeout_s`` (counted on this worker's own clock, so clocks of different
+machines need not agree, and a Redis outage does not make every run look lost).
+
+On SIGTERM or Ctrl-C the worker asks its running attempt to stop (SIGTERM: the run keeps its
+last checkpoint and is queued to resume on any worker), waits for it, and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from service.queue import RunQueue
+from service.settings import ServiceSettings
+from service.store import RunStatus, connect, now
+
+if TYPE_CHECKING:
+    import rq
+
+logger = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """``<host>.<pid>``: unique among live workers."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+class Reaper:
+    """Finds lost runs and orphaned jobs; any number of workers may run one (every change
+    is a compare-and-set on the run's attempt token).
+
+    Args:
+        queue: The run queue.
+        timeout_s: How long a heartbeat may stay unchanged.
+    """
+
+    def __init__(self, queue: RunQueue, timeout_s: float):
+        self.queue = queue
+        self.timeout_s = timeout_s
+        self._seen: dict[str, tuple[tuple[Any, ...], float]] = {}
+
+    def tick(self) -> list[str]:
+        """One pass over the runs; returns the runs queued again."""
+        requeued = []
+        active = set()
+        for record in self.queue.store.all():
+            if record.status == RunStatus.RUNNING:
+                state: tuple[Any, ...] = (record.token, record.heartbeat)
+            elif record.status == RunStatus.QUEUED and not self.queue.job_pending(record.job_id):
+                state = (record.token, "orphan")
+            else:
+                continue
+            active.add(record.run_id)
+            if not self._stale(record.run_id, state):
+                continue
+            if record.status == RunStatus.RUNNING:
+                age = self.timeout_s if record.heartbeat is None else now() - record.heartbeat
+                worker = (record.worker or {}).get("name", "its worker")
+                reason = f"worker {worker} lost (no heartbeat for {age:.0f} s)"
+                token = self.queue.requeue_lost(record, reason)
+            else:
+                token = self.queue.requeue_orphan(record)
+            self._seen.pop(record.run_id, None)
+            if token is not None:
+                logger.warning("run %s queued again: %s", record.run_id, record.status)
+                requeued.append(record.run_id)
+        for run_id in set(self._seen) - active:
+            del self._seen[run_id]
+        return requeued
+
+    def _stale(self, run_id: str, state: tuple[Any, ...]) -> bool:
+        seen = self._seen.get(run_id)
+        if seen is None or seen[0] != state:
+            self._seen[run_id] = (state, time.monotonic())
+            return False
+        return time.monotonic() - seen[1] > self.timeout_s
+
+    def forget(self) -> None:
+        """Start observing afresh (after Redis was unreachable)."""
+        self._seen.clear()
+
+
+def reconcile(queue: RunQueue, settings: ServiceSettings) -> int:
+    """Bring a Redis with leftover state (or none) in line with the run folders: add the runs
+    it does not know. Queued runs whose job is gone are left to the reaper.
+
+    Returns:
+        Runs added from their folders.
+    """
+    return queue.store.rebuild_from_folders(settings.output_dir.resolve())
+
+
+class Heart:
+    """The worker's heartbeat and reaper, on a thread.
+
+    Args:
+        queue: The run queue (its own Redis connection, with timeouts).
+        name: The worker's name.
+        settings: Intervals.
+    """
+
+    def __init__(self, queue: RunQueue, name: str, settings: ServiceSettings):
+        self.queue, self.name, self.settings = queue, name, settings
+        self.reaper = Reaper(queue, settings.heartbeat_timeout_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="storyqa-heart", daemon=True)
+        self.info = {
+            "name": name,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": now(),
+            "output_dir": str(settings.output_dir.resolve()),
+        }
+
+    def start(self) -> None:
+        self._beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with contextlib.suppress(Exception):
+            self.queue.store.remove_worker(self.name)
+
+    def _loop(self) -> None:
+        import redis
+
+        while not self._stop.wait(self.settings.heartbeat_s):
+            try:
+                self._beat()
+                self.reaper.tick()
+            except redis.RedisError as error:
+                logger.warning("worker %s: Redis unreachable (%s); retrying", self.name, error)
+                self.reaper.forget()
+            except Exception:  # the heart must keep beating
+                logger.exception("worker %s: reaper pass failed", self.name)
+
+    def _beat(self) -> None:
+        self.queue.store.beat_worker(
+            self.name, {**self.info, "heartbeat": now()}, self.settings.heartbeat_timeout_s
+        )
+
+
+def storyqa_worker_class() -> type[rq.Worker]:
+    """RQ's forking worker, whose warm shutdown first asks the running attempt to stop."""
+    import rq
+
+    class StoryqaWorker(rq.Worker):
+        def request_stop(self, signum: int, frame: Any) -> None:
+            horse = getattr(self, "horse_pid", 0)
+            if horse:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(horse, signal.SIGTERM)
+            super().request_stop(signum, frame)
+
+    return StoryqaWorker
+
+
+def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False) -> None:
+    """Run one worker until SIGTERM or Ctrl-C (or, with ``burst``, until the queue is empty).
+
+    Args:
+        settings: The service's settings (this worker's output folder: the same shared folder
+            as every other worker's).
+        redis_url: The Redis the queue lives in.
+        burst: Stop when the queue is empty (tests).
+    """
+    from service import jobs
+
+    name = worker_name()
+    queue = RunQueue(connect(redis_url), settings)
+    added = reconcile(queue, settings)
+    if added:
+        logger.warning("worker %s: %d run(s) added from their folders", name, added)
+    jobs.configure(settings, redis_url, name)
+    heart = Heart(queue, name, settings)
+    heart.start()
+    worker = storyqa_worker_class()(
+        [queue.queue.name], connection=connect(redis_url, timeout_s=None), name=name
+    )
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+    finally:
+        heart.stop()

@@ -1,0 +1,266 @@
+"""The training service as a user drives it, against the real parts: ``storyqa-service
+start`` (the embedded Redis server, the API under uvicorn on a free loopback port, two workers
+in their own processes), queried over HTTP and through the command-line client. One service
+serves the whole module; runs train the tiny LSTM on the tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.service_helpers import RUN, Service, assert_same_run, env, running_service
+
+pytestmark = pytest.mark.slow
+
+LONG = [*RUN, "trainer.max_epochs=60"]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with running_service(tmp_path_factory.mktemp("service"), "service.workers=2") as started:
+        yield started
+
+
+def client(service: Service, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m scripts.service <args> --url <service>``."""
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.service", command, "--url", service.url, *rest],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+    )
+
+
+@pytest.fixture(scope="module")
+def finished(service: Service) -> str:
+    """A run submitted with ``submit --wait``, followed to its end."""
+    done = client(service, "submit", *RUN, "trainer.max_epochs=3", "--wait")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_id = done.stdout.splitlines()[0].strip()
+    assert "epoch 002 | train loss" in done.stdout  # the epoch lines while following
+    assert f"{run_id}  finished" in done.stdout
+    return run_id
+
+
+def test_submit_wait_follows_the_run_to_its_end(service: Service, finished: str) -> None:
+    status = service.status(finished)
+    assert status["status"] == "finished" and status["attempt"] == 1
+    assert status["epoch"] == status["max_epochs"] == 3
+    run_dir = service.out / "runs" / finished
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert {s: v["accuracy"] for s, v in manifest["evaluation"].items()} == status["evaluation"]
+    assert status["best_val_accuracy"] == manifest["best"]["val_accuracy"]
+    registry = json.loads((service.out / "registry.json").read_text())
+    assert finished in {entry["run_id"] for entry in registry["models"]}
+    listed = client(service, "list", "--status", "finished")
+    assert listed.returncode == 0 and finished in listed.stdout
+
+
+def test_a_run_folder_is_served(service: Service, finished: str) -> None:
+    http = service.http
+    metrics = http.get(f"/runs/{finished}/metrics").json()["series"]
+    assert [step for step, _ in metrics["metrics/val/accuracy"]] == [0, 1, 2]
+    logs = http.get(f"/runs/{finished}/logs", params={"tail": 5})
+    assert logs.status_code == 200 and "ended: finished" in logs.text
+    assert (
+        int(logs.headers["x-log-offset"])
+        == (service.out / "runs" / finished / "run.log").stat().st_size
+    )
+    report = http.get(f"/runs/{finished}/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    vocab = http.get(f"/runs/{finished}/files/vocab.json")
+    assert vocab.json() == json.loads((service.out / "runs" / finished / "vocab.json").read_text())
+    archive = http.get(f"/runs/{finished}/archive")
+    with tarfile.open(fileobj=BytesIO(archive.content), mode="r:gz") as tar:
+        assert f"{finished}/manifest.json" in tar.getnames()
+    assert http.get(f"/runs/{finished}/files/checkpoints").status_code == 404  # a folder
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["..%2F..%2Fregistry.json", "%2E%2E/%2E%2E/registry.json", "/etc/passwd", "%2Fetc%2Fpasswd"],
+)
+def test_a_path_outside_the_run_folder_is_never_served(
+    service: Service, finished: str, path: str
+) -> None:
+    response = service.http.get(f"{service.url}/runs/{finished}/files/{path}")
+    assert response.status_code == 404
+    assert "models" not in response.text and "root:" not in response.text
+
+
+def test_a_bad_key_is_refused_before_anything_is_queued(service: Service) -> None:
+    before = service.http.get("/runs").json()["runs"]
+    folders = set((service.out / "runs").iterdir()) if (service.out / "runs").is_dir() else set()
+    for overrides, expected in [
+        (["model.nope=1"], "error: Could not override 'model.nope'"),
+        (["model=lstm", "model.hidden=-1"], "error: model.hidden: must be > 0"),
+        (["model=nope"], "error: In 'train': Could not find 'model/nope'"),
+        (["seed=0,1"], "error: seed=0,1: a sweep"),
+        (["resume=models_out/runs/x"], "error: resume: not taken by the service"),
+        (["paths.output_dir=/tmp/x"], "error: paths.output_dir: not taken by the service"),
+    ]:
+        response = service.http.post("/runs", json={"overrides": overrides})
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["code"] == "invalid_config" and body["message"].startswith(expected), body
+        assert body["request_id"] == response.headers["x-request-id"]
+    assert service.http.get("/runs").json()["runs"] == before
+    now = set((service.out / "runs").iterdir()) if (service.out / "runs").is_dir() else set()
+    assert now == folders
+    refused = client(service, "submit", "model.nope=1")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: Could not override 'model.nope'")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "says"),
+    [
+        ("GET", "/runs/no-such-run", None, 404, "not_found", "no-such-run"),
+        ("GET", "/runs/..", None, 404, "not_found", ""),
+        ("GET", "/runs/a..b", None, 404, "not_found", "not a run id"),
+        ("POST", "/runs/no-such-run/cancel", None, 404, "not_found", "no-such-run"),
+        ("POST", "/runs", {"overrides": "model=lstm"}, 422, "invalid_request", "body.overrides"),
+        ("POST", "/runs", {"override": ["model=lstm"]}, 422, "invalid_request", "body.override"),
+        ("POST", "/sweeps", {"overrides": []}, 422, "invalid_request", "body.overrides"),
+        ("GET", "/runs?status=done", None, 422, "invalid_request", "status"),
+        ("POST", "/compare", {"run_ids": ["nope"]}, 404, "not_found", "nope"),
+        ("GET", "/jobs/nope", None, 404, "not_found", "nope"),
+    ],
+)
+def test_bad_requests_get_one_error_shape(
+    service: Service, method: str, path: str, body: Any, status: int, code: str, says: str
+) -> None:
+    response = service.http.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    answer = response.json()
+    assert set(answer) == {"code", "message", "request_id"}
+    assert answer["code"] == code and says in answer["message"]
+    assert answer["request_id"] == response.headers["x-request-id"]
+
+
+def test_a_body_over_the_limit_is_413(service: Service) -> None:
+    huge = {"overrides": ["model=lstm"] * 2_000_000}  # ~26 MB > service.max_body_bytes
+    response = service.http.post("/runs", json=huge)
+    assert response.status_code == 413 and response.json()["code"] == "request_too_large"
+
+
+def test_a_request_id_is_kept_or_made(service: Service) -> None:
+    assert (
+        service.http.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"]
+        == "abc-1"
+    )
+    assert len(service.http.get("/healthz").headers["x-request-id"]) == 16
+
+
+def test_workers_readiness_and_openapi(service: Service) -> None:
+    workers = service.http.get("/workers").json()["workers"]
+    assert len(workers) == 2 and all(w["heartbeat_age_s"] < 5 for w in workers)
+    assert service.http.get("/readyz").json()["status"] == "ready"
+    paths = service.http.get("/openapi.json").json()["paths"]
+    for path in ("/runs", "/runs/{run_id}/cancel", "/runs/{run_id}/resume", "/sweeps", "/compare"):
+        assert path in paths
+    assert "swagger" in service.http.get("/docs").text.lower()
+
+
+def test_cancel_and_resume_end_as_an_uninterrupted_run(service: Service) -> None:
+    stopped, whole = service.submit(*LONG), service.submit(*LONG)
+    service.wait(stopped, lambda s: s["status"] == "running")
+    service.wait(whole, lambda s: s["status"] == "running")
+    queued = service.submit(*LONG)  # both workers are busy
+    canceled = service.http.post(f"/runs/{queued}/cancel").json()
+    assert canceled["status"] == "canceled" and canceled["started_at"] is None
+    service.wait(stopped, lambda s: s["epoch"] >= 2)
+    asked = service.http.post(f"/runs/{stopped}/cancel").json()
+    assert asked["status"] == "running" and asked["cancel_requested"]
+    status = service.wait(stopped)
+    assert status["status"] == "canceled" and not status["killed"], status
+    manifest = json.loads((service.out / "runs" / stopped / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and 0 < manifest["epochs_completed"] < 60
+    assert service.http.post(f"/runs/{stopped}/cancel").status_code == 409
+    resumed = service.http.post(f"/runs/{stopped}/resume").json()
+    assert resumed["status"] == "queued" and resumed["attempt"] == 2
+    assert service.wait(stopped)["status"] == "finished"
+    assert service.wait(whole)["status"] == "finished"
+    assert_same_run(service.out / "runs" / stopped, service.out / "runs" / whole)
+    assert not (service.out / "runs" / queued).exists()  # never started
+    assert service.status(queued)["status"] == "canceled"
+    for action in ("cancel", "resume"):
+        conflict = service.http.post(f"/runs/{whole}/{action}")
+        assert conflict.status_code == 409 and "finished" in conflict.json()["message"]
+
+
+def test_a_sweep_runs_each_combination_and_is_compared(service: Service) -> None:
+    response = service.http.post(
+        "/sweeps", json={"overrides": [*RUN, "trainer.max_epochs=2", "seed=0,1"]}
+    )
+    assert response.status_code == 202, response.text
+    sweep = response.json()
+    run_ids = [run["run_id"] for run in sweep["runs"]]
+    assert len(run_ids) == 2
+    statuses = [service.wait(run_id) for run_id in run_ids]
+    assert [s["overrides"][-1] for s in statuses] == ["seed=0", "seed=1"]
+    deadline = time.monotonic() + 60
+    while (found := service.http.get(f"/sweeps/{sweep['sweep_id']}").json())["comparison"] is None:
+        assert time.monotonic() < deadline, found
+        time.sleep(0.3)
+    assert Path(found["comparison"]).is_file() and found["comparison"].endswith(".html")
+    compared = service.http.post("/compare", json={"run_ids": run_ids}).json()
+    assert [row["split"] for row in compared["headline"]][:1] == ["train"]
+    assert {test["split"] for test in compared["paired"]} >= {"test"}
+    assert (service.out / compared["page"]).is_file()
+    printed = client(service, "compare", *run_ids)
+    assert printed.returncode == 0
+    assert compared["text"].strip() and compared["text"].strip() in printed.stdout
+
+
+def _rows(service: Service, count: int) -> list[dict[str, Any]]:
+    (test_file,) = service.out.glob("datasets/*/test.jsonl")
+    lines = test_file.read_text(encoding="utf-8").splitlines()[:count]
+    return [{k: json.loads(line)[k] for k in ("story", "question", "answer")} for line in lines]
+
+
+def _job(service: Service, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    while (job := service.http.get(f"/jobs/{job_id}").json())["status"] not in (
+        "finished",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.3)
+    return dict(job)
+
+
+def test_evaluate_and_predict_with_a_finished_run(service: Service, finished: str) -> None:
+    manifest = json.loads((service.out / "runs" / finished / "manifest.json").read_text())
+    accepted = service.http.post(f"/runs/{finished}/evaluate", json={"splits": ["test"]})
+    assert accepted.status_code == 202
+    job = _job(service, accepted.json()["job_id"])
+    assert job["status"] == "finished", job
+    assert job["result"]["splits"]["test"]["accuracy"] == manifest["evaluation"]["test"]["accuracy"]
+    rows = _rows(service, 3)
+    answered = service.http.post(f"/runs/{finished}/predict", json={"rows": rows}).json()
+    probabilities = [p["probability"] for p in answered["predictions"]]
+    assert len(probabilities) == 3 and all(0 <= p <= 1 for p in probabilities)
+    big = service.http.post(f"/runs/{finished}/predict", json={"rows": _rows(service, 70)})
+    assert big.status_code == 202
+    result = _job(service, big.json()["job_id"])["result"]
+    lines = (service.out / "runs" / finished / result["file"]).read_text().splitlines()
+    assert len(lines) == 70
+    assert [json.loads(line)["probability"] for line in lines[:3]] == pytest.approx(probabilities)
+    bad = service.http.post(
+        f"/runs/{finished}/predict", json={"rows": [{"story": "Zork walks up.", "question": "?"}]}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_rows"
+    unfinished = service.http.post(f"/runs/{finished}x/evaluate", json={})
+    assert unfinished.status_code == 404
