@@ -5,8 +5,7 @@ Usage::
 
     python scripts/service.py start                          # Redis, API on :8765, one worker
     python scripts/service.py start service.workers=2 service.port=9000
-    python scripts/service.py worker service.redis_url=redis://host:6379/0 \
-        paths.output_dir=/shared/out
+    python scripts/service.py worker service.redis_url=redis://host:6379/0 paths.output_dir=/mnt/o
     python scripts/service.py submit model=lstm trainer.max_minutes=5 --wait
     python scripts/service.py sweep model=lstm,transformer seed=0,1
     python scripts/service.py status <run_id> | list | logs <run_id> --follow
@@ -336,7 +335,7 @@ def _follow(client: Any, run_id: str, tail: int = 0) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="storyqa-service", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (

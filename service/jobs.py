@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 FENCE_FILE: Final = ".service-attempt"
 #: What the service's runs record as their command (the run's context).
 SOURCE: Final = "storyqa-service"
+#: The longest back-off before a retried attempt starts.
+MAX_BACKOFF_S: Final = 30.0
 
 
 class _Worker:
@@ -76,8 +78,13 @@ def run_attempt(run_id: str, token: str) -> str:
 
     settings = _Worker.settings
     assert settings is not None, "service.jobs.configure() was not called in this worker"
-    store = RunStore(connect(_Worker.redis_url))
+    # Patient through a Redis restart, and within a third of the heartbeat timeout, so that
+    # an attempt cut off from Redis stops itself before it is taken for lost.
+    store = RunStore(connect(_Worker.redis_url, patience_s=settings.heartbeat_timeout_s / 3))
     record = store.get(run_id)
+    if record.not_before is not None and record.not_before > now():  # a retry's back-off
+        time.sleep(min(record.not_before - now(), MAX_BACKOFF_S))
+        record = store.get(run_id)
     if record.token != token or record.status != RunStatus.QUEUED:
         return "superseded"
     run_dir = settings.output_dir.resolve() / "runs" / run_id

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -119,10 +118,10 @@ class RunQueue:
             pipe.execute()
         return job_ids
 
-    def _enqueue(
-        self, record: RunRecord, token: str, *, delay_s: float = 0, pipeline: Any = None
-    ) -> rq.job.Job:
-        """The RQ job of the record's current attempt."""
+    def _enqueue(self, record: RunRecord, token: str, *, pipeline: Any = None) -> rq.job.Job:
+        """The RQ job of the record's current attempt (a back-off is the attempt's own
+        ``not_before``: RQ's scheduler runs in one worker at a time, and a killed worker holds
+        its lock for minutes)."""
         options: dict[str, Any] = {
             "kwargs": {"run_id": record.run_id, "token": token},
             "timeout": record.job_timeout,
@@ -131,8 +130,6 @@ class RunQueue:
             "job_id": record.job_id,
             "description": f"storyqa run {record.run_id} (attempt {record.attempt})",
         }
-        if delay_s > 0:
-            return self.queue.enqueue_in(dt.timedelta(seconds=delay_s), JOB_FUNCTION, **options)
         return self.queue.enqueue_call(JOB_FUNCTION, pipeline=pipeline, **options)
 
     def cancel(self, run_id: str) -> RunRecord:
@@ -252,12 +249,13 @@ class RunQueue:
             killed=False,
             ended_at=None,
             error_class="",
+            not_before=now() + delay_s if delay_s > 0 else None,
             **values,
         )
         if token is None:
             return None
         fresh = self.store.get(record.run_id)
-        self._enqueue(fresh, token, delay_s=delay_s)
+        self._enqueue(fresh, token)
         return token
 
     def job_pending(self, job_id: str) -> bool:

@@ -106,6 +106,7 @@ class RunRecord:
         worker: ``name``, ``host``, ``pid`` of the worker running it and ``job_pid``, its job
             process.
         heartbeat: Wall-clock time of the current attempt's last heartbeat.
+        not_before: A retried attempt waits until this wall-clock time (back-off).
         epoch: Epochs finished.
         max_epochs: ``trainer.max_epochs``.
         best_val_accuracy: Best validation accuracy so far.
@@ -131,6 +132,7 @@ class RunRecord:
     job_id: str = ""
     worker: dict[str, Any] | None = None
     heartbeat: float | None = None
+    not_before: float | None = None
     epoch: int = 0
     max_epochs: int | None = None
     best_val_accuracy: float | None = None
@@ -148,6 +150,7 @@ class RunRecord:
     JSON_FIELDS: ClassVar[tuple[str, ...]] = ("overrides", "config", "worker", "evaluation")
     FLOAT_FIELDS: ClassVar[tuple[str, ...]] = (
         "heartbeat",
+        "not_before",
         "best_val_accuracy",
         "created_at",
         "started_at",
@@ -451,13 +454,28 @@ def _timestamp(value: str | None) -> float | None:
         return None
 
 
-def connect(url: str, *, timeout_s: float | None = 5.0) -> redis.Redis:
-    """A Redis client for ``url`` (``redis://``, ``rediss://`` or ``unix://``) that fails
-    within ``timeout_s`` rather than hanging while the server is down."""
-    import redis
+def connect(url: str, *, timeout_s: float | None = 5.0, patience_s: float = 0.0) -> redis.Redis:
+    """A Redis client for ``url`` (``redis://``, ``rediss://`` or ``unix://``).
 
+    Args:
+        url: The server.
+        timeout_s: A command fails after this long rather than hang (``None``: blocking
+            commands wait as long as they ask, as RQ's dequeue does).
+        patience_s: Retry a command that finds the server down for about this long (a
+            restart), every 0.5 s; 0 answers at once (the API's 503).
+    """
+    import redis
+    from redis.backoff import ConstantBackoff, NoBackoff
+    from redis.retry import Retry
+
+    retries = int(patience_s / 0.5)
+    retry = Retry(ConstantBackoff(0.5), retries) if retries else Retry(NoBackoff(), 0)
     return redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s or 5.0
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s or 5.0,
+        retry=retry,
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
 
 

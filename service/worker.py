@@ -138,13 +138,16 @@ class Heart:
     def _loop(self) -> None:
         import redis
 
+        last_pass = time.monotonic()
         while not self._stop.wait(self.settings.heartbeat_s):
+            if time.monotonic() - last_pass > 3 * self.settings.heartbeat_s + 1:
+                self.reaper.forget()  # Redis was out of reach: the heartbeats we saw are old
             try:
                 self._beat()
                 self.reaper.tick()
+                last_pass = time.monotonic()
             except redis.RedisError as error:
                 logger.warning("worker %s: Redis unreachable (%s); retrying", self.name, error)
-                self.reaper.forget()
             except Exception:  # the heart must keep beating
                 logger.exception("worker %s: reaper pass failed", self.name)
 
@@ -159,7 +162,10 @@ def storyqa_worker_class() -> type[rq.Worker]:
     import rq
 
     class StoryqaWorker(rq.Worker):
+        stopping = False
+
         def request_stop(self, signum: int, frame: Any) -> None:
+            self.stopping = True
             horse = getattr(self, "horse_pid", 0)
             if horse:
                 with contextlib.suppress(ProcessLookupError):
@@ -172,6 +178,10 @@ def storyqa_worker_class() -> type[rq.Worker]:
 def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False) -> None:
     """Run one worker until SIGTERM or Ctrl-C (or, with ``burst``, until the queue is empty).
 
+    When Redis goes away for longer than RQ's worker can bear, the worker waits for its
+    running attempt to end (it carries on, or stops itself and is resumed), waits for Redis to
+    answer again, and takes jobs again.
+
     Args:
         settings: The service's settings (this worker's output folder: the same shared folder
             as every other worker's).
@@ -181,17 +191,52 @@ def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False
     from service import jobs
 
     name = worker_name()
-    queue = RunQueue(connect(redis_url), settings)
+    patience = settings.heartbeat_timeout_s
+    queue = RunQueue(connect(redis_url, patience_s=patience), settings)
     added = reconcile(queue, settings)
     if added:
         logger.warning("worker %s: %d run(s) added from their folders", name, added)
     jobs.configure(settings, redis_url, name)
     heart = Heart(queue, name, settings)
     heart.start()
-    worker = storyqa_worker_class()(
-        [queue.queue.name], connection=connect(redis_url, timeout_s=None), name=name
-    )
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        while True:
+            worker = storyqa_worker_class()(
+                [queue.queue.name],
+                connection=connect(redis_url, timeout_s=None, patience_s=patience),
+                name=name,
+            )
+            with contextlib.suppress(redis_errors()):
+                worker.work(burst=burst, logging_level="WARNING")
+            if worker.stopping or burst:
+                return
+            logger.warning("worker %s: lost Redis; taking jobs again once it answers", name)
+            _wait_for_attempt(getattr(worker, "horse_pid", 0))
+            _wait_for_redis(queue)
     finally:
         heart.stop()
+
+
+def redis_errors() -> tuple[type[Exception], ...]:
+    """Redis' errors (imported when needed)."""
+    import redis
+
+    return (redis.RedisError,)
+
+
+def _wait_for_attempt(pid: int) -> None:
+    """Let a running attempt end by itself (it carries on, or stops itself)."""
+    if pid:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _wait_for_redis(queue: RunQueue) -> None:
+    import redis
+
+    while True:
+        try:
+            queue.store.redis.ping()
+            return
+        except redis.RedisError:
+            time.sleep(1.0)

@@ -74,6 +74,7 @@ class RunOut(BaseModel):
     model: str
     dataset: str
     attempt: int
+    losses: int = Field(0, description="Attempts that lost their worker (then resumed)")
     worker: WorkerRef | None = None
     heartbeat_at: float | None = Field(None, description="Unix time of the last heartbeat")
     heartbeat_age_s: float | None = None

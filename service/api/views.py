@@ -16,6 +16,7 @@ def run_out(record: RunRecord) -> RunOut:
         model=record.model,
         dataset=record.dataset,
         attempt=record.attempt,
+        losses=record.losses,
         worker=worker,
         heartbeat_at=record.heartbeat,
         heartbeat_age_s=age if record.status == "running" else None,

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,23 +80,27 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def service_command(kind: str, out: Path, *extra: str) -> list[str]:
-    """``python -m scripts.service <kind> paths.output_dir=<out> <fast settings> <extra>``."""
+def service_command(
+    kind: str, out: Path, *extra: str, settings: Sequence[str] = SETTINGS
+) -> list[str]:
+    """``python -m scripts.service <kind> paths.output_dir=<out> <settings> <extra>``."""
     return [
         sys.executable,
         "-m",
         "scripts.service",
         kind,
         f"paths.output_dir={out}",
-        *SETTINGS,
+        *settings,
         *extra,
     ]
 
 
 @contextlib.contextmanager
-def running_service(folder: Path, *extra: str, key: str | None = None) -> Iterator[Service]:
+def running_service(
+    folder: Path, *extra: str, key: str | None = None, ready: bool = True
+) -> Iterator[Service]:
     """``storyqa-service start`` in ``folder`` on a free loopback port until the block ends
-    (then SIGTERM: it stops its workers, API and Redis)."""
+    (then SIGTERM: it stops its workers, API and Redis); with ``ready``, once a worker is up."""
     port = free_port()
     out = folder / "out"
     log = folder / "service.log"
@@ -109,7 +113,7 @@ def running_service(folder: Path, *extra: str, key: str | None = None) -> Iterat
         headers = {"X-API-Key": key} if key else None
         service = Service(url, out, log, headers)
         deadline = time.monotonic() + 120
-        while service.http.get("/readyz").status_code != 200:  # the workers are up
+        while ready and service.http.get("/readyz").status_code != 200:  # the workers are up
             assert time.monotonic() < deadline, service.tail()
             time.sleep(0.3)
         yield service
