@@ -19,8 +19,8 @@ elif [ "$rc" -ne 0 ]; then
 fi
 
 echo "--- ruff"
-"$BIN/ruff" check stories metrics trainers models service scripts tests || status=1
-"$BIN/ruff" format --check stories metrics trainers models service scripts tests || status=1
+"$BIN/ruff" check stories metrics trainers models services scripts tests || status=1
+"$BIN/ruff" format --check stories metrics trainers models services scripts tests || status=1
 echo "--- import layers (pyproject.toml [tool.importlinter])"
 "$BIN/lint-imports" || status=1
 echo "--- mypy"

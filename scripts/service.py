@@ -52,7 +52,7 @@ OUTCOME_EXIT = {"finished": 0, "failed": 1, "canceled": 3, "interrupted": 3}
 def _register() -> None:
     from hydra.core.config_store import ConfigStore
 
-    from service.settings import ServiceSettings
+    from services.settings import ServiceSettings
 
     register_configs()
     defaults = ServiceSettings()
@@ -86,7 +86,7 @@ def load_settings(overrides: Sequence[str]) -> Any:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from service.settings import ServiceSettings, ServiceSettingsError
+    from services.settings import ServiceSettings, ServiceSettingsError
 
     try:
         cfg = to_plain(_compose("service", overrides))
@@ -99,14 +99,14 @@ def load_settings(overrides: Sequence[str]) -> Any:
 
 class HydraComposer:
     """Composes and validates a service run exactly as ``train.py`` composes a run (the
-    :class:`service.compose.Composer` the API uses)."""
+    :class:`services.compose.Composer` the API uses)."""
 
     def run(self, overrides: Sequence[str]) -> Any:
         from hydra.errors import HydraException
         from omegaconf.errors import OmegaConfBaseException
 
-        from service.compose import ComposeError
-        from service.queue import NewRun
+        from services.compose import ComposeError
+        from services.queue import NewRun
         from trainers.records.run import new_run_id
         from trainers.runs.pipeline import PipelineConfig
 
@@ -137,7 +137,7 @@ class HydraComposer:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from hydra.errors import HydraException
 
-        from service.compose import ComposeError
+        from services.compose import ComposeError
 
         self._refuse(overrides, sweeps=False)
         try:
@@ -158,7 +158,7 @@ class HydraComposer:
         from hydra.core.override_parser.overrides_parser import OverridesParser
         from hydra.errors import HydraException
 
-        from service.compose import ComposeError
+        from services.compose import ComposeError
 
         for override in overrides:
             key = override.split("=", 1)[0].lstrip("+~")
@@ -182,8 +182,8 @@ class HydraComposer:
 def _redis_url(settings: Any) -> str:
     """The Redis to use: ``service.redis_url``, or the embedded one of this output folder
     (the service must be running)."""
-    from service.redis_server import EmbeddedRedis
-    from service.store import connect
+    from services.redis_server import EmbeddedRedis
+    from services.store import connect
 
     if settings.redis_url:
         return str(settings.redis_url)
@@ -202,8 +202,8 @@ def _redis_url(settings: Any) -> str:
 
 
 def cmd_start(overrides: list[str]) -> int:
-    from service.redis_server import RedisServerError
-    from service.supervisor import ServiceStartError, Supervisor, child_command
+    from services.redis_server import RedisServerError
+    from services.supervisor import ServiceStartError, Supervisor, child_command
 
     settings = load_settings(overrides)
     supervisor = Supervisor(
@@ -216,7 +216,7 @@ def cmd_start(overrides: list[str]) -> int:
 
 
 def cmd_api(overrides: list[str]) -> int:
-    from service.api.app import create_app, serve
+    from services.api.app import create_app, serve
 
     settings = load_settings(overrides)
     serve(create_app(settings, _redis_url(settings), HydraComposer()), settings)
@@ -226,7 +226,7 @@ def cmd_api(overrides: list[str]) -> int:
 def cmd_worker(overrides: list[str]) -> int:
     import logging
 
-    from service.worker import run_worker
+    from services.worker import run_worker
 
     settings = load_settings(overrides)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -239,7 +239,7 @@ def _say(text: str) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from service.client import ServiceClient
+    from services.client import ServiceClient
 
     return ServiceClient(args.url)
 
@@ -258,7 +258,7 @@ def _status_line(run: Any) -> str:
 
 def cmd_client(args: argparse.Namespace) -> int:
     """The client commands."""
-    from service.client import ServiceError
+    from services.client import ServiceError
 
     try:
         with _client(args) as client:
@@ -315,7 +315,7 @@ def _follow(client: Any, run_id: str, tail: int = 0) -> int:
     _, offset = client.logs(run_id, tail=0)
     if not tail:
         offset = 0
-    from service.store import RunStatus
+    from services.store import RunStatus
 
     while True:
         run = client.status(run_id)

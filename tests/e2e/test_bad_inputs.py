@@ -296,8 +296,10 @@ CHECKPOINTS = "Checkpoints"
 RUNS = "Run ids and run folders"
 OUTPUT = "Output folders"
 USING = "Predicting, exporting and registering a trained model"
+SERVICE = "The training service (`storyqa-service`)"
 GROUPS = (
-    CONFIG, MODELS, PLACEMENT, OVERRIDES, USER_DATA, DATASETS, CHECKPOINTS, RUNS, OUTPUT, USING
+    CONFIG, MODELS, PLACEMENT, OVERRIDES, USER_DATA, DATASETS, CHECKPOINTS, RUNS, OUTPUT, USING,
+    SERVICE,
 )  # fmt: skip
 
 OUT = "paths.output_dir={out}"
@@ -750,6 +752,35 @@ CASES: tuple[Case, ...] = (
          "sink", "registry.py", ("register", "{run}", "--output-dir", "{out}"),
          "error: run {run} logged no model to MLflow (no mlflow_model.json); train with the "
          "MLflow sink on (tracker.sinks=[jsonl,mlflow])", root="trained", slow=True),
+    # --- the training service: its settings, checked before anything starts ---
+    Case("service-unknown-key", SERVICE, "a `service.*` key that does not exist", "service.py",
+         ("start", "service.prot=9000", OUT),
+         "error: Could not override 'service.prot'. To append to your config use "
+         "+service.prot=9000"),
+    Case("service-bad-port", SERVICE, "a port outside 1-65535", "service.py",
+         ("start", "service.port=0", OUT), "error: service.port: 0 is not a port (1-65535)"),
+    Case("service-not-a-number", SERVICE, "a count that is not a number", "service.py",
+         ("start", "service.workers=two", OUT), "error: service.workers: 'two' is not an integer"),
+    Case("service-heartbeat-timeout-too-short", SERVICE, "a heartbeat timeout under three "
+         "heartbeats", "service.py", ("start", "service.heartbeat_s=10",
+         "service.heartbeat_timeout_s=20", OUT),
+         "error: service.heartbeat_timeout_s: 20.0 s is under three heartbeats "
+         "(service.heartbeat_s=10.0); a busy worker would be taken for lost"),
+    Case("service-public-without-key", SERVICE, "binding beyond loopback without an API key",
+         "service.py", ("start", "service.host=0.0.0.0", OUT),
+         "error: service.api_key: required when the service binds beyond loopback "
+         "(service.host=0.0.0.0); set service.api_key=... or STORYQA_API_KEY"),
+    Case("service-bad-redis-url", SERVICE, "a Redis URL that is not one", "service.py",
+         ("start", "service.redis_url=http://host:6379", OUT),
+         "error: service.redis_url: 'http://host:6379' is not a Redis URL; give "
+         "redis://host:6379/0 (or rediss://, unix://)"),
+    Case("service-worker-without-redis", SERVICE, "a worker with no service running on its "
+         "output folder and no `service.redis_url`", "service.py", ("worker", OUT),
+         "error: no Redis: no service runs on {out} (no answer on {out}/service/redis.sock); "
+         "start it (storyqa-service start) or give service.redis_url=redis://host:6379/0"),
+    Case("service-client-without-service", SERVICE, "a client command with no service at "
+         "its URL", "service.py", ("status", "some-run", "--url", "http://127.0.0.1:9"),
+         "error: no answer from http://127.0.0.1:9", exit=1),
 )  # fmt: skip
 
 
@@ -919,7 +950,31 @@ def render_doc(cases: tuple[Case, ...] = CASES) -> str:
             lines.append(
                 f"| {case.input} | {_code(command)} | {_code(case.message)} | {case.exit} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, *render_requests()]) + "\n"
+
+
+def render_requests() -> list[str]:
+    """The section of the service's bad HTTP requests (``tests/e2e/service_bad_requests.py``,
+    tested in ``tests/e2e/test_service.py``)."""
+    from tests.e2e.service_bad_requests import BAD_REQUESTS
+
+    lines = [
+        "",
+        "## Requests to the training service's API",
+        "",
+        "Each is a test in `tests/e2e/test_service.py` against a running service. Every error "
+        "is one JSON object `{code, message, request_id}` with the status shown; a refused run "
+        "is never queued and leaves no folder.",
+        "",
+        "| Input | Request | What the client sees | Status |",
+        "|---|---|---|---|",
+    ]
+    for bad in BAD_REQUESTS:
+        lines.append(
+            f"| {bad.input} | {_code(bad.shown_request)} | "
+            f"{_code(f'{bad.code}: {bad.message}')} | {bad.status} |"
+        )
+    return lines
 
 
 def test_doc_lists_every_case() -> None:

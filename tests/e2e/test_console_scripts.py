@@ -36,7 +36,7 @@ SCRIPTS = {
 BIN = Path(sys.executable).parent
 #: What a wheel build reads; the rest of the checkout stays out of the copy.
 BUILD_INPUTS = (
-    "pyproject.toml", "README.md", "stories", "metrics", "trainers", "models", "service",
+    "pyproject.toml", "README.md", "stories", "metrics", "trainers", "models", "services",
 )  # fmt: skip
 #: The modules of ``scripts/`` that the old scheme imported as top-level modules.
 OLD_TOP_LEVEL = ("_cli", "bench")
@@ -199,7 +199,7 @@ def test_the_wheel_ships_the_scripts_and_conf(wheel: Path) -> None:
     assert scripts | {"scripts/bench/__init__.py", "scripts/bench/common.py"} <= names
     assert "scripts/_console.py" not in names
     assert {name.split("/")[0] for name in names} == {
-        "stories", "metrics", "trainers", "models", "service", "scripts",
+        "stories", "metrics", "trainers", "models", "services", "scripts",
         "storyqa-0.1.0.dist-info",
     }  # fmt: skip
     entry_points = zipfile.ZipFile(wheel).read("storyqa-0.1.0.dist-info/entry_points.txt")

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.redis_server import EmbeddedRedis
+from services.redis_server import EmbeddedRedis
 from tests.e2e.service_helpers import (
     RUN,
     Service,
@@ -202,7 +202,7 @@ def _supervisor_pid(service: Service) -> int:
 def test_a_client_without_the_service_is_told_so(tmp_path: Path) -> None:
     url = f"http://{HOST}:{free_port()}"
     with pytest.raises(Exception) as raised:
-        from service.client import ServiceClient
+        from services.client import ServiceClient
 
         ServiceClient(url, timeout_s=2).status("x")
     assert "is the service running?" in str(raised.value)

@@ -23,9 +23,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from service.queue import RunQueue
-from service.settings import ServiceSettings
-from service.store import RunStatus, connect, now
+from services.queue import RunQueue
+from services.settings import ServiceSettings
+from services.store import RunStatus, connect, now
 
 if TYPE_CHECKING:
     import rq
@@ -188,7 +188,7 @@ def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False
         redis_url: The Redis the queue lives in.
         burst: Stop when the queue is empty (tests).
     """
-    from service import jobs
+    from services import jobs
 
     name = worker_name()
     patience = settings.heartbeat_timeout_s
@@ -208,7 +208,7 @@ def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False
             )
             with contextlib.suppress(redis_errors()):
                 worker.work(burst=burst, logging_level="WARNING")
-            if worker.stopping or burst:
+            if getattr(worker, "stopping", False) or burst:
                 return
             logger.warning("worker %s: lost Redis; taking jobs again once it answers", name)
             _wait_for_attempt(getattr(worker, "horse_pid", 0))
@@ -217,11 +217,11 @@ def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False
         heart.stop()
 
 
-def redis_errors() -> tuple[type[Exception], ...]:
+def redis_errors() -> type[Exception]:
     """Redis' errors (imported when needed)."""
     import redis
 
-    return (redis.RedisError,)
+    return redis.RedisError
 
 
 def _wait_for_attempt(pid: int) -> None:

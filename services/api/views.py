@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.api.schemas import RunOut, WorkerRef
-from service.store import RunRecord, now
+from services.api.schemas import RunOut, WorkerRef
+from services.store import RunRecord, now
 
 
 def run_out(record: RunRecord) -> RunOut:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import ServiceDep, require_key, safe_id
-from service.api.errors import ApiError
-from service.api.schemas import CompareOut, CompareRequest
-from service.comparisons import compare
-from service.store import RunStatus
+from services.api.deps import ServiceDep, require_key, safe_id
+from services.api.errors import ApiError
+from services.api.schemas import CompareOut, CompareRequest
+from services.comparisons import compare
+from services.store import RunStatus
 
 router = APIRouter(tags=["compare"], dependencies=[Depends(require_key)])
 

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import FileResponse, PlainTextResponse
 
-from service.api.deps import RunId, ServiceDep, require_key
-from service.api.errors import ApiError
-from service.api.schemas import (
+from services.api.deps import RunId, ServiceDep, require_key
+from services.api.errors import ApiError
+from services.api.schemas import (
     Accepted,
     Answer,
     EvaluateRequest,
@@ -27,8 +27,8 @@ from service.api.schemas import (
     RunOut,
     SubmitRequest,
 )
-from service.api.views import run_out
-from service.store import RunStatus, path_inside
+from services.api.views import run_out
+from services.store import RunStatus, path_inside
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(require_key)])
 
@@ -157,7 +157,7 @@ def cancel(run_id: RunId, service: ServiceDep) -> RunOut:
     not stopped within ``service.cancel_grace_s`` (its status says so). 409 once ended."""
     record = service.queue.cancel(run_id)
     if record.terminal and record.sweep_id:
-        from service.jobs import finish_sweep_if_done
+        from services.jobs import finish_sweep_if_done
 
         finish_sweep_if_done(service.store, record.sweep_id, service.output_dir)
     return run_out(record)
@@ -181,7 +181,7 @@ def _finished(service: ServiceDep, run_id: str) -> Path:
 def evaluate(run_id: RunId, body: EvaluateRequest, service: ServiceDep) -> JobAccepted:
     """Evaluate the run's best checkpoint on ``splits`` of its data, or on uploaded ``rows``,
     as a job on a worker (``GET /jobs/{job_id}`` gives the accuracies)."""
-    from service.tasks import enqueue_task
+    from services.tasks import enqueue_task
 
     _finished(service, run_id)
     if body.splits is not None and body.rows is not None:
@@ -209,7 +209,7 @@ def predict(run_id: RunId, body: PredictRequest, service: ServiceDep) -> Predict
     ``predictions/<job_id>.jsonl``)."""
     from fastapi.responses import JSONResponse
 
-    from service.tasks import enqueue_task, predict_rows
+    from services.tasks import enqueue_task, predict_rows
 
     run_dir = _finished(service, run_id)
     rows = [r.model_dump(exclude_none=True) for r in body.rows]

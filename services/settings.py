@@ -8,7 +8,7 @@ Example:
     >>> ServiceSettings.from_mapping({"host": "0.0.0.0"}, output_dir="out")
     Traceback (most recent call last):
     ...
-    service.settings.ServiceSettingsError: service.api_key: required when the service binds \
+    services.settings.ServiceSettingsError: service.api_key: required when the service binds \
 beyond loopback (service.host=0.0.0.0); set service.api_key=... or STORYQA_API_KEY
 """
 
@@ -134,7 +134,9 @@ class ServiceSettings:
             if getattr(self, name) < 1:
                 raise ServiceSettingsError(f"service.{name}: must be >= 1")
         if self.api_key is not None and not self.api_key.strip():
-            raise ServiceSettingsError(f"service.api_key: empty; give a key or unset {API_KEY_ENV}")
+            raise ServiceSettingsError(
+                f"service.api_key: empty; give a key or unset {API_KEY_ENV}"
+            )
         if not is_loopback(self.host) and not self.api_key:
             raise ServiceSettingsError(
                 "service.api_key: required when the service binds beyond loopback "
@@ -203,12 +205,11 @@ def _typed(values: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in values.items():
         kind = _TYPES[key]
+        what = {int: "an integer", float: "a number", str: "a string"}[kind]
         if isinstance(value, bool) or (kind is int and isinstance(value, float)):
-            raise ServiceSettingsError(f"service.{key}: {value!r} is not an {kind.__name__}")
+            raise ServiceSettingsError(f"service.{key}: {value!r} is not {what}")
         try:
             out[key] = kind(value)
         except (TypeError, ValueError):
-            raise ServiceSettingsError(
-                f"service.{key}: {value!r} is not a {kind.__name__}"
-            ) from None
+            raise ServiceSettingsError(f"service.{key}: {value!r} is not {what}") from None
     return out

@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi import Path as PathParam
 
-from service.api.errors import ApiError
-from service.compose import Composer
-from service.queue import RunQueue
-from service.settings import ServiceSettings
-from service.store import RunStore
+from services.api.errors import ApiError
+from services.compose import Composer
+from services.queue import RunQueue
+from services.settings import ServiceSettings
+from services.store import RunStore
 
 #: What a run id may look like (a run folder's name): no ``/``, no ``..``.
 RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")

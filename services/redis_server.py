@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Final
 
-from service.processes import end_with_parent
+from services.processes import end_with_parent
 
 #: The files of the embedded server inside the service's folder.
 SOCKET_FILE: Final = "redis.sock"

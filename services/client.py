@@ -1,6 +1,6 @@
 """The service's Python client, for notebooks and the ``storyqa-service`` command line::
 
-    from service.client import ServiceClient
+    from services.client import ServiceClient
     client = ServiceClient()                       # http://127.0.0.1:8765, key from STORYQA_API_KEY
     run = client.submit(["model=lstm", "trainer.max_minutes=5"])
     final = client.wait(run.run_id, on_log=print)  # prints the run's console as it grows
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from service.api.schemas import (
+from services.api.schemas import (
     Accepted,
     CompareOut,
     JobOut,
@@ -27,7 +27,7 @@ from service.api.schemas import (
     SweepOut,
     WorkersOut,
 )
-from service.settings import API_KEY_ENV
+from services.settings import API_KEY_ENV
 
 #: The local service's address.
 DEFAULT_URL: Final = "http://127.0.0.1:8765"
@@ -184,7 +184,7 @@ class ServiceClient:
         Returns:
             The run's final state.
         """
-        from service.store import RunStatus
+        from services.store import RunStatus
 
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         offset = 0

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Final
 
-from service.processes import end_with_parent
-from service.redis_server import EmbeddedRedis
-from service.settings import API_KEY_ENV, ServiceSettings
+from services.processes import end_with_parent
+from services.redis_server import EmbeddedRedis
+from services.settings import API_KEY_ENV, ServiceSettings
 
 #: The lock file that keeps a second service off the same output folder.
 LOCK_FILE: Final = "service.lock"

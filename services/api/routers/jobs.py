@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import JobId, ServiceDep, require_key
-from service.api.errors import ApiError
-from service.api.schemas import JobOut
-from service.tasks import TASKS
+from services.api.deps import JobId, ServiceDep, require_key
+from services.api.errors import ApiError
+from services.api.schemas import JobOut
+from services.tasks import TASKS
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], dependencies=[Depends(require_key)])
 

@@ -15,13 +15,13 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api import errors
-from service.api.deps import Service, require_key
-from service.api.routers import compare, health, jobs, runs, sweeps
-from service.compose import Composer
-from service.queue import RunQueue
-from service.settings import ServiceSettings
-from service.store import connect
+from services.api import errors
+from services.api.deps import Service, require_key
+from services.api.routers import compare, health, jobs, runs, sweeps
+from services.compose import Composer
+from services.queue import RunQueue
+from services.settings import ServiceSettings
+from services.store import connect
 
 #: An incoming ``X-Request-ID`` kept as it is (else a new one).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.compose import ComposeError
-from service.queue import QueueConflict
-from service.store import UnknownRun
+from services.compose import ComposeError
+from services.queue import QueueConflict
+from services.store import UnknownRun
 from stories.errors import StoriesError
 
 logger = logging.getLogger(__name__)

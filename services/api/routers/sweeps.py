@@ -8,10 +8,10 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import ServiceDep, SweepId, require_key
-from service.api.schemas import Accepted, SweepAccepted, SweepOut, SweepRequest
-from service.api.views import run_out
-from service.store import RunStatus
+from services.api.deps import ServiceDep, SweepId, require_key
+from services.api.schemas import Accepted, SweepAccepted, SweepOut, SweepRequest
+from services.api.views import run_out
+from services.store import RunStatus
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], dependencies=[Depends(require_key)])
 

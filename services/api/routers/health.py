@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import ServiceDep, require_key
-from service.api.errors import ApiError
-from service.api.schemas import Health, Ready, WorkerOut, WorkersOut
-from service.store import RunStatus, now
+from services.api.deps import ServiceDep, require_key
+from services.api.errors import ApiError
+from services.api.schemas import Health, Ready, WorkerOut, WorkersOut
+from services.store import RunStatus, now
 
 router = APIRouter(tags=["health"])
 

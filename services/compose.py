@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from service.queue import NewRun
+from services.queue import NewRun
 
 
 class ComposeError(ValueError):

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from service.queue import RunQueue
+    from services.queue import RunQueue
 
 #: Kind -> the job function.
-TASKS: Final = {"evaluate": "service.tasks.evaluate_task", "predict": "service.tasks.predict_task"}
+TASKS: Final = {
+    "evaluate": "services.tasks.evaluate_task",
+    "predict": "services.tasks.predict_task",
+}
 #: Seconds RQ keeps a task's result.
 RESULT_TTL_S: Final = 7 * 24 * 3600
 
@@ -40,7 +43,7 @@ def enqueue_task(queue: RunQueue, kind: str, **kwargs: Any) -> str:
 
 
 def _output_dir() -> Path:
-    from service.jobs import _Worker
+    from services.jobs import _Worker
 
     assert _Worker.settings is not None
     return _Worker.settings.output_dir.resolve()

@@ -3,7 +3,7 @@ atomically with their RQ jobs), cancel, resume, and re-queueing a run whose work
 a resume from its last checkpoint.
 
 Each attempt of a run is one RQ job (``<run_id>--<attempt>``) running
-:func:`service.jobs.run_attempt`; its time limit follows the run's ``trainer.max_minutes``
+:func:`services.jobs.run_attempt`; its time limit follows the run's ``trainer.max_minutes``
 (:func:`job_timeout`).
 
 Example:
@@ -20,16 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from service.store import QUEUE_NAME, RunRecord, RunStatus, RunStore, new_token, now
+from services.store import QUEUE_NAME, RunRecord, RunStatus, RunStore, new_token, now
 
 if TYPE_CHECKING:
     import redis
     import rq
 
-    from service.settings import ServiceSettings
+    from services.settings import ServiceSettings
 
 #: What every attempt runs.
-JOB_FUNCTION: Final = "service.jobs.run_attempt"
+JOB_FUNCTION: Final = "services.jobs.run_attempt"
 #: Seconds RQ keeps a finished or failed job's own record (the run's state is the store's).
 JOB_RECORD_TTL_S: Final = 24 * 3600
 #: RQ statuses of a job that will still start.
@@ -170,10 +170,9 @@ class RunQueue:
         """
         record = self.store.get(run_id)
         if record.status not in RunStatus.RESUMABLE:
-            hint = " (it is finished)" if record.status == RunStatus.FINISHED else ""
             raise QueueConflict(
-                f"run {run_id} is {record.status}{hint}: only a canceled, interrupted or "
-                "failed run can be resumed"
+                f"run {run_id} is {record.status}: only a canceled, interrupted or failed run "
+                "can be resumed"
             )
         token = self._next_attempt(
             record,

@@ -35,8 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from service.settings import ServiceSettings
-from service.store import RunRecord, RunStatus, RunStore, now, worker_identity
+from services.settings import ServiceSettings
+from services.store import RunRecord, RunStatus, RunStore, now, worker_identity
 from trainers.signals import termination_as_interrupt
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ MAX_BACKOFF_S: Final = 30.0
 
 class _Worker:
     """The settings and identity of the worker this process belongs to (set by
-    :func:`service.worker.run_worker` before it forks job processes)."""
+    :func:`services.worker.run_worker` before it forks job processes)."""
 
     settings: ServiceSettings | None = None
     redis_url: str = ""
@@ -73,11 +73,11 @@ def run_attempt(run_id: str, token: str) -> str:
     Returns:
         How the attempt ended (RQ keeps it as the job's result).
     """
-    from service.queue import RunQueue
-    from service.store import connect
+    from services.queue import RunQueue
+    from services.store import connect
 
     settings = _Worker.settings
-    assert settings is not None, "service.jobs.configure() was not called in this worker"
+    assert settings is not None, "services.jobs.configure() was not called in this worker"
     # Patient through a Redis restart, and within a third of the heartbeat timeout, so that
     # an attempt cut off from Redis stops itself before it is taken for lost.
     store = RunStore(connect(_Worker.redis_url, patience_s=settings.heartbeat_timeout_s / 3))
@@ -88,8 +88,6 @@ def run_attempt(run_id: str, token: str) -> str:
     if record.token != token or record.status != RunStatus.QUEUED:
         return "superseded"
     run_dir = settings.output_dir.resolve() / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / FENCE_FILE).write_text(token, encoding="utf-8")
     started = store.update_fenced(
         run_id,
         token,
@@ -101,6 +99,8 @@ def run_attempt(run_id: str, token: str) -> str:
     )
     if not started:
         return "superseded"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FENCE_FILE).write_text(token, encoding="utf-8")  # only the current attempt's
     watchdog = Watchdog(store, run_id, token, run_dir, settings)
     outcome: dict[str, Any]
     with console_into(run_dir / "run.log"), termination_as_interrupt(), watchdog.running():
@@ -335,7 +335,7 @@ def finish_sweep_if_done(store: RunStore, sweep_id: str, output_dir: Path) -> No
     records = [store.get(run_id) for run_id in sweep["run_ids"]]
     if not all(r.terminal for r in records) or not store.claim_sweep_comparison(sweep_id):
         return
-    from service.comparisons import write_comparison
+    from services.comparisons import write_comparison
 
     finished = [r.run_id for r in records if r.status == RunStatus.FINISHED]
     try:
