@@ -147,6 +147,7 @@ class RunQueue:
                 run_id,
                 record.token,
                 RunStatus.QUEUED,
+                count=False,  # it never started: no attempt was made
                 status=RunStatus.CANCELED,
                 message="canceled before it started",
                 ended_at=now(),

@@ -134,9 +134,7 @@ class ServiceSettings:
             if getattr(self, name) < 1:
                 raise ServiceSettingsError(f"service.{name}: must be >= 1")
         if self.api_key is not None and not self.api_key.strip():
-            raise ServiceSettingsError(
-                f"service.api_key: empty; give a key or unset {API_KEY_ENV}"
-            )
+            raise ServiceSettingsError(f"service.api_key: empty; give a key or unset {API_KEY_ENV}")
         if not is_loopback(self.host) and not self.api_key:
             raise ServiceSettingsError(
                 "service.api_key: required when the service binds beyond loopback "

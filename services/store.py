@@ -42,8 +42,8 @@ return 1
 _NEW_ATTEMPT: Final = """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
-redis.call('HINCRBY', KEYS[1], 'attempt', 1)
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'attempt', 1) end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 return 1
 """
 
@@ -301,17 +301,25 @@ class RunStore:
         return bool(self._fenced(keys=[run_key(run_id)], args=[token, *flat]))
 
     def new_attempt(
-        self, run_id: str, expected_token: str, expected_status: str = "", **values: Any
+        self,
+        run_id: str,
+        expected_token: str,
+        expected_status: str = "",
+        *,
+        count: bool = True,
+        **values: Any,
     ) -> str | None:
-        """Move the run to a new attempt (its counter incremented, a new token) if it is
-        still at ``expected_token`` (and ``expected_status`` when given).
+        """Give the run a new token (the attempt counter incremented when ``count``) and set
+        ``values``, if it is still at ``expected_token`` (and ``expected_status`` when given):
+        whatever held the old token can no longer write.
 
         Returns:
             The new token, or ``None`` when the run had moved on.
         """
         token = new_token()
         flat = [item for pair in encode_fields({**values, "token": token}).items() for item in pair]
-        done = self._attempt(keys=[run_key(run_id)], args=[expected_token, expected_status, *flat])
+        args = [expected_token, expected_status, "1" if count else "0", *flat]
+        done = self._attempt(keys=[run_key(run_id)], args=args)
         return token if done else None
 
     # workers ------------------------------------------------------------------------------
