@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: run test test-fast lint typecheck check benchmark clean
+.PHONY: run serve test test-fast lint typecheck check benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python scripts/train.py -m model=transformer,lstm,entity_memory trainer.max_minutes=5
 
+## The training service on this machine: embedded Redis, the API on http://127.0.0.1:8765 and
+## one worker (docs/service.md); Ctrl-C stops it.
+serve: $(STAMP)
+	$(BIN)/storyqa-service start
+
 ## Whole test suite, slow tests included, then lint, format, import layers and type check.
 test: $(STAMP)
 	bash scripts/run_tests.sh $(BIN)/python
@@ -29,8 +34,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check stories metrics trainers models service scripts tests
-	$(BIN)/ruff format --check stories metrics trainers models service scripts tests
+	$(BIN)/ruff check stories metrics trainers models services scripts tests
+	$(BIN)/ruff format --check stories metrics trainers models services scripts tests
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

@@ -43,8 +43,13 @@ REFUSED = {
     "(storyqa-service sweep ...)",
     "paths.output_dir": "the service's runs go to its own output folder (its "
     "paths.output_dir, set when it starts)",
-    "hydra": "Hydra's own settings are the service's",
+    "hydra": "Hydra's own settings are the service's (but hydra.searchpath, for your model "
+    "configs)",
 }
+#: Keys under a refused one that a service run may take: where a user's model configs are
+#: (``hydra.searchpath=[file:///abs/my_conf]``; the workers import the model's module from
+#: their PYTHONPATH).
+ALLOWED = frozenset({"hydra.searchpath"})
 #: Exit codes of ``submit --wait`` by the run's outcome.
 OUTCOME_EXIT = {"finished": 0, "failed": 1, "canceled": 3, "interrupted": 3}
 
@@ -162,6 +167,8 @@ class HydraComposer:
 
         for override in overrides:
             key = override.split("=", 1)[0].lstrip("+~")
+            if key in ALLOWED:
+                continue
             for refused, why in REFUSED.items():
                 if key == refused or key.startswith(f"{refused}.") or key.startswith(f"{refused}/"):
                     raise ComposeError(f"error: {key}: not taken by the service: {why}")

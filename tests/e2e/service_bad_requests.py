@@ -70,7 +70,8 @@ BAD_REQUESTS: Final = (
     _submit("output-dir", "another output folder", ["paths.output_dir=/tmp/x"],
             "error: paths.output_dir: not taken by the service"),
     _submit("hydra-key", "Hydra's own settings", ["hydra.run.dir=/tmp/x"],
-            "error: hydra.run.dir: not taken by the service"),
+            "error: hydra.run.dir: not taken by the service: Hydra's own settings are the "
+            "service's (but hydra.searchpath"),
     BadRequest("malformed-overrides", "`overrides` that is not a list", "POST", "/runs",
                {"overrides": "model=lstm"}, 422, "invalid_request",
                "body.overrides: Input should be a valid list"),

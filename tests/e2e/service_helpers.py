@@ -75,9 +75,11 @@ class Service:
         return self.log.read_text(errors="replace")[-4000:] if self.log.is_file() else ""
 
 
-def env() -> dict[str, str]:
-    """The environment of the service's processes (the repository importable)."""
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+def env(*paths: Path) -> dict[str, str]:
+    """The environment of the service's processes (the repository importable, and
+    ``paths``: a user's model modules)."""
+    pythonpath = os.pathsep.join([str(REPO_ROOT), *map(str, paths)])
+    return {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def service_command(
@@ -97,14 +99,18 @@ def service_command(
 
 @contextlib.contextmanager
 def running_service(
-    folder: Path, *extra: str, key: str | None = None, ready: bool = True
+    folder: Path,
+    *extra: str,
+    key: str | None = None,
+    ready: bool = True,
+    pythonpath: tuple[Path, ...] = (),
 ) -> Iterator[Service]:
     """``storyqa-service start`` in ``folder`` on a free loopback port until the block ends
     (then SIGTERM: it stops its workers, API and Redis); with ``ready``, once a worker is up."""
     port = free_port()
     out = folder / "out"
     log = folder / "service.log"
-    environment = env()
+    environment = env(*pythonpath)
     if key is not None:
         environment["STORYQA_API_KEY"] = key
     command = service_command("start", out, f"service.port={port}", *extra)

@@ -25,9 +25,55 @@ pytestmark = pytest.mark.slow
 LONG = [*RUN, "trainer.max_epochs=60"]
 
 
+#: A user's models (``_target_`` modules on the workers' PYTHONPATH): one of the contract,
+#: one with two outputs per example (refused when training starts: a user error), one that
+#: raises once it trains (a crash).
+USER_MODELS = """
+import torch
+from torch import nn
+
+
+class MeanEmbedding(nn.Module):
+    def __init__(self, vocab_size: int, width: int = 8) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, width, padding_idx=0)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embedding(input_ids).mean(1)).squeeze(-1)
+
+
+class TwoLogits(MeanEmbedding):
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        logit = super().forward(input_ids)
+        return torch.stack([logit, -logit], 1)
+
+
+class Crashes(MeanEmbedding):
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[0] > 2:  # the contract check passes two rows; training does not
+            raise RuntimeError("boom in the forward pass")
+        return super().forward(input_ids)
+"""
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(tmp_path_factory.mktemp("service"), "service.workers=2") as started:
+def user_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("user_project")
+    (root / "svc_user_models.py").write_text(USER_MODELS, encoding="utf-8")
+    (root / "my_conf" / "model").mkdir(parents=True)
+    for name in ("MeanEmbedding", "TwoLogits", "Crashes"):
+        (root / "my_conf" / "model" / f"{name.lower()}.yaml").write_text(
+            f"_target_: svc_user_models.{name}\nframework: lightning\nwidth: 8\n",
+            encoding="utf-8",
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, user_project: Path) -> Iterator[Service]:
+    folder = tmp_path_factory.mktemp("service")
+    with running_service(folder, "service.workers=2", pythonpath=(user_project,)) as started:
         yield started
 
 
@@ -215,6 +261,11 @@ def test_evaluate_and_predict_with_a_finished_run(service: Service, finished: st
     assert job["status"] == "finished", job
     assert job["result"]["splits"]["test"]["accuracy"] == manifest["evaluation"]["test"]["accuracy"]
     rows = _rows(service, 3)
+    uploaded = service.http.post(f"/runs/{finished}/evaluate", json={"rows": rows}).json()
+    scored = _job(service, uploaded["job_id"])
+    assert scored["status"] == "finished", scored
+    ((split, result),) = scored["result"]["splits"].items()
+    assert split == "uploaded" and result["examples"] == 3
     answered = service.http.post(f"/runs/{finished}/predict", json={"rows": rows}).json()
     probabilities = [p["probability"] for p in answered["predictions"]]
     assert len(probabilities) == 3 and all(0 <= p <= 1 for p in probabilities)
@@ -226,3 +277,27 @@ def test_evaluate_and_predict_with_a_finished_run(service: Service, finished: st
     assert [json.loads(line)["probability"] for line in lines[:3]] == pytest.approx(probabilities)
     unfinished = service.http.post(f"/runs/{finished}x/evaluate", json={})
     assert unfinished.status_code == 404
+
+
+def test_user_models_train_and_their_failures_are_classed_and_never_retried(
+    service: Service, user_project: Path
+) -> None:
+    searchpath = f"hydra.searchpath=[file://{user_project / 'my_conf'}]"
+    common = [searchpath, "data.size=tiny", "tracker.sinks=[jsonl]", "trainer.max_epochs=2"]
+    good = service.submit("model=meanembedding", *common)
+    shape = service.submit("model=twologits", *common)
+    crash = service.submit("model=crashes", *common)
+    finished = service.wait(good)
+    assert finished["status"] == "finished" and finished["model"] == "meanembedding", finished
+    refused = service.wait(shape)
+    assert (refused["status"], refused["error_class"], refused["attempt"]) == ("failed", "user", 1)
+    assert (
+        refused["message"].startswith("error: ") and "one logit per example" in refused["message"]
+    )
+    crashed = service.wait(crash)
+    assert (crashed["status"], crashed["error_class"], crashed["attempt"]) == ("failed", "crash", 1)
+    assert crashed["message"].startswith("RuntimeError: boom in the forward pass")
+    log = (service.out / "runs" / crash / "run.log").read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in log and "boom in the forward pass" in log
+    time.sleep(2)  # nothing re-queues a failed run
+    assert service.status(crash)["attempt"] == 1 and service.status(shape)["status"] == "failed"

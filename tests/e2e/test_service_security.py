@@ -25,7 +25,7 @@ PROTECTED = ["/runs", "/workers", "/readyz", "/docs", "/openapi.json", "/jobs/x"
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("keyed")
-    with running_service(folder, key=KEY) as service:
+    with running_service(folder, "service.workers=0", key=KEY, ready=False) as service:
         yield service
 
 
@@ -89,3 +89,9 @@ def test_a_second_service_on_the_same_output_folder_is_refused(keyed: Service) -
     assert second.returncode == 2
     assert second.stderr.startswith(f"error: another storyqa service runs on {keyed.out}")
     assert keyed.http.get("/runs").status_code == 200  # the first is untouched
+
+
+def test_readiness_says_why_it_is_not_ready(keyed: Service) -> None:
+    answer = keyed.http.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["code"] == "not_ready"
+    assert "no worker is alive: start one (storyqa-service worker)" in answer.json()["message"]
