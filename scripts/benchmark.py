@@ -2,8 +2,8 @@
 
 Usage::
 
-    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,all} [--quick]
-        [--output FILE]
+    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,service,all}
+        [--quick] [--output FILE]
 
 Ratios are measured side by side in the same run, from repeated trials taken in turns: each
 is the median of the paired trials with its 95% interval, and a goal is met only when the whole
@@ -26,7 +26,7 @@ from typing import Any
 
 from scripts.bench.common import BenchmarkRow
 
-SECTIONS = ("data", "metrics", "tracking", "lightning", "keras", "predict")
+SECTIONS = ("data", "metrics", "tracking", "lightning", "keras", "predict", "service")
 _CHECKOUT = Path(__file__).resolve().parent.parent
 #: The checkout's benchmarks/results.json; run from an installed wheel, ./benchmarks/results.json.
 DEFAULT_OUTPUT = (
