@@ -58,6 +58,9 @@ class ServiceSettings:
         max_body_bytes: Largest request body accepted (413 above it).
         predict_inline_rows: Largest ``/predict`` request answered at once; larger ones run as
             a job.
+        worker_nice: How much lower the workers' CPU priority is than the API's (``nice``,
+            0-19): while training fills every core, the API still answers at once. Training
+            loses nothing on an otherwise idle machine; 0 leaves the priority as it is.
     """
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -73,6 +76,7 @@ class ServiceSettings:
         "job_timeout_margin_s",
         "max_body_bytes",
         "predict_inline_rows",
+        "worker_nice",
     )
 
     host: str = "127.0.0.1"
@@ -88,6 +92,7 @@ class ServiceSettings:
     job_timeout_margin_s: int = 1800
     max_body_bytes: int = 10_000_000
     predict_inline_rows: int = 64
+    worker_nice: int = 10
 
     @classmethod
     def from_mapping(
@@ -133,6 +138,10 @@ class ServiceSettings:
         for name in ("max_body_bytes", "predict_inline_rows"):
             if getattr(self, name) < 1:
                 raise ServiceSettingsError(f"service.{name}: must be >= 1")
+        if not 0 <= self.worker_nice <= 19:
+            raise ServiceSettingsError(
+                f"service.worker_nice: {self.worker_nice} is not a nice value (0-19)"
+            )
         if self.api_key is not None and not self.api_key.strip():
             raise ServiceSettingsError(f"service.api_key: empty; give a key or unset {API_KEY_ENV}")
         if not is_loopback(self.host) and not self.api_key:
@@ -195,6 +204,7 @@ _TYPES: dict[str, type] = {
     "job_timeout_margin_s": int,
     "max_body_bytes": int,
     "predict_inline_rows": int,
+    "worker_nice": int,
 }
 
 

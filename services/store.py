@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
 
 PREFIX: Final = "storyqa"
 RUNS_INDEX: Final = f"{PREFIX}:runs"
@@ -485,6 +486,28 @@ def connect(url: str, *, timeout_s: float | None = 5.0, patience_s: float = 0.0)
         retry=retry,
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+
+
+def connect_async(url: str, *, timeout_s: float = 5.0) -> redis.asyncio.Redis:
+    """An asyncio Redis client for ``url`` that fails within ``timeout_s`` (the API's hot
+    paths: a status request never waits for a thread)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+    )
+
+
+async def get_async(connection: redis.asyncio.Redis, run_id: str) -> RunRecord:
+    """:meth:`RunStore.get` on an asyncio client.
+
+    Raises:
+        UnknownRun: No such run.
+    """
+    data = await connection.hgetall(run_key(run_id))
+    if not data:
+        raise UnknownRun(run_id)
+    return RunRecord.from_hash(data)
 
 
 def path_inside(root: Path, relative: str) -> Path | None:

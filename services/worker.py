@@ -190,6 +190,8 @@ def run_worker(settings: ServiceSettings, redis_url: str, *, burst: bool = False
     """
     from services import jobs
 
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # the API answers first; training takes what is left
     name = worker_name()
     patience = settings.heartbeat_timeout_s
     queue = RunQueue(connect(redis_url, patience_s=patience), settings)

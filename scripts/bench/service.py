@@ -85,6 +85,8 @@ HOST = "127.0.0.1"
 #: (a user's client asks every second).
 POLL_S = 0.05
 STATUS_POLL_S = 0.5
+#: How often each client of the paced status trials asks (as ``submit --wait`` does).
+PACE_S = 1.0
 #: The record whose step 0 ends the first epoch.
 FIRST_EPOCH = "metrics/val/accuracy"
 TERMINAL = frozenset({"finished", "failed", "canceled", "interrupted"})
@@ -115,6 +117,7 @@ class Settings:
         load_trials: Timed trials of status requests.
         load_requests: Requests per trial (at most).
         load_seconds: Seconds per trial (at most).
+        paced_seconds: Seconds per trial of clients that each ask every :data:`PACE_S` s.
     """
 
     run: tuple[str, ...]
@@ -123,13 +126,14 @@ class Settings:
     load_trials: int
     load_requests: int
     load_seconds: float
+    paced_seconds: float
 
 
 SETTINGS = {  # keyed by --quick
     False: Settings(("model=lstm", "data.size=default", *COMMON, "trainer.max_epochs=1"),
-                    "lstm preset, all_4dir-default, 1 epoch", 900.0, 12, 2_000, 20.0),
+                    "lstm preset, all_4dir-default, 1 epoch", 900.0, 12, 2_000, 20.0, 10.0),
     True: Settings((*TINY, *COMMON, "trainer.max_epochs=1"),
-                   "lstm (8 units), all_4dir-tiny, 1 epoch", 300.0, 6, 500, 10.0),
+                   "lstm (8 units), all_4dir-tiny, 1 epoch", 300.0, 6, 500, 10.0, 4.0),
 }  # fmt: skip
 
 
@@ -412,6 +416,7 @@ def _status_requests(service: Service, settings: Settings) -> list[BenchmarkRow]
         port = service.http.base_url.port
         assert port is not None
         trials = asyncio.run(_load(port, paths, settings))
+        paced = asyncio.run(_paced_load(port, paths, settings))
         ended = {r: s for r in run_ids if (s := service.status(r)["status"]) != "running"}
         if ended:
             raise RuntimeError(f"a training run stopped during the status requests: {ended}")
@@ -433,6 +438,13 @@ def _status_requests(service: Service, settings: Settings) -> list[BenchmarkRow]
                      note=note),
         estimate_row(SECTION, "status latency, p95", median_estimate(p95), "ms",
                      goal=LATENCY_GOAL, note=note),
+        estimate_row(SECTION, f"status latency, p95, each polling every {PACE_S:g} s",
+                     median_estimate([float(np.percentile(ms, 95)) for *_, ms in paced]), "ms",
+                     goal=LATENCY_GOAL, note=(
+                         f"GET /runs/{{id}}, {CLIENTS} clients each asking every {PACE_S:g} s "
+                         f"(as followers do), {WORKERS} runs training; {len(paced)} trials of "
+                         f"{settings.paced_seconds:.0f} s; {sum(e for _, e, _, _ in paced)} "
+                         "errors")),
     ]  # fmt: skip
 
 
@@ -530,18 +542,41 @@ async def _load(port: int, paths: list[str], settings: Settings) -> list[LoadTri
             await connection.close()
 
 
-async def _trial(connections: list[Connection], requests: int, limit_s: float) -> LoadTrial:
-    """Every connection sends requests back to back until ``requests`` have been sent in all
-    or ``limit_s`` seconds have passed."""
+async def _paced_load(port: int, paths: list[str], settings: Settings) -> list[LoadTrial]:
+    """``settings.load_trials`` trials of :data:`CLIENTS` clients that each ask once every
+    :data:`PACE_S` seconds (each from its own moment in the first second), as followers do
+    (``submit --wait``, a page), for ``settings.paced_seconds`` seconds."""
+    connections = [Connection(port, paths[i % len(paths)]) for i in range(CLIENTS)]
+    try:
+        await _trial(connections, 2 * CLIENTS, settings.load_seconds)  # opens the connections
+        return [
+            await _trial(connections, 10**9, settings.paced_seconds, pace_s=PACE_S)
+            for _ in range(settings.load_trials)
+        ]
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def _trial(
+    connections: list[Connection], requests: int, limit_s: float, pace_s: float = 0.0
+) -> LoadTrial:
+    """Every connection sends requests back to back (or, with ``pace_s``, one every
+    ``pace_s`` seconds from a phase of its own) until ``requests`` have been sent in all or
+    ``limit_s`` seconds have passed."""
     latencies: list[float] = []
     errors: list[str] = []
     sent = 0
     started = time.perf_counter()
     deadline = started + limit_s
 
-    async def one_client(connection: Connection) -> None:
+    async def one_client(index: int, connection: Connection) -> None:
         nonlocal sent
+        next_at = started + pace_s * index / len(connections)
         while sent < requests and time.perf_counter() < deadline:
+            if pace_s:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += pace_s
             sent += 1
             begun = time.perf_counter()
             try:
@@ -555,7 +590,7 @@ async def _trial(connections: list[Connection], requests: int, limit_s: float) -
             else:
                 errors.append(f"HTTP {status}")
 
-    await asyncio.gather(*(one_client(c) for c in connections))
+    await asyncio.gather(*(one_client(i, c) for i, c in enumerate(connections)))
     wall = time.perf_counter() - started
     if errors:
         print(f"service: {len(errors)} status requests failed, e.g. {errors[0]}",

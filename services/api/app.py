@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,14 +20,15 @@ from services.api.routers import compare, health, jobs, runs, sweeps
 from services.compose import Composer
 from services.queue import RunQueue
 from services.settings import ServiceSettings
-from services.store import connect
+from services.store import connect, connect_async
 
 #: An incoming ``X-Request-ID`` kept as it is (else a new one).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RequestLimits:
-    """ASGI middleware: an ``X-Request-ID`` on every response, and bodies over
+    """ASGI middleware: an ``X-Request-ID`` on every response (``request.state.request_id``
+    for the routes and error handlers), and bodies over
     ``max_bytes`` refused with 413 (by their ``Content-Length``, or as they stream in)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
@@ -97,16 +97,13 @@ def create_app(settings: ServiceSettings, redis_url: str, composer: Composer) ->
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.service = Service(settings, RunQueue(connect(redis_url), settings), composer)
+    app.state.service = Service(
+        settings, RunQueue(connect(redis_url), settings), composer, connect_async(redis_url)
+    )
     errors.install(app)
     for module in (runs, sweeps, jobs, compare, health):
         app.include_router(module.router)
     _docs(app)
-
-    @app.middleware("http")
-    async def request_state(request: Request, call_next: Any) -> Any:
-        request.state.request_id = request.scope.get("state", {}).get("request_id", "")
-        return await call_next(request)
 
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     return app

@@ -1,5 +1,6 @@
 """What routes depend on: the app's store, queue, settings and composer, the API key check,
-and a run id that is safe to use as a folder name."""
+and a run id that is safe to use as a folder name. They are coroutines: none blocks, and a
+coroutine dependency runs on the event loop, not in the thread pool."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi import Path as PathParam
@@ -30,11 +31,13 @@ class Service:
         settings: The service's settings.
         queue: The run queue (its store inside).
         composer: Composes runs from overrides.
+        aredis: An asyncio Redis client, for the routes that are coroutines.
     """
 
     settings: ServiceSettings
     queue: RunQueue
     composer: Composer
+    aredis: Any = None
 
     @property
     def store(self) -> RunStore:
@@ -45,7 +48,7 @@ class Service:
         return self.settings.output_dir.resolve()
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
     """The application's :class:`Service`."""
     service: Service = request.app.state.service
     return service
@@ -54,14 +57,14 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def require_key(
+async def require_key(
     request: Request,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     """When the service has an API key, the request must carry it (``X-API-Key: <key>`` or
     ``Authorization: Bearer <key>``); 401 otherwise."""
-    expected = get_service(request).settings.api_key
+    expected = (await get_service(request)).settings.api_key
     if not expected:
         return
     given = x_api_key
@@ -83,17 +86,17 @@ def safe_id(value: str, what: str) -> str:
     return value
 
 
-def run_id_param(run_id: Annotated[str, PathParam()]) -> str:
+async def run_id_param(run_id: Annotated[str, PathParam()]) -> str:
     """The path's run id."""
     return safe_id(run_id, "run")
 
 
-def sweep_id_param(sweep_id: Annotated[str, PathParam()]) -> str:
+async def sweep_id_param(sweep_id: Annotated[str, PathParam()]) -> str:
     """The path's sweep id."""
     return safe_id(sweep_id, "sweep")
 
 
-def job_id_param(job_id: Annotated[str, PathParam()]) -> str:
+async def job_id_param(job_id: Annotated[str, PathParam()]) -> str:
     """The path's job id."""
     return safe_id(job_id, "job")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from services.api.deps import RunId, ServiceDep, require_key
 from services.api.errors import ApiError
@@ -28,7 +28,7 @@ from services.api.schemas import (
     SubmitRequest,
 )
 from services.api.views import run_out
-from services.store import RunStatus, path_inside
+from services.store import RunStatus, get_async, path_inside
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[Depends(require_key)])
 
@@ -62,9 +62,11 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunOut)
-def get_run(run_id: RunId, service: ServiceDep) -> RunOut:
+async def get_run(run_id: RunId, service: ServiceDep) -> Response:
     """A run's status, attempt, worker, heartbeat, progress and last message."""
-    return run_out(service.store.get(run_id))
+    record = await get_async(service.aredis, run_id)
+    # Serialised once, by the model itself: the hot path of every follower and dashboard.
+    return Response(run_out(record).model_dump_json(), media_type="application/json")
 
 
 def _run_dir(service: ServiceDep, run_id: str) -> Path:
