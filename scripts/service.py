@@ -315,25 +315,15 @@ def _client_command(client: Any, args: argparse.Namespace) -> int:
 
 
 def _follow(client: Any, run_id: str, tail: int = 0) -> int:
-    """Print the run's log as it grows until the run ends; exit with its outcome."""
+    """Print the run's log as it grows (its event stream: nothing missed after a dropped
+    connection) until the run ends; exit with its outcome."""
+    offset = 0
     if tail:
-        text, _ = client.logs(run_id, tail=tail)
+        text, offset = client.logs(run_id, tail=tail)
         print(text, end="", flush=True)
-    _, offset = client.logs(run_id, tail=0)
-    if not tail:
-        offset = 0
-    from services.store import RunStatus
-
-    while True:
-        run = client.status(run_id)
-        text, offset = client.logs(run_id, offset=offset)
-        if text:
-            print(text, end="", flush=True)
-        if RunStatus.terminal(run.status):
-            break
-        import time
-
-        time.sleep(1.0)
+    for text in client.follow_log(run_id, offset):
+        print(text, end="", flush=True)
+    run = client.status(run_id)
     print(f"\n{_status_line(run)}")
     for split, accuracy in run.evaluation.items():
         print(f"  {split:<12} accuracy {accuracy:.4f}")

@@ -5,6 +5,8 @@
     run = client.submit(["model=lstm", "trainer.max_minutes=5"])
     final = client.wait(run.run_id, on_log=print)  # prints the run's console as it grows
     final.status, final.evaluation
+    for event_id, event in client.events():        # every event of the service, live
+        print(event.type)
 
 Every error the service answers becomes a :class:`ServiceError` with its ``code``,
 ``message`` and ``request_id``.
@@ -14,7 +16,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from services.api.schemas import (
@@ -27,12 +30,16 @@ from services.api.schemas import (
     SweepOut,
     WorkersOut,
 )
+from services.events.schemas import RUN_ENDED, AnyEvent, parse_event
 from services.settings import API_KEY_ENV
+from services.store import RunStatus
 
 #: The local service's address.
 DEFAULT_URL: Final = "http://127.0.0.1:8765"
 #: The environment variable that names the service's URL.
 URL_ENV: Final = "STORYQA_SERVICE_URL"
+#: Reconnections of a dropped event stream in a row before giving up.
+RECONNECTS: Final = 5
 
 
 class ServiceError(RuntimeError):
@@ -95,16 +102,7 @@ class ServiceClient:
                 "storyqa-service start)",
             ) from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            raise ServiceError(
-                response.status_code,
-                str(body.get("code", "error")),
-                str(body.get("message", response.text[:300])),
-                str(body.get("request_id", response.headers.get("x-request-id", ""))),
-            )
+            raise _error(response)
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         return response
@@ -165,37 +163,145 @@ class ServiceClient:
         """Live workers."""
         return WorkersOut(**self.request("GET", "/workers"))
 
+    def _sse(
+        self, path: str, last_event_id: str | None = None, params: dict[str, Any] | None = None
+    ) -> Iterator[ServerSentMessage]:
+        """The messages of a Server-Sent Events stream (keep-alive comments as ``None``-typed
+        messages, so that a reader can look at its clock)."""
+        import httpx
+
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None)
+        with self._http.stream(
+            "GET", path, headers=headers, params=params, timeout=timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error(response)
+            message = ServerSentMessage()
+            for line in response.iter_lines():
+                if line.startswith(":"):
+                    yield ServerSentMessage(comment=True)
+                    continue
+                if line == "":
+                    if message.data is not None or message.event is not None:
+                        yield message
+                    message = ServerSentMessage()
+                    continue
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "data":
+                    message.data = value if message.data is None else f"{message.data}\n{value}"
+                elif name == "event":
+                    message.event = value
+                elif name == "id":
+                    message.id = value
+
+    def _reconnecting(
+        self, path: str, start: str | None, params: dict[str, Any] | None = None
+    ) -> Iterator[ServerSentMessage]:
+        """:meth:`_sse`, reconnecting with the last id after a dropped connection (up to
+        :data:`RECONNECTS` times in a row)."""
+        import httpx
+
+        last, failures = start, 0
+        while True:
+            try:
+                for message in self._sse(path, last, params):
+                    failures = 0
+                    if message.id is not None:
+                        last = message.id
+                    yield message
+                return
+            except (httpx.TransportError, ServiceError) as error:
+                if isinstance(error, ServiceError) and error.status not in (0, 502, 503, 504):
+                    raise
+                failures += 1
+                if failures > RECONNECTS:
+                    why = f"the stream {path} dropped: {error}"
+                    raise ServiceError(0, "unreachable", why) from None
+                time.sleep(min(2.0**failures, 10.0))
+
+    def events(
+        self, run_id: str | None = None, *, last_event_id: str | None = None
+    ) -> Iterator[tuple[str, AnyEvent]]:
+        """The service's events (or one run's, from its first), as ``(id, event)``, forever;
+        after a dropped connection it goes on from the last id, missing nothing."""
+        path = "/events" if run_id is None else f"/runs/{run_id}/events"
+        for message in self._reconnecting(path, last_event_id):
+            if message.comment or message.data is None or message.id is None:
+                continue
+            yield message.id, parse_event(message.data)
+
+    def follow_log(self, run_id: str, offset: int = 0) -> Iterator[str]:
+        """The run's log from byte ``offset`` as it grows, until the run has ended."""
+        import json
+
+        for message in self._reconnecting(f"/runs/{run_id}/logs/stream", None, {"offset": offset}):
+            if message.event == "log" and message.data is not None:
+                yield str(json.loads(message.data))
+            elif message.event == "end":
+                return
+
     def wait(
         self,
         run_id: str,
         *,
-        poll_s: float = 1.0,
         timeout_s: float | None = None,
         on_log: Callable[[str], object] | None = None,
     ) -> RunOut:
-        """Follow a run until it ends (finished, failed, canceled or interrupted).
+        """Follow a run until it ends (finished, failed, canceled or interrupted), reading
+        its event stream (or, with ``on_log``, its log stream).
 
         Args:
             run_id: The run.
-            poll_s: Seconds between polls.
             timeout_s: Give up after this long (``TimeoutError``); default never.
             on_log: Called with each new piece of the run's log (its epoch lines).
 
         Returns:
             The run's final state.
         """
-        from services.store import RunStatus
-
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        offset = 0
-        while True:
-            run = self.status(run_id)
-            if on_log is not None:
-                text, offset = self.logs(run_id, offset=offset)
-                if text:
-                    on_log(text)
-            if RunStatus.terminal(run.status):
-                return run
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} is still {run.status} after {timeout_s} s")
-            time.sleep(poll_s)
+        run = self.status(run_id)
+        if RunStatus.terminal(run.status) and on_log is None:
+            return run
+        if on_log is not None:
+            for text in self.follow_log(run_id):
+                on_log(text)
+                _check(deadline, run_id)
+            return self.status(run_id)
+        for _, event in self.events(run_id):
+            if event.type in RUN_ENDED:
+                run = self.status(run_id)
+                if RunStatus.terminal(run.status):
+                    return run
+            _check(deadline, run_id)
+        return self.status(run_id)
+
+
+def _check(deadline: float | None, run_id: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise TimeoutError(f"run {run_id} has not ended in time")
+
+
+@dataclass
+class ServerSentMessage:
+    """One message of an SSE stream (``comment``: a keep-alive line)."""
+
+    event: str | None = None
+    data: str | None = None
+    id: str | None = None
+    comment: bool = False
+
+
+def _error(response: Any) -> ServiceError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return ServiceError(
+        response.status_code,
+        str(body.get("code", "error")),
+        str(body.get("message", response.text[:300])),
+        str(body.get("request_id", response.headers.get("x-request-id", ""))),
+    )

@@ -17,10 +17,11 @@ def run_dirs_of(output_dir: Path, run_ids: Sequence[str]) -> list[Path]:
     return [output_dir.resolve() / "runs" / run_id for run_id in run_ids]
 
 
-def write_comparison(
+def compare_into(
     output_dir: Path, run_ids: Sequence[str], folder: Path, lead: str = ""
-) -> Path:
-    """Compare finished runs and save the page (``<folder>/comparison.html``) with its CSVs.
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Compare finished runs and save the page (``<folder>/comparison.html``) with its CSVs;
+    the page and the headline (accuracy per split and run, with its 95% interval).
 
     Raises:
         ValueError: Fewer than one run, or a run that cannot be compared (it names it).
@@ -31,7 +32,8 @@ def write_comparison(
         raise ValueError("no finished run to compare")
     run_dirs = run_dirs_of(output_dir, run_ids)
     comparison = compare_runs(run_dirs)
-    return save_comparison(comparison, folder / "comparison.html", run_dirs, lead=lead).html
+    page = save_comparison(comparison, folder / "comparison.html", run_dirs, lead=lead).html
+    return page, _records(comparison.headline_frame())
 
 
 def compare(output_dir: Path, run_ids: Sequence[str]) -> dict[str, Any]:

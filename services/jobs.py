@@ -32,9 +32,22 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from services.events.schemas import (
+    Event,
+    RunCanceled,
+    RunFailed,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    SplitAccuracy,
+)
+from services.events.stream import publish
+from services.events.tail import RecordTail
+from services.queue import event_fields, finish_sweep_if_done
 from services.settings import ServiceSettings
 from services.store import RunRecord, RunStatus, RunStore, now, worker_identity
 from trainers.signals import termination_as_interrupt
@@ -88,11 +101,12 @@ def run_attempt(run_id: str, token: str) -> str:
     if record.token != token or record.status != RunStatus.QUEUED:
         return "superseded"
     run_dir = settings.output_dir.resolve() / "runs" / run_id
+    identity = worker_identity(_Worker.name)
     started = store.update_fenced(
         run_id,
         token,
         status=RunStatus.RUNNING,
-        worker=worker_identity(_Worker.name),
+        worker=identity,
         heartbeat=now(),
         started_at=now(),
         message="",
@@ -101,25 +115,69 @@ def run_attempt(run_id: str, token: str) -> str:
         return "superseded"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / FENCE_FILE).write_text(token, encoding="utf-8")  # only the current attempt's
-    watchdog = Watchdog(store, run_id, token, run_dir, settings)
-    outcome: dict[str, Any]
+    started_event = RunStarted(
+        **event_fields(record),
+        attempt=record.attempt,
+        worker=str(identity["name"]),
+        host=str(identity["host"]),
+    )
+    publish(store.redis, started_event)
+    watchdog = Watchdog(store, record, token, run_dir, settings)
     with console_into(run_dir / "run.log"), termination_as_interrupt(), watchdog.running():
-        outcome = _train(record, run_dir, settings)
-    if outcome.get("interrupted") and not watchdog.cancel_requested:
+        outcome = _train(record, run_dir, settings, store)
+    if outcome.interrupted and not watchdog.cancel_requested:
         RunQueue(store.redis, settings).requeue_after_shutdown(store.get(run_id))
         return "requeued"
-    if outcome.get("interrupted"):
-        outcome = {
-            "status": RunStatus.CANCELED,
-            "message": "canceled: stopped at the end of a step",
-        }
-    store.update_fenced(run_id, token, ended_at=now(), cancel_requested=False, **outcome)
-    finish_sweep_if_done(store, store.get(run_id).sweep_id, settings.output_dir)
-    return str(outcome["status"])
+    fields = outcome.fields
+    if outcome.interrupted:
+        fields = {"status": RunStatus.CANCELED, "message": "canceled: stopped at the end of a step"}
+    if store.update_fenced(run_id, token, ended_at=now(), cancel_requested=False, **fields):
+        publish(store.redis, end_event(store.get(run_id), outcome))
+        finish_sweep_if_done(store, record.sweep_id, settings.output_dir)
+    return str(fields["status"])
 
 
-def _train(record: RunRecord, run_dir: Path, settings: ServiceSettings) -> dict[str, Any]:
-    """Train (or continue) the run; how it ended, as store fields."""
+@dataclass
+class Outcome:
+    """How an attempt's training ended.
+
+    Attributes:
+        fields: The run's store fields to set.
+        interrupted: It stopped on SIGTERM (a cancel, or its worker shutting down).
+        headline: Split -> accuracy with its 95% interval, for a finished run.
+        best_epoch: The best epoch, for a finished run.
+    """
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    headline: dict[str, SplitAccuracy] = field(default_factory=dict)
+    best_epoch: int | None = None
+
+
+def end_event(record: RunRecord, outcome: Outcome) -> Event:
+    """``run.finished.v1``, ``run.failed.v1`` or ``run.canceled.v1`` of a run that ended."""
+    common, attempt = event_fields(record), record.attempt
+    if record.status == RunStatus.FINISHED:
+        seconds = None
+        if record.created_at is not None and record.ended_at is not None:
+            seconds = round(record.ended_at - record.created_at, 3)
+        return RunFinished(
+            **common,
+            attempt=attempt,
+            best_epoch=outcome.best_epoch,
+            best_val_accuracy=record.best_val_accuracy,
+            headline=outcome.headline,
+            seconds=seconds,
+        )
+    if record.status == RunStatus.FAILED:
+        return RunFailed(
+            **common, attempt=attempt, error_class=record.error_class, message=record.message
+        )
+    return RunCanceled(**common, attempt=attempt, killed=record.killed, message=record.message)
+
+
+def _train(record: RunRecord, run_dir: Path, settings: ServiceSettings, store: RunStore) -> Outcome:
+    """Train (or continue) the run; how it ended."""
     from rq.timeouts import JobTimeoutException
 
     from trainers.runs.pipeline import USER_ERRORS, run_pipeline
@@ -127,14 +185,17 @@ def _train(record: RunRecord, run_dir: Path, settings: ServiceSettings) -> dict[
 
     invocation = Invocation(command=(SOURCE, "submit", *record.overrides), source=SOURCE)
     try:
-        if _resumable(run_dir):
+        done = _epochs_done(run_dir)
+        if done is not None:
             print(f"service: attempt {record.attempt}: continuing from the last checkpoint")
+            resumed = RunResumed(**event_fields(record), attempt=record.attempt, from_epoch=done)
+            publish(store.redis, resumed)
             out = run_pipeline({}, resume=run_dir, progress=False, invocation=invocation)
         else:
             config = {**record.config, "output_dir": str(settings.output_dir.resolve())}
             out = run_pipeline(config, run_dir=run_dir, progress=False, invocation=invocation)
     except KeyboardInterrupt:
-        return {"interrupted": True}
+        return Outcome(interrupted=True)
     except JobTimeoutException as error:
         return _failure("infrastructure", f"stopped by the job's time limit: {error}")
     except USER_ERRORS as error:
@@ -143,32 +204,50 @@ def _train(record: RunRecord, run_dir: Path, settings: ServiceSettings) -> dict[
     except Exception as error:
         traceback.print_exc()
         return _failure("crash", f"{type(error).__name__}: {error} (traceback in run.log)")
-    return {
-        **progress(run_dir),
-        "status": RunStatus.FINISHED,
-        "best_val_accuracy": out["training"].best_val_accuracy,
-        "evaluation": {split: float(r.accuracy) for split, r in out["evaluations"].items()},
-        "message": "",
-    }
+    evaluations = out["evaluations"]
+    return Outcome(
+        fields={
+            **progress(run_dir),
+            "status": RunStatus.FINISHED,
+            "best_val_accuracy": out["training"].best_val_accuracy,
+            "evaluation": {split: float(r.accuracy) for split, r in evaluations.items()},
+            "message": "",
+        },
+        headline={split: split_accuracy(r) for split, r in evaluations.items()},
+        best_epoch=out["training"].best_epoch,
+    )
 
 
-def _failure(error_class: str, message: str) -> dict[str, Any]:
-    return {"status": RunStatus.FAILED, "error_class": error_class, "message": message}
+def split_accuracy(result: Any) -> SplitAccuracy:
+    """A split's evaluation as accuracy with its 95% Wilson interval."""
+    from metrics.functional import wilson_interval
+
+    total = int(result.n_samples)
+    accuracy = float(result.accuracy)
+    low, high = wilson_interval(round(accuracy * total), total) if total else (None, None)
+    return SplitAccuracy(accuracy=accuracy, low=low, high=high, examples=total)
 
 
-def _resumable(run_dir: Path) -> bool:
-    """Whether the run folder holds something to continue. A run that finished no epoch is
-    started again from the start (its folder cleared but for its log), saying so."""
+def _failure(error_class: str, message: str) -> Outcome:
+    return Outcome(
+        fields={"status": RunStatus.FAILED, "error_class": error_class, "message": message}
+    )
+
+
+def _epochs_done(run_dir: Path) -> int | None:
+    """The epochs an earlier attempt finished, when the run folder holds something to continue
+    (else ``None``). A run that finished no epoch is started again from the start (its folder
+    cleared but for its log), saying so."""
     from trainers.records.manifest import RunManifest
 
     if not RunManifest.path_for(run_dir).is_file():
-        return False
+        return None
     try:
         manifest = RunManifest.load(run_dir)
     except ValueError:
         manifest = None
     if manifest is not None and (manifest.epochs_completed > 0 or manifest.training_done):
-        return True
+        return manifest.epochs_completed
     print("service: the earlier attempt finished no epoch; training again from the start")
     for path in run_dir.iterdir():
         if path.name in ("run.log", FENCE_FILE):
@@ -177,7 +256,7 @@ def _resumable(run_dir: Path) -> bool:
             shutil.rmtree(path)
         else:
             path.unlink()
-    return False
+    return None
 
 
 @contextlib.contextmanager
@@ -210,30 +289,49 @@ def console_into(log: Path) -> Iterator[None]:
 
 
 class Watchdog:
-    """The attempt's heartbeat, progress, cancel and fencing, on a thread of the job process.
+    """The attempt's heartbeat, progress, events, cancel and fencing, on a thread of the job
+    process.
 
     Args:
         store: The run store.
-        run_id: The run.
+        record: The run (its id, model and sweep name its events).
         token: This attempt's token.
-        run_dir: The run folder (its manifest gives the progress; its fence file the token).
+        run_dir: The run folder (its records give the progress and the events; its fence
+            file the token).
         settings: Heartbeat interval and timeout, cancel grace period.
     """
 
+    #: Seconds between two looks at the run's records (an epoch's event follows its end
+    #: within about this long) and at the worker.
+    TICK_S = 0.1
+
     def __init__(
-        self, store: RunStore, run_id: str, token: str, run_dir: Path, settings: ServiceSettings
+        self,
+        store: RunStore,
+        record: RunRecord,
+        token: str,
+        run_dir: Path,
+        settings: ServiceSettings,
     ):
-        self.store, self.run_id, self.token = store, run_id, token
+        self.store, self.run_id, self.token = store, record.run_id, token
         self.run_dir, self.settings = run_dir, settings
         self.cancel_requested = False
         self._signalled_at: float | None = None
         self._stop = threading.Event()
         self._parent = os.getppid()
         self._last_contact = time.monotonic()
+        self.tail = RecordTail(
+            run_dir,
+            run_id=record.run_id,
+            model=record.model,
+            sweep_id=record.sweep_id,
+            max_epochs=record.max_epochs,
+        )
+        self.tail.skip_existing()  # an earlier attempt published those
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Watchdog]:
-        """Watch while the block runs."""
+        """Watch while the block runs (and publish what the last look finds)."""
         thread = threading.Thread(target=self._loop, name="storyqa-watchdog", daemon=True)
         thread.start()
         try:
@@ -241,17 +339,23 @@ class Watchdog:
         finally:
             self._stop.set()
             thread.join()
+            self._publish(self.tail.poll())
 
     def _loop(self) -> None:
-        tick = min(0.5, self.settings.heartbeat_s)
         next_beat = 0.0
-        while not self._stop.wait(tick):
+        while not self._stop.wait(self.TICK_S):
             if os.getppid() != self._parent:
                 self._die("its worker is gone")
+            self._publish(self.tail.poll())
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.settings.heartbeat_s
                 self._beat()
+                self._publish(self.tail.poll_checkpoints())
             self._enforce_cancel()
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            publish(self.store.redis, event)
 
     def _beat(self) -> None:
         import redis
@@ -283,7 +387,7 @@ class Watchdog:
         elif time.monotonic() - self._signalled_at > self.settings.cancel_grace_s:
             grace = self.settings.cancel_grace_s
             with contextlib.suppress(Exception):
-                self.store.update_fenced(
+                killed = self.store.update_fenced(
                     self.run_id,
                     self.token,
                     status=RunStatus.CANCELED,
@@ -293,6 +397,10 @@ class Watchdog:
                     message=f"canceled: killed after it did not stop within {grace:g} s "
                     "(service.cancel_grace_s); resume continues from its last finished epoch",
                 )
+                if killed:
+                    record = self.store.get(self.run_id)
+                    publish(self.store.redis, end_event(record, Outcome()))
+                    finish_sweep_if_done(self.store, record.sweep_id, self.settings.output_dir)
             self._die("cancel grace period over")
 
     def _die(self, why: str) -> None:
@@ -324,26 +432,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError:
         return None
-
-
-def finish_sweep_if_done(store: RunStore, sweep_id: str, output_dir: Path) -> None:
-    """When every run of the sweep has ended, write its comparison (once, by whoever sees the
-    last run end): ``<output_dir>/service/sweeps/<id>/comparison.html``."""
-    if not sweep_id:
-        return
-    sweep = store.sweep(sweep_id)
-    records = [store.get(run_id) for run_id in sweep["run_ids"]]
-    if not all(r.terminal for r in records) or not store.claim_sweep_comparison(sweep_id):
-        return
-    from services.comparisons import write_comparison
-
-    finished = [r.run_id for r in records if r.status == RunStatus.FINISHED]
-    try:
-        page = write_comparison(
-            output_dir, finished, output_dir / "service" / "sweeps" / sweep_id, sweep["command"]
-        )
-    except (ValueError, OSError) as error:
-        store.set_sweep(sweep_id, comparison_error=str(error))
-        logger.warning("sweep %s: no comparison: %s", sweep_id, error)
-        return
-    store.set_sweep(sweep_id, comparison=str(page))

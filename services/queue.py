@@ -16,10 +16,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
+from services.events.schemas import RunCanceled, RunFailed, RunQueued
+from services.events.stream import publish, publish_in
 from services.store import QUEUE_NAME, RunRecord, RunStatus, RunStore, new_token, now
 
 if TYPE_CHECKING:
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     import rq
 
     from services.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
 
 #: What every attempt runs.
 JOB_FUNCTION: Final = "services.jobs.run_attempt"
@@ -113,6 +119,7 @@ class RunQueue:
                 )
                 self.store.create(record, pipeline=pipe)
                 job_ids.append(self._enqueue(record, token, pipeline=pipe).id)
+                publish_in(pipe, RunQueued(**event_fields(record), attempt=1))
             if sweep is not None:
                 self.store.create_sweep(sweep[0], [r.run_id for r in runs], sweep[1], pipe)
             pipe.execute()
@@ -154,6 +161,12 @@ class RunQueue:
             )
             if moved is not None:
                 self._drop_job(record.job_id)
+                publish(
+                    self.store.redis,
+                    RunCanceled(
+                        **event_fields(record), attempt=0, message="canceled before it started"
+                    ),
+                )
                 return self.store.get(run_id)
             record = self.store.get(run_id)  # it started meanwhile
         if record.status == RunStatus.RUNNING:
@@ -195,7 +208,11 @@ class RunQueue:
         """
         losses = record.losses + 1
         if losses > self.settings.max_retries:
-            self.store.new_attempt(
+            message = (
+                f"{reason}; lost {losses} times (service.max_retries="
+                f"{self.settings.max_retries}): resume it by hand once the cause is fixed"
+            )
+            failed = self.store.new_attempt(
                 record.run_id,
                 record.token,
                 RunStatus.RUNNING,
@@ -203,9 +220,17 @@ class RunQueue:
                 error_class="infrastructure",
                 losses=losses,
                 ended_at=now(),
-                message=f"{reason}; lost {losses} times (service.max_retries="
-                f"{self.settings.max_retries}): resume it by hand once the cause is fixed",
+                message=message,
             )
+            if failed is not None:
+                event = RunFailed(
+                    **event_fields(record),
+                    attempt=record.attempt,
+                    error_class="infrastructure",
+                    message=message,
+                )
+                publish(self.store.redis, event)
+                finish_sweep_if_done(self.store, record.sweep_id, self.settings.output_dir)
             return None
         delay = min(2.0 ** (losses - 1), 30.0)
         return self._next_attempt(
@@ -256,6 +281,10 @@ class RunQueue:
             return None
         fresh = self.store.get(record.run_id)
         self._enqueue(fresh, token)
+        publish(
+            self.store.redis,
+            RunQueued(**event_fields(fresh), attempt=fresh.attempt, reason=fresh.message),
+        )
         return token
 
     def job_pending(self, job_id: str) -> bool:
@@ -277,6 +306,47 @@ class RunQueue:
 
         with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
             Job.fetch(job_id, connection=self.queue.connection).cancel()
+
+
+class EventFields(TypedDict):
+    """What every event of a run names."""
+
+    run_id: str
+    model: str
+    sweep_id: str
+
+
+def event_fields(record: RunRecord) -> EventFields:
+    """What every event of the run names: the run, its model and its sweep."""
+    return {"run_id": record.run_id, "model": record.model, "sweep_id": record.sweep_id}
+
+
+def finish_sweep_if_done(store: RunStore, sweep_id: str, output_dir: Path) -> None:
+    """When every run of the sweep has ended, write its comparison (once, by whoever sees the
+    last run end): ``<output_dir>/service/sweeps/<id>/comparison.html``, and publish
+    ``sweep.finished.v1`` with its headline."""
+    if not sweep_id:
+        return
+    sweep = store.sweep(sweep_id)
+    records = [store.get(run_id) for run_id in sweep["run_ids"]]
+    if not all(r.terminal for r in records) or not store.claim_sweep_comparison(sweep_id):
+        return
+    from services.comparisons import compare_into
+    from services.events.schemas import SweepFinished
+
+    finished = [r.run_id for r in records if r.status == RunStatus.FINISHED]
+    folder = output_dir / "service" / "sweeps" / sweep_id
+    event = SweepFinished(sweep_id=sweep_id, runs=len(records), finished=len(finished))
+    try:
+        page, headline = compare_into(output_dir, finished, folder, sweep["command"])
+    except (ValueError, OSError) as error:
+        store.set_sweep(sweep_id, comparison_error=str(error))
+        logger.warning("sweep %s: no comparison: %s", sweep_id, error)
+        publish(store.redis, event.model_copy(update={"message": f"no comparison: {error}"}))
+        return
+    store.set_sweep(sweep_id, comparison=str(page))
+    relative = str(page.resolve().relative_to(output_dir.resolve()))
+    publish(store.redis, event.model_copy(update={"headline": headline, "comparison": relative}))
 
 
 def attempt_job_id(run_id: str, attempt: int) -> str:

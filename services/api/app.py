@@ -6,8 +6,11 @@ which runs it under uvicorn.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import secrets
+from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -16,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api import errors
 from services.api.deps import Service, require_key
-from services.api.routers import compare, health, jobs, runs, sweeps
+from services.api.routers import compare, events, health, jobs, runs, sweeps
 from services.compose import Composer
 from services.queue import RunQueue
 from services.settings import ServiceSettings
@@ -90,6 +93,7 @@ def create_app(settings: ServiceSettings, redis_url: str, composer: Composer) ->
         composer: Composes and validates runs from overrides (the command line's).
     """
     app = FastAPI(
+        lifespan=_heartbeats,
         title="storyqa training service",
         description="Submit, watch, cancel and resume storyqa training runs.",
         version="1",
@@ -101,12 +105,55 @@ def create_app(settings: ServiceSettings, redis_url: str, composer: Composer) ->
         settings, RunQueue(connect(redis_url), settings), composer, connect_async(redis_url)
     )
     errors.install(app)
-    for module in (runs, sweeps, jobs, compare, health):
+    for module in (events, runs, sweeps, jobs, compare, health):
         app.include_router(module.router)
     _docs(app)
 
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)
     return app
+
+
+#: Seconds between two ``service.heartbeat.v1`` summaries.
+HEARTBEAT_EVERY_S = 30.0
+
+
+@contextlib.asynccontextmanager
+async def _heartbeats(app: FastAPI) -> AsyncIterator[None]:
+    """While the API serves: a ``service.heartbeat.v1`` summary (live workers, queued and
+    running runs) every :data:`HEARTBEAT_EVERY_S` seconds."""
+    task = asyncio.create_task(_beat(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app.state.service.aredis.aclose()
+
+
+async def _beat(app: FastAPI) -> None:
+    import redis
+
+    from services.events.schemas import ServiceHeartbeat
+    from services.events.stream import publish
+
+    service: Service = app.state.service
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+        try:
+            summary = await asyncio.to_thread(_summary, service)
+            await asyncio.to_thread(publish, service.store.redis, ServiceHeartbeat(**summary))
+        except redis.RedisError:
+            continue
+
+
+def _summary(service: Service) -> dict[str, int]:
+    statuses = [record.status for record in service.store.all()]
+    return {
+        "workers": len(service.store.workers()),
+        "queued": statuses.count("queued"),
+        "running": statuses.count("running"),
+    }
 
 
 def _docs(app: FastAPI) -> None:

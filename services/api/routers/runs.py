@@ -159,7 +159,7 @@ def cancel(run_id: RunId, service: ServiceDep) -> RunOut:
     not stopped within ``service.cancel_grace_s`` (its status says so). 409 once ended."""
     record = service.queue.cancel(run_id)
     if record.terminal and record.sweep_id:
-        from services.jobs import finish_sweep_if_done
+        from services.queue import finish_sweep_if_done
 
         finish_sweep_if_done(service.store, record.sweep_id, service.output_dir)
     return run_out(record)
