@@ -115,4 +115,12 @@ BAD_REQUESTS: Final = (
                "/compare", {"run_ids": ["nope"]}, 404, "not_found", "nope"),
     BadRequest("unknown-job", "a job id the service does not know", "GET", "/jobs/nope",
                None, 404, "not_found", "no job 'nope'"),
+    BadRequest("events-unknown-run", "the event stream of a run the service does not know",
+               "GET", "/runs/no-such-run/events", None, 404, "not_found", "no-such-run"),
+    BadRequest("events-bad-since", "an event stream from something that is not an event id",
+               "GET", "/events?since=yesterday", None, 422, "invalid_request",
+               "Last-Event-ID/since: 'yesterday' is not an event id"),
+    BadRequest("log-stream-bad-offset", "a log stream from a negative offset", "GET",
+               "/runs/{run}/logs/stream?offset=-1", None, 422, "invalid_request",
+               "query.offset: Input should be greater than or equal to 0"),
 )  # fmt: skip

@@ -301,3 +301,100 @@ def test_user_models_train_and_their_failures_are_classed_and_never_retried(
     assert "Traceback (most recent call last)" in log and "boom in the forward pass" in log
     time.sleep(2)  # nothing re-queues a failed run
     assert service.status(crash)["attempt"] == 1 and service.status(shape)["status"] == "failed"
+
+
+def _run_events(
+    service: Service, run_id: str, last_event_id: str | None = None
+) -> list[tuple[str, Any]]:
+    """The run's events from its first (or after ``last_event_id``) up to its end event."""
+    from services.client import ServiceClient
+    from services.events.schemas import RUN_ENDED
+
+    found = []
+    with ServiceClient(service.url) as reader:
+        for event_id, event in reader.events(run_id, last_event_id=last_event_id):
+            found.append((event_id, event))
+            if event.type in RUN_ENDED:
+                return found
+    raise AssertionError("the stream ended before the run's end event")
+
+
+def test_a_runs_events_tell_its_life_in_order_with_the_trackers_names(
+    service: Service, finished: str
+) -> None:
+    events = [event for _, event in _run_events(service, finished)]
+    types = [event.type for event in events]
+    assert types[:2] == ["run.queued.v1", "run.started.v1"] and types[-1] == "run.finished.v1"
+    epochs = [event for event in events if event.type == "run.epoch.v1"]
+    assert [event.epoch for event in epochs] == [0, 1, 2]
+    metrics = json.loads(
+        (service.out / "runs" / finished / "metrics.jsonl").read_text().split("\n")[0]
+    )
+    assert metrics  # the tracker's file exists; the epoch events use its names and values
+    tracked = _series(service.out / "runs" / finished)
+    for event in epochs:
+        assert {"metrics/train/loss", "metrics/val/accuracy", "metrics/epoch/seconds"} <= set(
+            event.metrics
+        )
+        for name, value in event.metrics.items():
+            assert tracked[name][event.epoch] == value
+        assert event.best_val_accuracy == max(
+            tracked["metrics/val/accuracy"][e] for e in range(event.epoch + 1)
+        )
+    assert types.index("run.checkpoint.v1") > types.index("run.epoch.v1")
+    evaluated = {
+        event.split: event.accuracy for event in events if event.type == "run.evaluated.v1"
+    }
+    assert evaluated == service.status(finished)["evaluation"]
+    headline = events[-1].headline
+    assert set(headline) == set(evaluated)
+    assert all(h.low <= h.accuracy <= h.high and h.examples for h in headline.values())
+
+
+def _series(run_dir: Path) -> dict[str, dict[int, float]]:
+    series: dict[str, dict[int, float]] = {}
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "step" in record:
+            series.setdefault(record["name"], {})[record["step"]] = record["value"]
+    return series
+
+
+def test_a_reconnecting_client_gets_exactly_what_it_missed(service: Service, finished: str) -> None:
+    whole = _run_events(service, finished)
+    ids = [event_id for event_id, _ in whole]
+    assert len(set(ids)) == len(ids) and ids == sorted(
+        ids, key=lambda i: tuple(map(int, i.split("-")))
+    )
+    cut = len(whole) // 2
+    rest = _run_events(service, finished, last_event_id=ids[cut - 1])
+    assert [event_id for event_id, _ in rest] == ids[cut:]
+    assert [event for _, event in rest] == [event for _, event in whole[cut:]]
+
+
+def test_the_service_stream_goes_live_and_replays(service: Service, finished: str) -> None:
+    import httpx
+
+    with httpx.stream("GET", f"{service.url}/events", params={"since": "0"}, timeout=30) as stream:
+        seen = []
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                seen.append((event["type"], event.get("run_id")))
+                if (event["type"], event.get("run_id")) == ("run.finished.v1", finished):
+                    break
+    assert ("run.queued.v1", finished) in seen and ("run.epoch.v1", finished) in seen
+
+
+def test_the_log_stream_is_the_log_and_resumes_at_an_offset(
+    service: Service, finished: str
+) -> None:
+    from services.client import ServiceClient
+
+    log = (service.out / "runs" / finished / "run.log").read_text(encoding="utf-8")
+    with ServiceClient(service.url) as reader:
+        assert "".join(reader.follow_log(finished)) == log
+        half = len(log.encode()) // 2
+        assert "".join(reader.follow_log(finished, offset=half)).encode() == log.encode()[half:]
+    stream = service.http.get(f"/runs/{finished}/logs/stream", headers={"Last-Event-ID": "x"})
+    assert stream.status_code == 422 and stream.json()["code"] == "invalid_request"

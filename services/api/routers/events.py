@@ -13,7 +13,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -31,13 +31,43 @@ _STREAM_ID = re.compile(r"^(\d+-\d+|\d+|\$)$")
 LOG_POLL_S = 0.2
 
 
-def _start(last_event_id: str | None, since: str | None, default: str) -> str:
-    chosen = last_event_id or since or default
-    if not _STREAM_ID.fullmatch(chosen):
-        raise ApiError(
-            422, "invalid_request", f"Last-Event-ID/since: {chosen!r} is not an event id"
-        )
-    return chosen
+async def _known_run(run_id: RunId, service: ServiceDep) -> str:
+    """The path's run, checked before the stream starts (404 then, not a broken stream)."""
+    await get_async(service.aredis, run_id)
+    return run_id
+
+
+KnownRun = Annotated[str, Depends(_known_run)]
+
+
+def _after(default: str) -> Any:
+    """A dependency: where a stream starts — after the ``Last-Event-ID`` or ``since`` (422,
+    before the stream starts, for one that is not an event id), else ``default``."""
+
+    async def after(
+        last_event_id: Annotated[str | None, Header()] = None,
+        since: Annotated[
+            str | None, Query(description="An event id to start after; 0: every event kept")
+        ] = None,
+    ) -> str:
+        chosen = last_event_id or since or default
+        if not _STREAM_ID.fullmatch(chosen):
+            raise ApiError(
+                422, "invalid_request", f"Last-Event-ID/since: {chosen!r} is not an event id"
+            )
+        return chosen
+
+    return after
+
+
+async def _log_start(
+    last_event_id: Annotated[str | None, Header()] = None,
+    offset: Annotated[int | None, Query(ge=0, description="A byte offset to start at")] = None,
+) -> int:
+    """Where a followed log starts: the ``Last-Event-ID`` (a byte offset), else ``offset``."""
+    if last_event_id is not None and not last_event_id.isdigit():
+        raise ApiError(422, "invalid_request", "Last-Event-ID: not a byte offset of the log")
+    return int(last_event_id) if last_event_id is not None else (offset or 0)
 
 
 async def _events(service: ServiceDep, stream: str, after: str) -> AsyncIterator[ServerSentEvent]:
@@ -48,48 +78,31 @@ async def _events(service: ServiceDep, stream: str, after: str) -> AsyncIterator
 
 @router.get("/events", response_class=EventSourceResponse)
 async def events(
-    service: ServiceDep,
-    last_event_id: Annotated[str | None, Header()] = None,
-    since: Annotated[
-        str | None, Query(description="An event id to start after; 0: every event kept")
-    ] = None,
+    service: ServiceDep, after: Annotated[str, Depends(_after("$"))]
 ) -> AsyncIterator[ServerSentEvent]:
     """Every event of the service as it is published (``event``: its type, e.g.
-    ``run.epoch.v1``; ``data``: its JSON, ``services.events.schemas``), from now, from
-    ``since`` or after the ``Last-Event-ID``."""
-    after = _start(last_event_id, since, "$")
+    ``run.epoch.v1``; ``data``: its JSON, ``services.events.schemas``), from now, or after
+    ``since`` or the ``Last-Event-ID``."""
     async for event in _events(service, STREAM, after):
         yield event
 
 
 @router.get("/runs/{run_id}/events", response_class=EventSourceResponse)
 async def run_events(
-    run_id: RunId,
-    service: ServiceDep,
-    last_event_id: Annotated[str | None, Header()] = None,
-    since: Annotated[str | None, Query(description="An event id to start after")] = None,
+    run_id: KnownRun, service: ServiceDep, after: Annotated[str, Depends(_after("0"))]
 ) -> AsyncIterator[ServerSentEvent]:
     """One run's events, from its first (or after ``since`` / the ``Last-Event-ID``)."""
-    await get_async(service.aredis, run_id)  # 404 for a run the service does not know
-    after = _start(last_event_id, since, "0")
     async for event in _events(service, run_stream(run_id), after):
         yield event
 
 
 @router.get("/runs/{run_id}/logs/stream", response_class=EventSourceResponse)
 async def follow_log(
-    run_id: RunId,
-    service: ServiceDep,
-    last_event_id: Annotated[str | None, Header()] = None,
-    offset: Annotated[int | None, Query(ge=0, description="A byte offset to start at")] = None,
+    run_id: KnownRun, service: ServiceDep, position: Annotated[int, Depends(_log_start)]
 ) -> AsyncIterator[ServerSentEvent]:
     """The run's ``run.log`` as it grows: ``log`` events (``data``: the new text, as a JSON
     string; ``id``: the byte offset after it), then one ``end`` event once the run has ended
     and all of its log was sent."""
-    await get_async(service.aredis, run_id)
-    if last_event_id is not None and not last_event_id.isdigit():
-        raise ApiError(422, "invalid_request", "Last-Event-ID: a byte offset")
-    position = int(last_event_id) if last_event_id is not None else (offset or 0)
     path = service.output_dir / "runs" / run_id / "run.log"
     while True:
         ended = RunStatus.terminal((await get_async(service.aredis, run_id)).status)
