@@ -2,7 +2,7 @@
 
 Usage::
 
-    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,service,all}
+    python scripts/benchmark.py {data,metrics,tracking,lightning,keras,predict,service,events,all}
         [--quick] [--output FILE]
 
 Ratios are measured side by side in the same run, from repeated trials taken in turns: each
@@ -26,7 +26,7 @@ from typing import Any
 
 from scripts.bench.common import BenchmarkRow
 
-SECTIONS = ("data", "metrics", "tracking", "lightning", "keras", "predict", "service")
+SECTIONS = ("data", "metrics", "tracking", "lightning", "keras", "predict", "service", "events")
 _CHECKOUT = Path(__file__).resolve().parent.parent
 #: The checkout's benchmarks/results.json; run from an installed wheel, ./benchmarks/results.json.
 DEFAULT_OUTPUT = (

@@ -239,14 +239,15 @@ class Service:
 
 
 @contextlib.contextmanager
-def running_service(folder: Path) -> Iterator[Service]:
-    """``storyqa-service start`` with :data:`WORKERS` workers, its output in ``folder/out``,
-    on a free port of 127.0.0.1; waited for (``/healthz``, then ``/readyz``), stopped at the
-    end (SIGTERM, then SIGKILL to whatever is left of its process group)."""
+def running_service(folder: Path, *extra: str) -> Iterator[Service]:
+    """``storyqa-service start`` with :data:`WORKERS` workers (and ``extra`` overrides), its
+    output in ``folder/out``, on a free port of 127.0.0.1; waited for (``/healthz``, then
+    ``/readyz``), stopped at the end (SIGTERM, then SIGKILL to whatever is left of its process
+    group)."""
     port = free_port()
     out = folder / "out"
     command = [sys.executable, "-m", "scripts.service", "start", f"paths.output_dir={out}",
-               f"service.port={port}", f"service.workers={WORKERS}"]  # fmt: skip
+               f"service.port={port}", f"service.workers={WORKERS}", *extra]  # fmt: skip
     log = folder / "service.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
