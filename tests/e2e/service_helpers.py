@@ -104,6 +104,7 @@ def running_service(
     key: str | None = None,
     ready: bool = True,
     pythonpath: tuple[Path, ...] = (),
+    settings: Sequence[str] = SETTINGS,
 ) -> Iterator[Service]:
     """``storyqa-service start`` in ``folder`` on a free loopback port until the block ends
     (then SIGTERM: it stops its workers, API and Redis); with ``ready``, once a worker is up."""
@@ -113,7 +114,7 @@ def running_service(
     environment = env(*pythonpath)
     if key is not None:
         environment["STORYQA_API_KEY"] = key
-    command = service_command("start", out, f"service.port={port}", *extra)
+    command = service_command("start", out, f"service.port={port}", *extra, settings=settings)
     url = f"http://{HOST}:{port}"
     with serving(command, f"{url}/healthz", log, env=environment):
         headers = {"X-API-Key": key} if key else None

@@ -18,17 +18,28 @@ from typing import Any
 import pytest
 
 from tests.e2e.service_bad_requests import BAD_REQUESTS, BadRequest
-from tests.e2e.service_helpers import RUN, Service, assert_same_run, env, running_service
+from tests.e2e.service_helpers import (
+    RUN,
+    SETTINGS,
+    Service,
+    assert_same_run,
+    env,
+    running_service,
+)
 
 pytestmark = pytest.mark.slow
 
 LONG = [*RUN, "trainer.max_epochs=60"]
+#: A short cancel grace period, so that a run that ignores the stop is killed soon.
+GRACE_SETTINGS = [*SETTINGS[:2], "service.cancel_grace_s=6"]
 
 
 #: A user's models (``_target_`` modules on the workers' PYTHONPATH): one of the contract,
 #: one with two outputs per example (refused when training starts: a user error), one that
 #: raises once it trains (a crash).
 USER_MODELS = """
+import time
+
 import torch
 from torch import nn
 
@@ -49,6 +60,16 @@ class TwoLogits(MeanEmbedding):
         return torch.stack([logit, -logit], 1)
 
 
+class Stubborn(MeanEmbedding):
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        while self.training and input_ids.shape[0] > 2:  # ignores every stop request
+            try:
+                time.sleep(10)
+            except KeyboardInterrupt:
+                continue
+        return super().forward(input_ids)
+
+
 class Crashes(MeanEmbedding):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         if input_ids.shape[0] > 2:  # the contract check passes two rows; training does not
@@ -62,7 +83,7 @@ def user_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("user_project")
     (root / "svc_user_models.py").write_text(USER_MODELS, encoding="utf-8")
     (root / "my_conf" / "model").mkdir(parents=True)
-    for name in ("MeanEmbedding", "TwoLogits", "Crashes"):
+    for name in ("MeanEmbedding", "TwoLogits", "Crashes", "Stubborn"):
         (root / "my_conf" / "model" / f"{name.lower()}.yaml").write_text(
             f"_target_: svc_user_models.{name}\nframework: lightning\nwidth: 8\n",
             encoding="utf-8",
@@ -73,7 +94,9 @@ def user_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, user_project: Path) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("service")
-    with running_service(folder, "service.workers=2", pythonpath=(user_project,)) as started:
+    with running_service(
+        folder, "service.workers=2", settings=GRACE_SETTINGS, pythonpath=(user_project,)
+    ) as started:
         yield started
 
 
@@ -398,3 +421,33 @@ def test_the_log_stream_is_the_log_and_resumes_at_an_offset(
         assert "".join(reader.follow_log(finished, offset=half)).encode() == log.encode()[half:]
     stream = service.http.get(f"/runs/{finished}/logs/stream", headers={"Last-Event-ID": "x"})
     assert stream.status_code == 422 and stream.json()["code"] == "invalid_request"
+
+
+def test_a_run_that_ignores_a_cancel_is_killed_after_the_grace_period(
+    service: Service, user_project: Path
+) -> None:
+    searchpath = f"hydra.searchpath=[file://{user_project / 'my_conf'}]"
+    run_id = service.submit(searchpath, "model=stubborn", "data.size=tiny", "tracker.sinks=[jsonl]")
+    status = service.wait(run_id, lambda s: s["status"] == "running")
+    time.sleep(3)  # into its first training batch, where it ignores SIGTERM
+    asked = service.http.post(f"/runs/{run_id}/cancel").json()
+    assert asked["cancel_requested"]
+    final = service.wait(run_id, timeout=60)
+    assert (final["status"], final["killed"]) == ("canceled", True), final
+    assert "killed after it did not stop within 6 s" in final["message"]
+    job_pid = status["worker"]["job_pid"]
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{job_pid}").exists() and "Z" not in _state(job_pid):
+        assert time.monotonic() < deadline, "the killed attempt's process is still running"
+        time.sleep(0.2)
+    events = [e for _, e in _run_events(service, run_id)]
+    assert events[-1].type == "run.canceled.v1" and events[-1].killed
+    # the worker goes on taking runs
+    assert service.wait(service.submit(*RUN, "trainer.max_epochs=1"))["status"] == "finished"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
