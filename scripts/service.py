@@ -6,14 +6,16 @@ Usage::
     python scripts/service.py start                          # Redis, API on :8765, one worker
     python scripts/service.py start service.workers=2 service.port=9000
     python scripts/service.py worker service.redis_url=redis://host:6379/0 paths.output_dir=/mnt/o
+    python scripts/service.py start 'service.notify=[{kind:discord,url:env:DISCORD_WEBHOOK}]'
+    python scripts/service.py notifier service.notify=... # the notifier alone (start runs one)
     python scripts/service.py submit model=lstm trainer.max_minutes=5 --wait
     python scripts/service.py sweep model=lstm,transformer seed=0,1
     python scripts/service.py status <run_id> | list | logs <run_id> --follow
     python scripts/service.py cancel <run_id> | resume <run_id> | compare <id> <id>
 
-``start``, ``worker`` and ``api`` take Hydra-style overrides (``service.*``, ``paths.output_dir``),
-validated before anything starts. The client commands talk to ``--url`` (default
-``STORYQA_SERVICE_URL`` or http://127.0.0.1:8765) with the key in ``STORYQA_API_KEY``.
+``start``, ``worker``, ``api`` and ``notifier`` take Hydra-style overrides (``service.*``,
+``paths.output_dir``), validated before anything starts. The client commands talk to ``--url``
+(default ``STORYQA_SERVICE_URL`` or http://127.0.0.1:8765) with the key in ``STORYQA_API_KEY``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _register() -> None:
     register_configs()
     defaults = ServiceSettings()
     node = {name: getattr(defaults, name) for name in ServiceSettings.FIELDS}
+    node["notify"] = []  # a list of {kind, url, secret, events, name} (service.notify=[{...}])
     ConfigStore.instance().store(group="service", name="_defaults", node=node)
 
 
@@ -241,6 +244,23 @@ def cmd_worker(overrides: list[str]) -> int:
     return 0
 
 
+def cmd_notifier(overrides: list[str]) -> int:
+    import logging
+
+    from services.notify.notifier import run_notifier
+
+    settings = load_settings(overrides)
+    if not settings.notify:
+        exit_with_user_error(
+            "service.notify: no targets; give service.notify=[{kind: webhook, url: https://...}]"
+            " (or STORYQA_SERVICE_NOTIFY)"
+        )
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    for name in ("httpx", "httpcore"):  # their INFO lines name each request's URL
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return run_notifier(settings, _redis_url(settings))
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -339,6 +359,7 @@ def _parser() -> argparse.ArgumentParser:
         ("start", "start the service: embedded Redis, the API and service.workers workers"),
         ("worker", "start one more worker (here or on another machine)"),
         ("api", "start the API alone"),
+        ("notifier", "start the notifier alone (service.notify's targets; start runs one)"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("overrides", nargs="*", help="service.<key>=<value>, paths.output_dir=...")
@@ -373,9 +394,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command in ("start", "worker", "api"):
+    if args.command in ("start", "worker", "api", "notifier"):
         _register()
-        run = {"start": cmd_start, "worker": cmd_worker, "api": cmd_api}[args.command]
+        run = {
+            "start": cmd_start,
+            "worker": cmd_worker,
+            "api": cmd_api,
+            "notifier": cmd_notifier,
+        }[args.command]
         return run(list(args.overrides))
     return cmd_client(args)
 

@@ -1,8 +1,12 @@
 """``storyqa-service start``: the single-machine service in one command — the embedded Redis
-(unless ``service.redis_url`` names one), the API and ``service.workers`` workers, each a child
-process that ends with this one. Ctrl-C or SIGTERM stops them all: the workers first (a
-running attempt stops at the end of its step and is queued to resume on the next start), then
-the API, then Redis (its append-only file flushed). A worker that dies is started again.
+(unless ``service.redis_url`` names one), the API, ``service.workers`` workers and, when
+``service.notify`` lists targets, the notifier, each a child process that ends with this one.
+Ctrl-C or SIGTERM stops them all: the workers first (a running attempt stops at the end of its
+step and is queued to resume on the next start), then the API, the notifier, then Redis (its
+append-only file flushed). A worker or a notifier that dies is started again.
+
+The API key and the notification targets (their URLs and secrets) reach the children in the
+environment (``STORYQA_API_KEY``, ``STORYQA_SERVICE_NOTIFY``), never on a command line.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Final
 
 from services.processes import end_with_parent
 from services.redis_server import EmbeddedRedis
-from services.settings import API_KEY_ENV, ServiceSettings
+from services.settings import API_KEY_ENV, NOTIFY_ENV, ServiceSettings, notify_environment
 
 #: The lock file that keeps a second service off the same output folder.
 LOCK_FILE: Final = "service.lock"
@@ -27,6 +31,10 @@ LOCK_FILE: Final = "service.lock"
 API_START_TIMEOUT_S: Final = 120.0
 #: Restarts of dead workers allowed per minute before the service gives up.
 MAX_RESTARTS_PER_MINUTE: Final = 5
+#: Seconds the notifier has to finish the request it is sending when the service stops.
+NOTIFIER_STOP_TIMEOUT_S: Final = 15.0
+#: Overrides a child's command line never carries (their values travel in the environment).
+SECRET_OVERRIDES: Final = ("service.api_key=", "service.notify=", "service.notify.")
 
 
 class ServiceStartError(RuntimeError):
@@ -38,8 +46,8 @@ class Supervisor:
 
     Args:
         settings: The service's settings.
-        command: The command line of a child: ``command("api", redis_url)`` or
-            ``command("worker", redis_url)``.
+        command: The command line of a child: ``command("api", redis_url)``,
+            ``command("worker", redis_url)`` or ``command("notifier", redis_url)``.
         log: Where to print what happens (the console).
     """
 
@@ -53,8 +61,10 @@ class Supervisor:
         self.redis: EmbeddedRedis | None = None
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.notifier: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._restarts: list[float] = []
+        self._notifier_restarts: list[float] = []
 
     def run(self) -> int:
         """Start everything, wait for Ctrl-C or SIGTERM, stop everything; the exit code."""
@@ -89,12 +99,15 @@ class Supervisor:
             self.log(f"Redis:   embedded, append-only, {self.redis.socket}")
         else:
             self.log("Redis:   external (service.redis_url)")
+        if self.settings.notify:
+            self._start_notifier(url)
         self.api = self._spawn("api", url)
         self._wait_for_api()
         self.workers = [self._spawn("worker", url) for _ in range(self.settings.workers)]
         self.log(
             f"API:     {self.settings.url}  (OpenAPI: {self.settings.url}/docs)\n"
             f"Workers: {self.settings.workers}\n"
+            f"Notify:  {', '.join(t.label for t in self.settings.notify) or 'none'}\n"
             f"Runs:    {self.settings.output_dir.resolve() / 'runs'}\n"
             "Ctrl-C stops the service; running runs stop at the end of a step and resume "
             "on the next start."
@@ -114,12 +127,41 @@ class Supervisor:
                         " starting another"
                     )
                     self.workers[index] = self._spawn("worker", url)
+            self._watch_notifier(url)
         return 0
+
+    def _start_notifier(self, redis_url: str) -> None:
+        """The notifier's consumer group made before any worker publishes (so that the first
+        run's events are sent), then the notifier."""
+        from services.notify.notifier import ensure_group
+        from services.store import connect
+
+        ensure_group(connect(redis_url, patience_s=10))
+        self.notifier = self._spawn("notifier", redis_url)
+
+    def _watch_notifier(self, redis_url: str) -> None:
+        """Start the notifier again when it died (notifications are not worth stopping the
+        service for: after too many deaths it stays off)."""
+        if self.notifier is None or self.notifier.poll() is None or self._stopping:
+            return
+        now = time.monotonic()
+        self._notifier_restarts = [t for t in self._notifier_restarts if now - t < 60] + [now]
+        if len(self._notifier_restarts) > MAX_RESTARTS_PER_MINUTE:
+            self.log("error: the notifier keeps dying; notifications are off until a restart")
+            self.notifier = None
+            return
+        self.log(
+            f"warning: the notifier ({self.notifier.pid}) exited with code "
+            f"{self.notifier.returncode}; starting another"
+        )
+        self.notifier = self._spawn("notifier", redis_url)
 
     def _spawn(self, kind: str, redis_url: str) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         if self.settings.api_key:  # by the environment, never on a command line
             env[API_KEY_ENV] = self.settings.api_key
+        if kind == "notifier":  # the targets' URLs and secrets, likewise
+            env[NOTIFY_ENV] = notify_environment(self.settings.notify)
         return subprocess.Popen(
             list(self.command(kind, redis_url)),
             env=env,
@@ -152,13 +194,14 @@ class Supervisor:
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         if not self._stopping:
-            self.log(f"\nstopping ({signal.Signals(signum).name}): workers, API, Redis")
+            self.log(f"\nstopping ({signal.Signals(signum).name}): workers, API, notifier, Redis")
         self._stopping = True
 
     def _stop_all(self) -> None:
         grace = self.settings.cancel_grace_s + 30
         _terminate(self.workers, grace)
         _terminate([self.api] if self.api is not None else [], 30)
+        _terminate([self.notifier] if self.notifier is not None else [], NOTIFIER_STOP_TIMEOUT_S)
         if self.redis is not None:
             self.redis.stop()
 
@@ -181,15 +224,18 @@ def _terminate(processes: Sequence[subprocess.Popen[bytes]], timeout: float) -> 
 
 def child_command(kind: str, overrides: Sequence[str], redis_url: str) -> list[str]:
     """``python -m scripts.service <kind> <overrides> service.redis_url=<url>``, without the
-    API key (it travels in the environment).
+    API key and the notification targets (they travel in the environment).
 
     Example:
         >>> child_command("worker", ["service.api_key=s3cret", "service.port=1"], "unix:///r")[3:]
         ['worker', 'service.port=1', 'service.redis_url=unix:///r']
+        >>> child_command("notifier", ["service.notify=[{kind:slack,url:'https://h/x'}]",
+        ...     "service.notify_epoch_every_s=5"], "unix:///r")[3:]
+        ['notifier', 'service.notify_epoch_every_s=5', 'service.redis_url=unix:///r']
     """
     kept = [
         o
         for o in overrides
-        if not o.lstrip("+~").startswith(("service.api_key=", "service.redis_url="))
+        if not o.lstrip("+~").startswith((*SECRET_OVERRIDES, "service.redis_url="))
     ]
     return [sys.executable, "-m", "scripts.service", kind, *kept, f"service.redis_url={redis_url}"]

@@ -109,7 +109,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with contextlib.suppress(ValueError):
-                    notes.note(notes.webhook, json.loads(body))
+                    sent = json.loads(body)  # one event, or a batch of a run's epochs
+                    for event in sent if isinstance(sent, list) else [sent]:
+                        notes.note(notes.webhook, event)
                 self.send_response(204)
                 self.end_headers()
 
@@ -143,7 +145,7 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
         extra = (f"service.notify={target}", "service.notify_epoch_every_s=0")
         with running_service(Path(tmp), *extra) as service:
             with _listening(service, arrivals) as listener:
-                sse, hook = _latency_trials(service, arrivals, settings)
+                sse, hook = _latency_trials(service, arrivals, settings, listener)
                 listener.stop()
             rates = [_burst(service, settings.burst) for _ in range(settings.burst_trials)]
     return _rows(sse, hook, rates, settings)
@@ -174,7 +176,7 @@ def _rows(
 
 
 def _latency_trials(
-    service: Service, arrivals: Arrivals, settings: Settings
+    service: Service, arrivals: Arrivals, settings: Settings, listener: _Listener
 ) -> tuple[list[list[float]], list[list[float]]]:
     sse, hook = [], []
     overrides = (*TINY, *COMMON, f"trainer.max_epochs={settings.epochs}")
@@ -183,9 +185,12 @@ def _latency_trials(
         _watch_until_done(service, runs, arrivals)
         time.sleep(1.0)  # the last events on their way
         expected = {(run_id, e) for run_id in runs for e in range(settings.epochs)}
-        missing = expected - set(arrivals.sse) | expected - set(arrivals.webhook)
-        if missing:
-            raise RuntimeError(f"epoch events that never arrived: {sorted(missing)[:5]}")
+        if listener.error is not None:
+            raise RuntimeError(f"the SSE client failed: {listener.error!r}")
+        for reader, arrived in (("SSE client", arrivals.sse), ("webhook", arrivals.webhook)):
+            missing = sorted(expected - set(arrived))
+            if missing:
+                raise RuntimeError(f"epoch events that never reached the {reader}: {missing[:5]}")
         sse.append(arrivals.latencies(arrivals.sse, set(runs)))
         hook.append(arrivals.latencies(arrivals.webhook, set(runs)))
     return sse, hook
@@ -225,6 +230,7 @@ def _watch_until_done(service: Service, runs: list[str], arrivals: Arrivals) -> 
 class _Listener:
     def __init__(self) -> None:
         self.stopped = threading.Event()
+        self.error: BaseException | None = None
 
     def stop(self) -> None:
         self.stopped.set()
@@ -241,7 +247,14 @@ def _listening(service: Service, arrivals: Arrivals) -> Iterator[_Listener]:
         async for payload in _sse_payloads(port, "/events", listener.stopped):
             arrivals.note(arrivals.sse, json.loads(payload))
 
-    thread = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
+    def listen_here() -> None:
+        try:
+            asyncio.run(listen())
+        except BaseException as error:  # a dead listener would look like lost events
+            listener.error = error
+            raise
+
+    thread = threading.Thread(target=listen_here, daemon=True)
     thread.start()
     time.sleep(0.5)  # connected before the first run starts
     try:
@@ -252,23 +265,29 @@ def _listening(service: Service, arrivals: Arrivals) -> Iterator[_Listener]:
 
 
 async def _sse_payloads(port: int, path: str, stopped: threading.Event | None = None) -> Any:
-    """The ``data`` of each event of an SSE stream (HTTP/1.0: no chunked framing)."""
+    """The ``data`` of each event of an SSE stream (HTTP/1.0: no chunked framing), until the
+    stream ends or ``stopped`` is set (then the connection is closed: a read is never
+    cancelled halfway, which would lose what it had read)."""
     reader, writer = await asyncio.open_connection(HOST, port)
-    writer.write(
-        f"GET {path} HTTP/1.0\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode()
-    )
+    request = f"GET {path} HTTP/1.0\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n"
+    writer.write(request.encode())
+
+    async def close_when_stopped() -> None:
+        while stopped is not None and not stopped.is_set():
+            await asyncio.sleep(0.2)
+        writer.close()
+
+    watcher = asyncio.create_task(close_when_stopped()) if stopped is not None else None
     try:
         await reader.readuntil(b"\r\n\r\n")
-        while stopped is None or not stopped.is_set():
-            try:
-                line = await asyncio.wait_for(reader.readline(), 1.0)
-            except TimeoutError:
-                continue
-            if not line:
-                return
+        while line := await reader.readline():
             if line.startswith(b"data: "):
                 yield line[6:].rstrip(b"\r\n")
+    except (ConnectionError, asyncio.IncompleteReadError):
+        return
     finally:
+        if watcher is not None:
+            watcher.cancel()
         writer.close()
 
 

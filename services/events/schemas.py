@@ -148,7 +148,7 @@ class SweepFinished(Event):
 
 
 class ServiceHeartbeat(Event):
-    """A summary of the service, every ``service.events_heartbeat_s`` seconds."""
+    """A summary of the service, every 30 s (``services.api.app.HEARTBEAT_EVERY_S``)."""
 
     type: Literal["service.heartbeat.v1"] = "service.heartbeat.v1"
     workers: int

@@ -1,5 +1,5 @@
 """The events in Redis: every event goes to the service's stream (``storyqa:events``, capped
-at ``service.events_max`` entries) and a run's also to its own (``storyqa:events:<run_id>``,
+at about :data:`STREAM_MAX` entries) and a run's also to its own (``storyqa:events:<run_id>``,
 capped at :data:`RUN_STREAM_MAX`), in one transaction. A stream entry's id (``<ms>-<n>``) is
 the event's SSE ``id``: a reader that comes back with it gets exactly what followed, in order,
 once (:func:`read_after`).
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 STREAM: Final = "storyqa:events"
 #: Entries a run's own stream keeps (a run's whole life, many times over).
 RUN_STREAM_MAX: Final = 10_000
-#: Entries the service's stream keeps by default (``service.events_max``).
+#: Entries the service's stream keeps (about: Redis trims whole nodes).
 STREAM_MAX: Final = 100_000
 #: The field of an entry that holds the event's JSON.
 FIELD: Final = "event"
@@ -79,7 +79,7 @@ async def read_after(
     stream: str,
     after: str,
     *,
-    block_ms: int = 15_000,
+    block_ms: int = 2_000,
     count: int = 500,
 ) -> AsyncIterator[tuple[str, str]]:
     """``(id, event JSON)`` of every entry after ``after`` (``0``: from the oldest kept;
@@ -89,7 +89,8 @@ async def read_after(
         connection: An asyncio Redis client.
         stream: The stream.
         after: The last id the reader has.
-        block_ms: How long one read waits for new entries (then it reads again).
+        block_ms: How long one read waits for new entries (then it reads again); well under
+            the client's socket timeout, or a quiet stream would time out.
         count: Entries per read.
     """
     last: str = after

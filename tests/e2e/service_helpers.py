@@ -75,11 +75,10 @@ class Service:
         return self.log.read_text(errors="replace")[-4000:] if self.log.is_file() else ""
 
 
-def env(*paths: Path) -> dict[str, str]:
-    """The environment of the service's processes (the repository importable, and
-    ``paths``: a user's model modules)."""
-    pythonpath = os.pathsep.join([str(REPO_ROOT), *map(str, paths)])
-    return {**os.environ, "PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def env() -> dict[str, str]:
+    """The environment of the service's processes (the repository importable: its test
+    models are a user's models)."""
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def service_command(
@@ -103,7 +102,6 @@ def running_service(
     *extra: str,
     key: str | None = None,
     ready: bool = True,
-    pythonpath: tuple[Path, ...] = (),
     settings: Sequence[str] = SETTINGS,
 ) -> Iterator[Service]:
     """``storyqa-service start`` in ``folder`` on a free loopback port until the block ends
@@ -111,7 +109,7 @@ def running_service(
     port = free_port()
     out = folder / "out"
     log = folder / "service.log"
-    environment = env(*pythonpath)
+    environment = env()
     if key is not None:
         environment["STORYQA_API_KEY"] = key
     command = service_command("start", out, f"service.port={port}", *extra, settings=settings)

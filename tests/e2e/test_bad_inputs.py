@@ -774,6 +774,22 @@ CASES: tuple[Case, ...] = (
          ("start", "service.redis_url=http://host:6379", OUT),
          "error: service.redis_url: 'http://host:6379' is not a Redis URL; give "
          "redis://host:6379/0 (or rediss://, unix://)"),
+    Case("service-notify-unknown-kind", SERVICE, "a notification target of a kind that does "
+         "not exist", "service.py",
+         ("start", "service.notify=[{kind:teams,url:'https://example.org/hook'}]", OUT),
+         "error: service.notify[0].kind: 'teams' is not a notification kind; give discord, "
+         "slack or webhook"),
+    Case("service-notify-unknown-event", SERVICE, "a notification target listing an event "
+         "type that does not exist", "service.py",
+         ("start", "service.notify=[{kind:webhook,url:'https://example.org/hook',"
+          "events:[run.done.v1]}]", OUT),
+         "error: service.notify[0].events: 'run.done.v1' is not an event type; known: "
+         "run.queued.v1, run.started.v1"),
+    Case("service-notify-unset-env", SERVICE, "a notification URL read from an environment "
+         "variable that is not set", "service.py",
+         ("start", "service.notify=[{kind:discord,url:env:STORYQA_NO_SUCH_WEBHOOK}]", OUT),
+         "error: service.notify[0].url: the environment variable 'STORYQA_NO_SUCH_WEBHOOK' is "
+         "not set; set it, or give the value itself"),
     Case("service-worker-without-redis", SERVICE, "a worker with no service running on its "
          "output folder and no `service.redis_url`", "service.py", ("worker", OUT),
          "error: no Redis: no service runs on {out} (no answer on {out}/service/redis.sock); "

@@ -34,58 +34,19 @@ LONG = [*RUN, "trainer.max_epochs=60"]
 GRACE_SETTINGS = [*SETTINGS[:2], "service.cancel_grace_s=6"]
 
 
-#: A user's models (``_target_`` modules on the workers' PYTHONPATH): one of the contract,
-#: one with two outputs per example (refused when training starts: a user error), one that
-#: raises once it trains (a crash).
-USER_MODELS = """
-import time
-
-import torch
-from torch import nn
-
-
-class MeanEmbedding(nn.Module):
-    def __init__(self, vocab_size: int, width: int = 8) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, width, padding_idx=0)
-        self.head = nn.Linear(width, 1)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embedding(input_ids).mean(1)).squeeze(-1)
-
-
-class TwoLogits(MeanEmbedding):
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        logit = super().forward(input_ids)
-        return torch.stack([logit, -logit], 1)
-
-
-class Stubborn(MeanEmbedding):
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        while self.training and input_ids.shape[0] > 2:  # ignores every stop request
-            try:
-                time.sleep(10)
-            except KeyboardInterrupt:
-                continue
-        return super().forward(input_ids)
-
-
-class Crashes(MeanEmbedding):
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        if input_ids.shape[0] > 2:  # the contract check passes two rows; training does not
-            raise RuntimeError("boom in the forward pass")
-        return super().forward(input_ids)
-"""
+#: A user's model configs (``hydra.searchpath``), their ``_target_`` importable by the
+#: workers: one of the contract, one with two outputs per example (refused when training
+#: starts: a user error), one that raises once it trains (a crash), one that ignores a cancel.
+USER_MODELS = ("MeanEmbedding", "TwoLogits", "Crashes", "Stubborn")
 
 
 @pytest.fixture(scope="module")
 def user_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("user_project")
-    (root / "svc_user_models.py").write_text(USER_MODELS, encoding="utf-8")
     (root / "my_conf" / "model").mkdir(parents=True)
-    for name in ("MeanEmbedding", "TwoLogits", "Crashes", "Stubborn"):
+    for name in USER_MODELS:
         (root / "my_conf" / "model" / f"{name.lower()}.yaml").write_text(
-            f"_target_: svc_user_models.{name}\nframework: lightning\nwidth: 8\n",
+            f"_target_: tests.e2e.user_models.{name}\nframework: lightning\nwidth: 8\n",
             encoding="utf-8",
         )
     return root
@@ -94,9 +55,7 @@ def user_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, user_project: Path) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("service")
-    with running_service(
-        folder, "service.workers=2", settings=GRACE_SETTINGS, pythonpath=(user_project,)
-    ) as started:
+    with running_service(folder, "service.workers=2", settings=GRACE_SETTINGS) as started:
         yield started
 
 
@@ -429,7 +388,12 @@ def test_a_run_that_ignores_a_cancel_is_killed_after_the_grace_period(
     searchpath = f"hydra.searchpath=[file://{user_project / 'my_conf'}]"
     run_id = service.submit(searchpath, "model=stubborn", "data.size=tiny", "tracker.sinks=[jsonl]")
     status = service.wait(run_id, lambda s: s["status"] == "running")
-    time.sleep(3)  # into its first training batch, where it ignores SIGTERM
+    manifest = service.out / "runs" / run_id / "manifest.json"
+    deadline = time.monotonic() + 120
+    while not manifest.is_file():  # training has begun (its model checked)
+        assert time.monotonic() < deadline, service.status(run_id)
+        time.sleep(0.2)
+    time.sleep(4)  # into its first training batch, where it ignores SIGTERM
     asked = service.http.post(f"/runs/{run_id}/cancel").json()
     assert asked["cancel_requested"]
     final = service.wait(run_id, timeout=60)
@@ -451,3 +415,32 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+def test_a_quiet_stream_stays_open(service: Service) -> None:
+    """A client waiting longer than Redis' socket timeout (5 s) for an event still gets it."""
+    import threading
+
+    from services.client import ServiceClient
+    from services.events.schemas import ServiceHeartbeat
+    from services.events.stream import publish
+    from services.store import connect
+
+    got: list[Any] = []
+
+    def listen() -> None:
+        with ServiceClient(service.url) as reader:
+            for _, event in reader.events():
+                if event.type == "service.heartbeat.v1" and event.workers == -7:
+                    got.append(event)
+                    return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    time.sleep(8)
+    publish(
+        connect(f"unix://{service.out.resolve() / 'service' / 'redis.sock'}"),
+        ServiceHeartbeat(workers=-7, queued=0, running=0),
+    )
+    thread.join(timeout=15)
+    assert got, "the event after 8 quiet seconds never arrived"

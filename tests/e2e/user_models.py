@@ -1,7 +1,10 @@
 """Small models that break the model contract (docs/models.md) in one way each, for the
-bad-input rows of ``test_bad_inputs.py``; named as ``_target_`` like a user's module."""
+bad-input rows of ``test_bad_inputs.py`` and the service's tests; named as ``_target_`` like a
+user's module."""
 
 from __future__ import annotations
+
+import time
 
 import torch
 from torch import nn
@@ -27,3 +30,25 @@ class TwoLogits(MeanEmbedding):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         logit = super().forward(input_ids)
         return torch.stack([logit, -logit], 1)
+
+
+class Crashes(MeanEmbedding):
+    """Breaks the contract once it trains: the check's two rows pass, a training batch
+    raises."""
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[0] > 2:
+            raise RuntimeError("boom in the forward pass")
+        return super().forward(input_ids)
+
+
+class Stubborn(MeanEmbedding):
+    """Ignores every stop request once it trains (it swallows the interrupt)."""
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        while self.training and input_ids.shape[0] > 2:
+            try:
+                time.sleep(10)
+            except KeyboardInterrupt:
+                continue
+        return super().forward(input_ids)
