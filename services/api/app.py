@@ -1,7 +1,8 @@
 """The service's FastAPI application: routers, the one error shape, a request id on every
 response (``X-Request-ID``), a limit on request bodies (413), the API key on every endpoint
-but ``/healthz`` (OpenAPI's ``/docs`` and ``/openapi.json`` included), and :func:`serve`,
-which runs it under uvicorn.
+but ``/healthz`` (OpenAPI's ``/docs`` and ``/openapi.json`` included), the web page
+(``services.web``: ``GET /``, behind the key too, with its login), and :func:`serve`, which
+runs it under uvicorn.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.compose import Composer
 from services.queue import RunQueue
 from services.settings import ServiceSettings
 from services.store import connect, connect_async
+from services.web import routes as web
 
 #: An incoming ``X-Request-ID`` kept as it is (else a new one).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -107,6 +109,7 @@ def create_app(settings: ServiceSettings, redis_url: str, composer: Composer) ->
     errors.install(app)
     for module in (events, runs, sweeps, jobs, compare, health):
         app.include_router(module.router)
+    app.include_router(web.router)  # the page: GET /, /ui/..., /login, /logout
     _docs(app)
 
     app.add_middleware(RequestLimits, max_bytes=settings.max_body_bytes)

@@ -1,10 +1,10 @@
-"""What routes depend on: the app's store, queue, settings and composer, the API key check,
-and a run id that is safe to use as a folder name. They are coroutines: none blocks, and a
-coroutine dependency runs on the event loop, not in the thread pool."""
+"""What routes depend on: the app's store, queue, settings and composer, the API key check
+(the key, or a page session's cookie with its CSRF token), and a run id that is safe to use
+as a folder name. They are coroutines: none blocks, and a coroutine dependency runs on the
+event loop, not in the thread pool."""
 
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from services.compose import Composer
 from services.queue import RunQueue
 from services.settings import ServiceSettings
 from services.store import RunStore
+from services.web import auth
 
 #: What a run id may look like (a run folder's name): no ``/``, no ``..``.
 RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
@@ -63,20 +64,27 @@ async def require_key(
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
     """When the service has an API key, the request must carry it (``X-API-Key: <key>`` or
-    ``Authorization: Bearer <key>``); 401 otherwise."""
-    expected = (await get_service(request)).settings.api_key
+    ``Authorization: Bearer <key>``) or the cookie of a page session (``services.web.auth``);
+    401 otherwise. A request authenticated by the cookie that changes something must also carry
+    the session's CSRF token (403 ``csrf_failed`` otherwise); one that sends the key need not."""
+    service = await get_service(request)
+    expected = service.settings.api_key
     if not expected:
         return
-    given = x_api_key
-    if given is None and authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+    given = auth.header_key(x_api_key, authorization)
+    if given is not None and auth.same(given, expected):
+        return
+    session_id = (
+        None if given is not None else await auth.session_of(request, service.aredis, expected)
+    )
+    if session_id is None:
         raise ApiError(
             401,
             "unauthorized",
             "missing or wrong API key: send X-API-Key (or Authorization: "
             "Bearer) with the service's key",
         )
+    auth.check_csrf(request, expected, session_id)
 
 
 def safe_id(value: str, what: str) -> str:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.compose import ComposeError
 from services.queue import QueueConflict
 from services.store import UnknownRun
+from services.web.auth import CsrfRefused
 from stories.errors import StoriesError
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(QueueConflict)
     async def conflict(request: Request, error: QueueConflict) -> JSONResponse:
         return respond(request, 409, "conflict", str(error))
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf(request: Request, error: CsrfRefused) -> JSONResponse:
+        return respond(request, 403, "csrf_failed", str(error))
 
     @app.exception_handler(ComposeError)
     async def refused(request: Request, error: ComposeError) -> JSONResponse:
