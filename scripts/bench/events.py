@@ -71,7 +71,7 @@ class Settings:
 
 SETTINGS = {  # keyed by --quick
     False: Settings(latency_trials=6, epochs=EPOCHS, burst_trials=6, burst=BURST),
-    True: Settings(latency_trials=3, epochs=12, burst_trials=3, burst=500),
+    True: Settings(latency_trials=6, epochs=5, burst_trials=6, burst=300),
 }
 
 

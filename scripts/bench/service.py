@@ -181,11 +181,9 @@ class FirstEpoch:
 
 
 def environment() -> dict[str, str]:
-    """The environment of the service and of ``train.py``: this one, with the checkout
-    importable."""
-    root = str(Path(__file__).resolve().parents[2])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    """The environment of the service and of ``train.py``: this one (the package is installed,
+    so ``python -m scripts.service`` runs from any folder), without TensorFlow's start-up log."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 class Service:
