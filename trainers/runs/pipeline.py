@@ -27,8 +27,8 @@ from stories.errors import StoriesError
 from trainers.base import ModelTrainer
 from trainers.config import PRESETS, Hyperparams, TrainerConfig, model_preset
 from trainers.config.model import TARGET_KEY
-from trainers.records.manifest import RunManifest
 from trainers.errors import TrainerError
+from trainers.records.manifest import RunManifest
 from trainers.records.registry import Registry, RegistryError, output_root_of
 from trainers.records.run import DatasetInfo, new_run_id
 from trainers.results import TrainingResult
