@@ -110,6 +110,12 @@ def settled(connection: redis.Redis) -> bool:
     return pending == 0 and not connection.keys("storyqa:notify:sent:*")
 
 
+def delivered(connection: redis.Redis, entry_id: Any) -> bool:
+    """The notifier's group has read the stream up to ``entry_id``."""
+    (group,) = [g for g in connection.xinfo_groups(STREAM) if g["name"] == GROUP.encode()]
+    return bool(group["last-delivered-id"] == entry_id)
+
+
 def wait(condition: Any, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -227,8 +233,8 @@ def test_entries_no_target_takes_or_that_are_not_events_are_acked(
     lines: list[str] = []
     with running(values, redis_url, lines):
         publish_all(connection, started("r1"), epoch("r1", 0))
-        connection.xadd(STREAM, {"event": json.dumps({"type": "run.teleported.v9"})})
-        wait(lambda: settled(connection))
+        last = connection.xadd(STREAM, {"event": json.dumps({"type": "run.teleported.v9"})})
+        wait(lambda: delivered(connection, last) and settled(connection))
     assert receiver.received == []
     assert (
         "notifier: skipping events of type 'run.teleported.v9' (unknown to this version)" in lines
