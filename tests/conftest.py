@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -80,7 +80,6 @@ def trainer_side(
     """One ``KerasTrainer.train`` run of ``settings.epochs`` epochs (every callback on; the
     trainer sets its threads and determinism); ticks before training and at each epoch's
     line."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from trainers import KerasTrainer, TrainerConfig
     from trainers.keras.backend import use_backend
 
@@ -106,7 +105,6 @@ def plain_side(turns: Ticker, settings: TrainingSettings, dataset_dir: str) -> N
     """One plain ``model.fit`` with ``validation_data`` (TensorFlow, with the threads and
     determinism the trainer sets); ticks before training and at each epoch's end, after its
     validation pass."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from trainers import TrainerConfig
     from trainers.keras.backend import seed_and_configure, use_backend
 
@@ -155,7 +153,6 @@ def plain_side(turns: Ticker, settings: TrainingSettings, dataset_dir: str) -> N
 def backend_speed(backend: str, dataset_dir: Path, quick: bool) -> float:
     """The trainer's steady-state training examples/s on ``backend``, in a fresh process."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     out = subprocess.run(
         [
             sys.executable,

@@ -182,8 +182,9 @@ class FirstEpoch:
 
 def environment() -> dict[str, str]:
     """The environment of the service and of ``train.py``: this one (the package is installed,
-    so ``python -m scripts.service`` runs from any folder), without TensorFlow's start-up log."""
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    so ``python -m scripts.service`` runs from any folder; each keeps TensorFlow's start-up log
+    off the console itself, see :mod:`trainers.keras.startup_log`)."""
+    return dict(os.environ)
 
 
 class Service:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from trainers.config import TrainerConfig
+from trainers.keras.startup_log import quiet_tensorflow_start
 
 BACKENDS: Final = ("tensorflow", "jax", "torch")
 logger = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ class BackendError(RuntimeError):
 def use_backend(backend: str) -> None:
     """Make ``backend`` the Keras backend of this process.
 
-    Sets ``KERAS_BACKEND`` when Keras is not imported yet; otherwise checks that the running
-    backend is the requested one.
+    Sets ``KERAS_BACKEND`` when Keras is not imported yet (and keeps TensorFlow's start-up log
+    off the console: :func:`trainers.keras.startup_log.quiet_tensorflow_start`); otherwise
+    checks that the running backend is the requested one.
 
     Args:
         backend: ``tensorflow``, ``jax`` or ``torch``.
@@ -46,6 +48,7 @@ def use_backend(backend: str) -> None:
         raise ValueError(f"unknown Keras backend {backend!r}; expected one of {list(BACKENDS)}")
     if "keras" not in sys.modules:
         os.environ[ENV_VAR] = backend
+        quiet_tensorflow_start()
         return
     import keras
 

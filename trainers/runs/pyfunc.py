@@ -115,6 +115,9 @@ def encode_rows(
 def load_network(folder: Path, framework: str) -> Any:
     """The network saved in ``folder`` with MLflow's flavour for ``framework``."""
     if framework == "keras":
+        from trainers.keras.startup_log import quiet_tensorflow_start
+
+        quiet_tensorflow_start()
         import mlflow.keras
 
         return mlflow.keras.load_model(str(folder))
