@@ -61,6 +61,8 @@ from trainers.tracking import (
 )
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from stories import StoryDataset
 
 
@@ -247,8 +249,17 @@ class ModelTrainer(ABC):
         return vocab_size
 
     @abstractmethod
-    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities of ``yes`` and per-example losses, in row order, in one pass."""
+    def predict(
+        self, model: Any, data: Any, *, progress: Callable[[int], object] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities of ``yes`` and per-example losses, in row order, in one pass.
+
+        Args:
+            model: The model.
+            data: The encoded rows.
+            progress: Called with the number of rows done after each batch (a progress
+                bar's ``update``).
+        """
 
     @abstractmethod
     def load_checkpoint(self, model: Any, path: str | Path) -> Any:
@@ -461,7 +472,8 @@ class ModelTrainer(ABC):
         """
         self.check_inputs(eval_data, metadata_eval, eval_set_name, model)
         started = time.perf_counter()
-        probabilities, losses = self.predict(model, eval_data)
+        with self._progress_bar(len(eval_data), f"evaluating {eval_set_name}") as bar:
+            probabilities, losses = self.predict(model, eval_data, progress=bar.update)
         result = self.processor.evaluate(
             eval_data.labels, probabilities, metadata_eval, losses=losses, examples=examples
         )
@@ -657,6 +669,20 @@ class ModelTrainer(ABC):
             self._record_training(self._saved_result(summary, seconds), summary)
         except (ResumeError, CheckpointError, ValueError, OSError):
             pass  # no finished epoch, or the run folder is unreadable: nothing to record
+
+    def _progress_bar(self, total: int, description: str) -> tqdm[Any]:
+        """A progress bar over ``total`` stories on stderr, named ``description`` and gone
+        when done; it prints nothing when ``config.progress`` is off."""
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            desc=description,
+            unit="story",
+            disable=not self.config.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
 
     def _end(self, status: ManifestStatus, error: str) -> None:
         if self.manifest is not None:

@@ -10,7 +10,7 @@ padding is. Prediction sorts rows by length and restores row order at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import keras
@@ -167,19 +167,31 @@ class Predictor:
         self.batch_size = batch_size
         self.multiple = multiple
 
-    def probabilities(self, model: keras.Model, data: LSTMInputs | TransformerInputs) -> np.ndarray:
-        """``float64 [N]`` probabilities of ``yes``, in row order."""
+    def probabilities(
+        self,
+        model: keras.Model,
+        data: LSTMInputs | TransformerInputs,
+        progress: Callable[[int], object] | None = None,
+    ) -> np.ndarray:
+        """``float64 [N]`` probabilities of ``yes``, in row order; ``progress`` is called with
+        the rows done after each batch."""
         out = np.empty(len(data), dtype=np.float64)
         for rows in sorted_batches(example_lengths(data), self.batch_size):
             predicted = model.predict_on_batch(batch_inputs(data, rows, self.multiple))
             out[rows] = np.asarray(predicted, dtype=np.float64).reshape(-1)
+            if progress is not None:
+                progress(len(rows))
         return out
 
     def __call__(
-        self, model: keras.Model, data: LSTMInputs | TransformerInputs
+        self,
+        model: keras.Model,
+        data: LSTMInputs | TransformerInputs,
+        progress: Callable[[int], object] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and per-example losses, in row order."""
-        probabilities = self.probabilities(model, data)
+        """Probabilities and per-example losses, in row order (``progress``: see
+        :meth:`probabilities`)."""
+        probabilities = self.probabilities(model, data, progress)
         clipped = np.clip(probabilities, self.EPSILON, 1.0 - self.EPSILON)
         labels = np.asarray(data.labels, dtype=np.float64)
         losses = -(labels * np.log(clipped) + (1.0 - labels) * np.log1p(-clipped))

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -177,12 +177,16 @@ class KerasTrainer(ModelTrainer):
                 f"with a sigmoid); got {output.reshape(-1).tolist()}"
             )
 
-    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, model: Any, data: Any, *, progress: Callable[[int], object] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example binary cross-entropy, in row order (batches of
-        ``trainer.eval_batch_size`` sorted by length)."""
+        ``trainer.eval_batch_size`` sorted by length); ``progress`` gets the rows done after
+        each batch."""
         from trainers.keras.batches import Predictor
 
-        return Predictor(self.config.eval_batch_size, self.width_multiple)(model, data)
+        predictor = Predictor(self.config.eval_batch_size, self.width_multiple)
+        return predictor(model, data, progress=progress)
 
     def load_checkpoint(self, model: Any, path: str | Path) -> Any:
         """Load a ``.weights.h5`` file into ``model`` (no code execution).

@@ -27,7 +27,7 @@ import pickle
 import signal
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -135,9 +135,12 @@ class LightningTrainer(ModelTrainer):
                 f"{type(output).__name__} of shape {list(shape)}"
             )
 
-    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, model: Any, data: Any, *, progress: Callable[[int], object] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities and per-example losses, in row order (length-sorted batches of
-        ``config.eval_batch_size`` on the model's device)."""
+        ``config.eval_batch_size`` on the model's device); ``progress`` gets the rows done
+        after each batch."""
         import torch
 
         from trainers.lightning.data import StoryBatches, prediction_batches
@@ -158,6 +161,8 @@ class LightningTrainer(ModelTrainer):
                     logits = one_logit(model(input_ids.to(device))).float()
                     probabilities[rows] = torch.sigmoid(logits).cpu().numpy()
                     losses[rows] = loss_fn(logits, labels.to(device)).cpu().numpy()
+                    if progress is not None:
+                        progress(len(rows))
         finally:
             model.train(was_training)
         return probabilities, losses

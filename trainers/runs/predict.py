@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -241,9 +241,6 @@ class Predictor:
         threshold: The run's decision threshold (a probability above it answers ``yes``).
     """
 
-    #: Rows predicted per call of the trainer when a progress callback is given.
-    CHUNK_ROWS: ClassVar[int] = 2048
-
     def __init__(self, loaded: RunModel, *, allow_unknown_words: bool = False):
         self.loaded = loaded
         self.allow_unknown_words = allow_unknown_words
@@ -322,29 +319,20 @@ class Predictor:
             stories: One story per row.
             questions: One question per row.
             row_names: How rows are named in errors (default ``row <n>``).
-            progress: Called with the number of rows done after each chunk of
-                :attr:`CHUNK_ROWS` rows (default: all rows in one pass).
+            progress: Called with the number of rows done after each prediction batch
+                (a progress bar's ``update``).
 
         Raises:
             stories.rows.RowError: A row the model cannot answer (nothing is predicted).
         """
         stories, questions = list(stories), list(questions)
         self.check(stories, questions, row_names)
-        probabilities = np.empty(len(stories), dtype=np.float64)
         if not stories:
-            return Prediction(probabilities, (), self.threshold)
-        step = self.CHUNK_ROWS if progress is not None else max(len(stories), 1)
-        for start in range(0, len(stories), step):
-            end = start + step
-            probabilities[start:end] = self._probabilities(stories[start:end], questions[start:end])
-            if progress is not None:
-                progress(min(end, len(stories)) - start)
-        return Prediction(probabilities, answers_for(probabilities, self.threshold), self.threshold)
-
-    def _probabilities(self, stories: Sequence[str], questions: Sequence[str]) -> np.ndarray:
+            return Prediction(np.empty(0, dtype=np.float64), (), self.threshold)
         data = self.loaded.encode(stories, questions)
-        probabilities, _ = self.loaded.trainer.predict(self.model, data)
-        return np.asarray(probabilities, dtype=np.float64)
+        predicted, _ = self.loaded.trainer.predict(self.model, data, progress=progress)
+        probabilities = np.asarray(predicted, dtype=np.float64)
+        return Prediction(probabilities, answers_for(probabilities, self.threshold), self.threshold)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` (columns ``story`` and ``question``) with ``probability`` and ``answer``
@@ -410,15 +398,14 @@ def predict_file(
     Raises:
         stories.errors.DataFileError: A malformed row (naming file and line).
         stories.rows.RowError: A row the model cannot answer (naming file and line).
-        SettingsError: ``output`` is ``source``, or its folder does not exist.
+        SettingsError: ``output`` is ``source`` or a folder, or its folder does not exist.
     """
     from tqdm.auto import tqdm
 
     from stories.rows import read_question_file
 
     source = Path(source)
-    target = default_output(source) if output is None else Path(output)
-    _check_output(source, target)
+    target = output_file(source, output)
     rows = read_question_file(source)
     names = [f"{source}:{line}" for line in rows.lines]
     predictor.check(rows.stories, rows.questions, names)
@@ -431,15 +418,29 @@ def predict_file(
     return FilePrediction(target, len(rows), evaluation, scored)
 
 
-def _check_output(source: Path, target: Path) -> None:
+def output_file(source: str | Path, output: str | Path | None = None) -> Path:
+    """The file :func:`predict_file` writes (``output``, default :func:`default_output`),
+    checked before any work: ``scripts/predict.py`` calls it before loading the model.
+
+    Raises:
+        SettingsError: ``output`` is the input file or a folder, or its folder does not exist.
+    """
+    source = Path(source)
+    target = default_output(source) if output is None else Path(output)
     if target.resolve() == source.resolve():
         raise SettingsError(
             f"output: {target} is the input file; give another file (output=predictions.jsonl)"
+        )
+    if target.is_dir():
+        raise SettingsError(
+            f"output: {target} is a folder; give the file to write, e.g. "
+            f"output={target / default_output(source).name}"
         )
     if not target.parent.is_dir():
         raise SettingsError(
             f"output: folder {target.parent} does not exist; create it or choose another file"
         )
+    return target
 
 
 def _output_records(records: list[dict[str, Any]], prediction: Prediction) -> list[dict[str, Any]]:

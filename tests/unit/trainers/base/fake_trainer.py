@@ -4,7 +4,7 @@ category, trained by a deterministic update, checkpointed as JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,10 +32,14 @@ class FakeTrainer(ModelTrainer):
         raw = model["w"] * (data.story_lengths - data.story_lengths.mean()) / 50.0
         return 1.0 / (1.0 + np.exp(-raw))
 
-    def predict(self, model: Any, data: Any) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, model: Any, data: Any, *, progress: Callable[[int], object] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         probs = np.clip(self._scores(model, data), 1e-6, 1 - 1e-6)
         labels = data.labels.astype(float)
         losses = -(labels * np.log(probs) + (1 - labels) * np.log(1 - probs))
+        if progress is not None:
+            progress(len(probs))
         return probs, losses
 
     def load_checkpoint(self, model: Any, path: str | Path) -> Any:
