@@ -2,8 +2,9 @@
 
 A dataset version is the folder ``<output_dir>/datasets/<name>-<size>-<hash8>/`` holding one
 JSONL file per split, ``vocab.json`` and ``manifest.json``. The hash covers the content config,
-the seed and the generator's source code, so the same request is a cache hit that rewrites
-nothing, and any change that could alter the output gives a new version.
+the seed, and the source code and constants that shape the files (:func:`content_code_hash`), so
+the same request is a cache hit that rewrites nothing, and any change that could alter the
+output gives a new version.
 
 Generation writes into a hidden temporary folder that is renamed into place only when complete,
 under a file lock, so an interrupted or concurrent build never leaves a folder that looks done.
@@ -30,6 +31,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from stories import generator, names
+from stories import vocab as vocabulary
 from stories.config import DENSE_TURN_FACTORS, SPLITS, DatasetConfig
 from stories.errors import DatasetIntegrityError, OutputDirError
 from stories.generator import Cell, CellResult, CellTask, GeneratorParams, derive_seed
@@ -52,17 +54,53 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-def generator_code_hash() -> str:
-    """sha256 of the source of every module that shapes generated content."""
-    digest = hashlib.sha256()
-    for module in (generator, names):
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()
+def content_sources() -> dict[str, str]:
+    """The source code of every module and function that shapes a version's files, by name.
+
+    The generator and the shipped names (whole modules); how cells are planned into tasks, run
+    and gathered back in task order, and grouped, shuffled and numbered into splits; the JSONL
+    writer and the manifest's counts; how the vocabulary is built, tokenized and saved; and how
+    a split's noun counts are read from its range.
+    """
+    pieces: dict[str, Any] = {
+        "stories.generator": generator,
+        "stories.names": names,
+        "stories.build.plan_tasks": plan_tasks,
+        "stories.build.run_tasks": run_tasks,
+        "stories.build.assemble_splits": assemble_splits,
+        "stories.build._write_version": _write_version,
+        "stories.build._counts": _counts,
+        "stories.jsonl.write_records": write_records,
+        "stories.vocab.tokenize": vocabulary.tokenize,
+        "stories.vocab.Vocabulary.build": vocabulary.Vocabulary.build,
+        "stories.vocab.Vocabulary.save": vocabulary.Vocabulary.save,
+        "stories.config.DatasetConfig.noun_counts": DatasetConfig.noun_counts,
+    }
+    return {name: inspect.getsource(piece) for name, piece in pieces.items()}
+
+
+def content_constants() -> dict[str, Any]:
+    """The values of the constants that shape a version's files and live outside the hashed
+    sources: the dense categories' turn factors, the split order (tasks generate their cells
+    in it) and the vocabulary's reserved tokens and token pattern."""
+    return {
+        "DENSE_TURN_FACTORS": dict(DENSE_TURN_FACTORS),
+        "SPLITS": list(SPLITS),
+        "RESERVED": list(vocabulary.RESERVED),
+        "TOKEN_PATTERN": [vocabulary.TOKEN_PATTERN.pattern, vocabulary.TOKEN_PATTERN.flags],
+    }
+
+
+def content_code_hash() -> str:
+    """sha256 of :func:`content_sources` and :func:`content_constants`: everything besides
+    the config and the seed that a version's files depend on."""
+    payload = {"sources": content_sources(), "constants": content_constants()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def dataset_hash(config: DatasetConfig, seed: int) -> str:
     """Full hex hash identifying the content of ``config`` generated with ``seed``."""
-    payload = {"config": config.content_dict(), "seed": seed, "generator": generator_code_hash()}
+    payload = {"config": config.content_dict(), "seed": seed, "code": content_code_hash()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -210,7 +248,7 @@ def _write_version(
         "hash": dataset_hash(config, seed),
         "seed": seed,
         "config": config.content_dict(),
-        "generator": {"code_sha256": generator_code_hash(), "package_version": _package_version()},
+        "generator": {"code_sha256": content_code_hash(), "package_version": _package_version()},
         "totals": {split: len(records) for split, records in splits.items()},
         "counts": _counts(results),
         "shortfalls": [
