@@ -3,9 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: run serve test test-fast chromium lint typecheck check benchmark clean
+.PHONY: run serve lab test test-fast chromium lint typecheck check benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +23,24 @@ run: $(STAMP)
 ## one worker (docs/service.md); Ctrl-C stops it.
 serve: $(STAMP)
 	$(BIN)/storyqa-service start
+
+## JupyterLab for the notebooks (README, "Training from Python"): on http://127.0.0.1:$(LAB_PORT)
+## (`make lab LAB_PORT=9999` for another port), opened on notebooks/, with the .venv's Python as
+## the python3 kernel: registered inside the .venv (not in your home) and first on JUPYTER_PATH,
+## so no other python3 kernelspec shadows it. It opens no browser: open the URL it prints, token
+## included (as root, e.g. in a container, it allows root). Ctrl-C twice stops it.
+LAB_PORT ?= 8888
+LAB_KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
+
+lab: $(STAMP) $(LAB_KERNEL)
+	JUPYTER_PATH="$(abspath $(VENV))/share/jupyter$${JUPYTER_PATH:+:$$JUPYTER_PATH}" \
+	  $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) \
+	  --ServerApp.port_retries=0 --ServerApp.root_dir="$(CURDIR)/notebooks" \
+	  $$([ "$$(id -u)" = 0 ] && echo --ServerApp.allow_root=True)
+
+$(LAB_KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
+	  --display-name "Python 3 (storyqa .venv)"
 
 ## Whole test suite, slow tests included, then lint, format, import layers and type check.
 test: $(STAMP) chromium

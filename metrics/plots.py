@@ -192,7 +192,7 @@ def learning_curve_png(metrics_jsonl: str | Path) -> bytes | None:
             points = series.dropna()
             axes.plot(points.index, points.to_numpy(), marker="o", ms=3, label=stage)
         axes.set(xlabel="epoch", ylabel=metric, title=metric)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
         if series_by_stage:
             axes.legend()

@@ -75,6 +75,22 @@ def test_plot_learning_curve_writes_a_png(tmp_path) -> None:
     assert data[:8] == PNG_MAGIC and len(data) > 1000
 
 
+@pytest.mark.parametrize("epochs", [1, 4])
+def test_learning_curve_marks_whole_epochs_only(tmp_path, monkeypatch, epochs: int) -> None:
+    path = tmp_path / "metrics.jsonl"
+    write_metrics(path, epochs=epochs)
+    figures = []
+    monkeypatch.setattr(plots, "_png", lambda figure: figures.append(figure) or b"")
+    plots.learning_curve_png(path)
+    (figure,) = figures
+    figure.canvas.draw()
+    for axes in figure.axes:
+        low, high = axes.get_xlim()
+        ticks = [tick for tick in axes.get_xticks() if low <= tick <= high]
+        assert ticks and all(tick == int(tick) for tick in ticks), ticks
+        assert {0, epochs - 1} <= set(ticks)
+
+
 def test_plot_learning_curve_without_series_raises(tmp_path) -> None:
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"name": "best/epoch", "value": 1, "kind": "field"}\n')

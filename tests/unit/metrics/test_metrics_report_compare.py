@@ -50,7 +50,7 @@ def test_run_report_embeds_summary_tables_and_plots(tmp_path, two_models) -> Non
     page = path.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "<h2>Summary</h2>" in page and "lstm-x-1" in page
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
     assert "<h2>Split: valid_comp</h2>" in page and "<h2>Split: test</h2>" in page
     assert page.index("Split: valid_comp") < page.index("Split: test")
     # learning curve + 3 plots per split
@@ -60,7 +60,52 @@ def test_run_report_embeds_summary_tables_and_plots(tmp_path, two_models) -> Non
     accuracy = f"{results['test'].accuracy:.4f}"
     assert accuracy in page
     assert page.count("<h4>by_category_noun</h4>") == 2
-    assert "most confident misclassified (first 20 of" in page
+    assert re.search(r"most confident misclassified <span[^>]*>\(first 20 of", page)
+    assert 'class="dataframe"' not in page  # no pandas default tables
+
+
+def _tables(page: str) -> list[str]:
+    return re.findall(r"<table.*?</table>", page, flags=re.DOTALL)
+
+
+def _style(page: str) -> str:
+    found = re.search(r"<style>(.*?)</style>", page, flags=re.DOTALL)
+    assert found is not None
+    return found.group(1)
+
+
+def test_run_report_opens_with_the_headline_accuracy_per_split_with_its_interval(
+    tmp_path, two_models
+) -> None:
+    results = two_models["lstm"]
+    page = write_run_report(tmp_path / "report.html", results, {"run id": "lstm-x-1"}).read_text()
+    first = _tables(page)[0]
+    assert first.startswith('<table class="metrics headline">')
+    assert page.index(first) < page.index("<h2>Summary</h2>") < page.index("<h2>Split:")
+    rows = re.findall(r"<tr>(.*?)</tr>", first.split("<tbody>")[1])
+    assert [re.search(r">([^<]+)</th>", row).group(1) for row in rows] == list(results)
+    for row, result in zip(rows, results.values(), strict=True):
+        correct = result.confusion.tn + result.confusion.tp
+        low, high = wilson_interval(correct, result.n_samples)
+        assert f"<td>{result.n_samples}</td>" in row
+        assert f'{result.accuracy:.3f} <span class="ci">[{low:.3f}, {high:.3f}]</span>' in row
+    assert "best" not in first  # one column: nothing to single out
+
+
+def test_run_report_summary_has_no_header_row_and_shares_the_comparison_style(
+    tmp_path, two_models
+) -> None:
+    from metrics.report import ComparedRun, write_comparison_page
+
+    summary = {"run id": "lstm-x-1", "seed": 3, "best val accuracy": "0.8125"}
+    page = write_run_report(tmp_path / "report.html", two_models["lstm"], summary).read_text()
+    table = _tables(page.split("<h2>Summary</h2>")[1])[0]
+    assert "<thead>" not in table and ">field<" not in table and ">value<" not in table
+    rows = re.findall(r"<tr><th>(.*?)</th><td[^>]*>(.*?)</td></tr>", table)
+    assert rows == [(key, str(value)) for key, value in summary.items()]
+    run = ComparedRun("lstm", "lstm-x-1", "lstm", 0, "all_4dir-x")
+    comparison = write_comparison_page(tmp_path / "c.html", compare_results(two_models), [run])
+    assert _style(page) == _style(comparison.read_text())
 
 
 def test_run_report_accepts_a_ready_png_and_no_curve(tmp_path, two_models) -> None:
@@ -70,6 +115,23 @@ def test_run_report_accepts_a_ready_png_and_no_curve(tmp_path, two_models) -> No
     assert base64.b64encode(png.read_bytes()).decode() in with_png.read_text()
     without = write_run_report(tmp_path / "b.html", two_models["lstm"], {})
     assert "Learning curve" not in without.read_text()
+
+
+def test_run_report_wraps_stories_and_aligns_words_left_and_numbers_right(tmp_path, make) -> None:
+    p = make(60, seed=4)
+    examples = p.examples.assign(
+        story=[f"Ann walks north. Bo follows Ann. {i}" * 3 for i in range(60)]
+    )
+    result = MetricsProcessor().evaluate(p.y_true, p.y_prob, p.metadata, examples=examples)
+    page = write_run_report(tmp_path / "r.html", {"test": result}, {}).read_text()
+    table = _tables(page.split("most confident misclassified")[1])[0]
+    heads = re.findall(r"<th(?: class=\"(\w+)\")?>([^<]*)</th>", table.split("</thead>")[0])
+    kinds = {name: kind for kind, name in heads}
+    assert kinds["story"] == "text" and kinds["question"] == "label"
+    assert kinds["probability"] == kinds["label"] == kinds["position"] == ""
+    first = result.misclassified.iloc[0]
+    assert f'<td class="text">{first["story"]}</td>' in table
+    assert f'<td class="label">{first["question"]}</td><td>{first["label"]}</td>' in table
 
 
 def test_comparison_difference_is_second_minus_first(two_models) -> None:
