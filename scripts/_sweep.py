@@ -147,10 +147,11 @@ class SweepSession:
         except Exception as error:
             logger.warning("the sweep's MLflow run %s not completed: %s", self.parent.run_id, error)
             return
-        print(
-            f"MLflow: sweep run {self.parent.run_id} holds its jobs' runs as children "
-            f"(mlflow ui --backend-store-uri {self.tracking_uri})"
-        )
+        from trainers.tracking.mlflow_ui import mlflow_ui_line
+
+        print(f"MLflow: sweep run {self.parent.run_id} holds its jobs' runs as children")
+        if self.tracking_uri and self.parent.experiment_id:
+            print(mlflow_ui_line(self.tracking_uri, self.parent.experiment_id))
 
     def abort(self) -> None:
         """At exit without :meth:`end` (a failed job, SIGTERM, Ctrl-C): mark the MLflow run

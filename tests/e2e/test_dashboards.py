@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,8 @@ RUN_NAME = "demo-run"
 ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
 #: First words that make an inline code span of the README a command.
 COMMAND_WORDS = ("python", "make", "pytest", "pip")
+#: A rule of the Makefile: its target names, then a colon (not ``:=``).
+MAKE_RULE = re.compile(r"^([A-Za-z][\w.-]*(?:[ \t]+[A-Za-z][\w.-]*)*)[ \t]*:(?!=)", re.M)
 
 
 # --- the README's commands ------------------------------------------------------------------
@@ -82,7 +85,20 @@ def missing_executable(command: str) -> str | None:
         return None
     if first.startswith(".venv/bin/"):
         return None if (BIN / first.removeprefix(".venv/bin/")).exists() else first
+    if first == "make":
+        return missing_make_target(words[1:])
     return None if (BIN / first).exists() or shutil.which(first) else first
+
+
+def missing_make_target(arguments: list[str]) -> str | None:
+    """``make <target>`` for the first target of ``arguments`` (variables and options aside)
+    that the Makefile lacks, or ``None``."""
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = {name for rule in MAKE_RULE.findall(makefile) for name in rule.split()}
+    for argument in arguments:
+        if "=" not in argument and not argument.startswith("-") and argument not in targets:
+            return f"make {argument}"
+    return None
 
 
 def test_readme_commands_are_found() -> None:
@@ -102,6 +118,8 @@ def test_a_missing_command_is_reported() -> None:
     assert missing_executable("no-such-dashboard --logdir x") == "no-such-dashboard"
     assert missing_executable("python scripts/no_such.py") == "scripts/no_such.py"
     assert missing_executable("NEPTUNE_API_TOKEN=... neptune sync --path x") is None
+    assert missing_executable("make no-such-target LAB_PORT=9999") == "make no-such-target"
+    assert missing_executable("make lab LAB_PORT=9999") is None
 
 
 # --- an output root with one run in every dashboard's store ---------------------------------
@@ -164,6 +182,35 @@ def test_mlflow_serves_the_sqlite_store(tracked: Tracked, tmp_path: Path, subcom
             {"experiment_ids": [tracked.mlflow_experiment_id]},
         )
     assert [run["info"]["run_name"] for run in found["runs"]] == [RUN_NAME]
+
+
+@pytest.mark.slow
+def test_the_printed_mlflow_ui_line_opens_the_model_training_view(
+    tracked: Tracked, tmp_path: Path
+) -> None:
+    """The line ``train.py`` and a sweep end with, followed in a real browser: its ``mlflow ui``
+    command (on a free port) serves the store, and its address opens the experiment on
+    MLflow's "Model training" view (the runs table, with the run), not on the GenAI page."""
+    from tests.e2e.test_service_page import CHROMIUM, CHROMIUM_ARGS, _no_browser
+    from trainers.tracking.mlflow_ui import LOCAL_UI, mlflow_ui_line
+
+    missing = _no_browser()
+    if missing:
+        pytest.skip(missing)
+    from playwright.sync_api import expect, sync_playwright
+
+    line = mlflow_ui_line(tracked.tracking_uri, tracked.mlflow_experiment_id)
+    command, url = line.removeprefix("MLflow UI: ").split(", then open ")
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    argv = [str(BIN / "mlflow"), *shlex.split(command)[1:], "--host", HOST, "--port", str(port)]
+    with serving(argv, f"{base}/health", tmp_path / "mlflow.log"), sync_playwright() as browser:
+        launched = browser.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = launched.new_page()
+        page.goto(url.replace(LOCAL_UI, base))
+        expect(page.get_by_role("link", name=RUN_NAME)).to_be_visible(timeout=60_000)
+        assert re.search(r"#/experiments/\d+/runs\?workflowType=machine_learning", page.url)
+        launched.close()
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "not created" not in done.stderr and "disabled" not in done.stderr, done.stderr
-    return {"out": out, "base": base}
+    return {"out": out, "base": base, "stdout": done.stdout}
 
 
 def mlflow_runs(out: Path) -> tuple[Any, dict[str, Any]]:
@@ -97,6 +97,14 @@ def test_the_sweep_is_one_mlflow_run_with_its_jobs_as_children(sweep: dict[str, 
     assert {"comparison.html", "comparison.csv", "comparison-paired.csv"} <= files
     assert parent.data.metrics[ns.sweep_field("jobs")] == 2
     assert parent.data.metrics[ns.sweep_field("trained")] == 2
+    *_, said, last = sweep["stdout"].strip().splitlines()  # where MLflow's UI shows the sweep
+    assert said == f"MLflow: sweep run {parent.info.run_id} holds its jobs' runs as children"
+    assert last == (
+        f"MLflow UI: mlflow ui --backend-store-uri sqlite:///{out.resolve()}/mlflow.db, then "
+        f"open http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}"
+        "?workflowType=machine_learning"
+    )
+    assert sweep["stdout"].count("MLflow UI:") == 1  # once, not once per job
     for run_dir in (out / "runs").iterdir():  # JSONL (and Neptune) carry the sweep id too
         records = [
             json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()

@@ -2,14 +2,21 @@
 registered under a name.
 
 With the ``mlflow`` sink on, :func:`log_run_model` (called at the end of
-:func:`~trainers.runs.pipeline.run_pipeline`) logs the best model to the run's MLflow run at
-the artifact path ``model``: a python-function model (:class:`~trainers.runs.pyfunc.StoryQAModel`)
-whose input is a DataFrame with ``story`` and ``question`` and whose output has
-``probability`` and ``answer``, with its signature, an input example, the vocabulary, and the
-network saved with MLflow's flavour for its framework (``pytorch`` or ``keras``) underneath.
-The run folder records where it went (:data:`RECORD_FILE`). Then::
+:func:`~trainers.runs.pipeline.run_pipeline`) logs the best model with
+``mlflow.pyfunc.log_model(name="model", ...)`` as an MLflow 3 logged model of the run's
+experiment, made by the run (its source run, and one of the run's outputs): a python-function
+model (:class:`~trainers.runs.pyfunc.StoryQAModel`) whose input is a DataFrame with ``story``
+and ``question`` and whose output has ``probability`` and ``answer``, with its signature, an
+input example, pinned pip requirements, the vocabulary, and the network saved with MLflow's
+flavour for its framework (``pytorch`` or ``keras``) underneath. The model carries the run's
+parameters and its short tags, and the run's overall evaluation metrics (``eval/<split>/...``)
+are linked to it, each with the dataset it was computed on (the run's training and validation
+inputs for ``train`` and ``valid_a``; the dataset version with the split for the others). MLflow's
+UI lists it in the run's "Logged models" and the experiment's Models tab. The run folder
+records where it went (:data:`RECORD_FILE`). Then::
 
-    mlflow.pyfunc.load_model("runs:/<mlflow run id>/model").predict(frame)
+    mlflow.pyfunc.load_model("models:/<model id>").predict(frame)
+    mlflow.pyfunc.load_model("runs:/<mlflow run id>/model").predict(frame)   # the same model
     mlflow models serve -m runs:/<mlflow run id>/model --env-manager local -h 127.0.0.1
 
 :func:`register_run_model` puts it into MLflow's model registry under a name, with an alias
@@ -25,7 +32,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -48,8 +55,16 @@ RECORD_FILE: Final = "mlflow_model.json"
 DEFAULT_ALIAS: Final = "champion"
 #: MLflow's switch for its artifact download bars.
 PROGRESS_BAR_VARIABLE: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+#: The variable MLflow reads (and sets) for its global tracking URI.
+TRACKING_URI_VARIABLE: Final = "MLFLOW_TRACKING_URI"
 #: Rows of the input example (from the run's validation split).
 EXAMPLE_ROWS: Final = 2
+#: The dataset input (its ``mlflow.data.context``) each split's metrics are linked to, as
+#: :func:`~trainers.runs.pipeline.run_pipeline` trains: on ``train``, picking the best epoch on
+#: ``valid_a``. Other splits are linked to the dataset version with the split as digest.
+SPLIT_INPUTS: Final = {"train": "training", "valid_a": "validation"}
+#: The longest dataset digest MLflow keeps (as the sink's inputs).
+MAX_DIGEST_LENGTH: Final = 36
 
 
 class ServingError(TrainerError):
@@ -63,7 +78,10 @@ class LoggedModel:
     Attributes:
         tracking_uri: The MLflow tracking URI (``sqlite:///.../mlflow.db`` by default).
         run_id: The MLflow run id.
-        artifact_path: The model's artifact path in that run.
+        artifact_path: The model's name in that run (``runs:/<run id>/<name>``).
+        model_id: The MLflow logged model's id (``m-...``); ``None`` in a record written before
+            storyqa logged MLflow 3 models (the model is then the run's artifacts).
+        experiment_id: The MLflow experiment of the run.
     """
 
     FILENAME: ClassVar[str] = RECORD_FILE
@@ -71,18 +89,28 @@ class LoggedModel:
     tracking_uri: str
     run_id: str
     artifact_path: str = MODEL_ARTIFACT_PATH
+    model_id: str | None = None
+    experiment_id: str | None = None
 
     @property
     def model_uri(self) -> str:
         """``runs:/<run id>/model``."""
         return f"runs:/{self.run_id}/{self.artifact_path}"
 
+    @property
+    def logged_model_uri(self) -> str | None:
+        """``models:/<model id>``, or ``None`` without a logged model."""
+        return f"models:/{self.model_id}" if self.model_id else None
+
     def save(self, run_dir: Path) -> Path:
         """Write the record into the run folder."""
         from trainers.records.io import write_json_atomic
 
         path = run_dir / self.FILENAME
-        write_json_atomic(path, {**asdict(self), "model_uri": self.model_uri})
+        record = {**asdict(self), "model_uri": self.model_uri}
+        if self.logged_model_uri:
+            record["logged_model_uri"] = self.logged_model_uri
+        write_json_atomic(path, record)
         return path
 
     @classmethod
@@ -99,7 +127,13 @@ class LoggedModel:
                 "the MLflow sink on (tracker.sinks=[jsonl,mlflow])"
             )
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["tracking_uri"], data["run_id"], data.get("artifact_path", "model"))
+        return cls(
+            data["tracking_uri"],
+            data["run_id"],
+            data.get("artifact_path", MODEL_ARTIFACT_PATH),
+            data.get("model_id"),
+            data.get("experiment_id"),
+        )
 
 
 @dataclass(frozen=True)
@@ -155,8 +189,9 @@ def log_run_model(trainer: ModelTrainer, model: Any, dataset: StoryDataset) -> L
         run_id=trainer.run_dir.name,
     )
     example = _example(dataset)
+    identity = DatasetIdentity(str(version), str(trainer.dataset.hash or ""))
     try:
-        logged = log_model(target, model, dataset.vocab.tokens, spec, example)
+        logged = log_model(target, model, dataset.vocab.tokens, spec, example, identity)
     except Exception as error:  # the run is complete; its MLflow model is an extra
         logger.warning(
             "the run's model was not logged to MLflow (%s: %s); the run itself is complete",
@@ -166,8 +201,9 @@ def log_run_model(trainer: ModelTrainer, model: Any, dataset: StoryDataset) -> L
         return None
     logged.save(trainer.run_dir)
     trainer.echo(
-        f"MLflow model: {logged.model_uri} (serve it: MLFLOW_TRACKING_URI={logged.tracking_uri} "
-        f"mlflow models serve -m {logged.model_uri} --env-manager local -h 127.0.0.1)"
+        f"MLflow model: {logged.logged_model_uri} = {logged.model_uri} (serve it: "
+        f"MLFLOW_TRACKING_URI={logged.tracking_uri} mlflow models serve -m {logged.model_uri} "
+        "--env-manager local -h 127.0.0.1)"
     )
     return logged
 
@@ -178,56 +214,184 @@ def _example(dataset: StoryDataset) -> Any:
 
 
 def log_model(
-    target: tuple[str, str], model: Any, tokens: Iterable[str], spec: ModelSpec, example: Any
+    target: tuple[str, str],
+    model: Any,
+    tokens: Iterable[str],
+    spec: ModelSpec,
+    example: Any,
+    dataset: DatasetIdentity | None = None,
 ) -> LoggedModel:
-    """Save the MLflow model in a temporary folder and log it to run ``target``
-    (``(tracking uri, run id)``) at :data:`MODEL_ARTIFACT_PATH`."""
+    """Log the MLflow model of run ``target`` (``(tracking uri, run id)``): a logged model named
+    :data:`MODEL_ARTIFACT_PATH` made by that run, with the run's parameters and short tags, and
+    the run's evaluation metrics linked to it (each with its split's dataset, when
+    ``dataset`` is given).
+
+    Raises:
+        Exception: Whatever MLflow raises (a model created before the failure is marked
+            ``FAILED`` by MLflow).
+    """
+    import mlflow.pyfunc
+    from mlflow.entities import LoggedModelOutput
     from mlflow.tracking import MlflowClient
+
+    from trainers.runs.pyfunc import ARTIFACT, StoryQAModel
 
     tracking_uri, run_id = target
     folder = Path(tempfile.mkdtemp(prefix="storyqa-mlflow-model-"))
     try:
-        path = save_model(folder / MODEL_ARTIFACT_PATH, model, tokens, spec, example)
+        staging = write_artifacts(folder / ARTIFACT, model, tokens, spec)
         client = MlflowClient(tracking_uri=tracking_uri)
-        with quiet_mlflow():
-            client.log_artifacts(run_id, str(path), MODEL_ARTIFACT_PATH)
+        run = client.get_run(run_id)
+        experiment_id = str(run.info.experiment_id)
+        created = client.create_logged_model(
+            experiment_id,
+            name=MODEL_ARTIFACT_PATH,
+            source_run_id=run_id,
+            tags=model_tags(run.data.tags),
+            params=dict(run.data.params),
+            model_type=run.data.tags.get("model"),
+        )
+        with quiet_mlflow(), tracking_uri_set(tracking_uri):
+            mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT_PATH,
+                python_model=StoryQAModel(),
+                artifacts={ARTIFACT: str(staging)},
+                signature=signature(),
+                input_example=example,
+                pip_requirements=requirements(spec.framework),
+                model_id=created.model_id,
+            )
+        linked = evaluation_metrics(client, run, created.model_id, dataset)
+        step = max((metric.step for metric in linked), default=0)
+        client.log_outputs(run_id, models=[LoggedModelOutput(created.model_id, step)])
+        if linked:
+            client.log_batch(run_id, metrics=linked)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return LoggedModel(tracking_uri, run_id)
+    return LoggedModel(tracking_uri, run_id, model_id=created.model_id, experiment_id=experiment_id)
 
 
-def save_model(
-    path: Path, model: Any, tokens: Iterable[str], spec: ModelSpec, example: Any
-) -> Path:
-    """Write the MLflow model to ``path`` (a new folder): the pyfunc, its signature and input
-    example, and under its artifacts the vocabulary, the settings and the network in its
-    framework's flavour."""
-    import mlflow.pyfunc
+def model_tags(run_tags: Mapping[str, str]) -> dict[str, str]:
+    """The run's tags that its logged model carries too: the storyqa run id, who made it and
+    from where (MLflow's user, source and git commit) and the short tags (``model``...).
 
-    from stories.vocab import Vocabulary
-    from trainers.runs.pyfunc import (
-        ARTIFACT,
-        NETWORK_DIR,
-        SETTINGS_FILE,
-        VOCAB_FILE,
-        StoryQAModel,
+    Example:
+        >>> model_tags({"model": "lstm", "mlflow.user": "ada", "context/command": "python"})
+        {'mlflow.user': 'ada', 'model': 'lstm'}
+    """
+    from metrics import namespaces as ns
+    from trainers.tracking.sinks.mlflow import MlflowSink
+
+    keys = (
+        MlflowSink.RUN_ID_TAG,
+        MlflowSink.USER_TAG,
+        MlflowSink.SOURCE_NAME_TAG,
+        MlflowSink.SOURCE_TYPE_TAG,
+        MlflowSink.GIT_COMMIT_TAG,
+        *ns.RUN_TAG_KEYS,
     )
+    return {key: run_tags[key] for key in keys if key in run_tags}
 
-    staging = path.parent / f".{path.name}-artifacts"
-    staging.mkdir(parents=True)
-    Vocabulary(tuple(tokens)).save(staging / VOCAB_FILE)
-    (staging / SETTINGS_FILE).write_text(json.dumps(asdict(spec), indent=1) + "\n")
-    with quiet_mlflow():
-        _save_network(staging / NETWORK_DIR, model, spec.framework)
-        mlflow.pyfunc.save_model(
-            str(path),
-            python_model=StoryQAModel(),
-            artifacts={ARTIFACT: str(staging)},
-            signature=signature(),
-            input_example=example,
-            pip_requirements=requirements(spec.framework),
+
+@dataclass(frozen=True)
+class DatasetIdentity:
+    """The dataset a run's splits come from, as its MLflow inputs name it.
+
+    Attributes:
+        name: The dataset version (``all_4dir-default-f3154c65``).
+        hash: Its content hash.
+    """
+
+    name: str
+    hash: str
+
+    def digest(self, split: str) -> str:
+        """The digest of ``split`` when no run input names it: ``<hash[:24]>-<split>``.
+
+        Example:
+            >>> DatasetIdentity("all_4dir-tiny-1a2b3c4d", "f" * 64).digest("test")
+            'ffffffffffffffffffffffff-test'
+        """
+        return (f"{self.hash[:24]}-{split}" if self.hash else split)[:MAX_DIGEST_LENGTH]
+
+
+def evaluation_metrics(
+    client: Any, run: Any, model_id: str, dataset: DatasetIdentity | None
+) -> list[Any]:
+    """The run's overall evaluation metrics (``eval/<split>/<metric>``, the latest point of
+    each) as MLflow ``Metric`` objects of logged model ``model_id``, each with the dataset of
+    its split: the run's input for the split (:data:`SPLIT_INPUTS`), else ``dataset`` with
+    :meth:`DatasetIdentity.digest` (none without it)."""
+    from mlflow.entities import Metric
+
+    from metrics import namespaces as ns
+    from trainers.tracking.sinks.mlflow import MlflowSink
+
+    inputs = {}
+    for item in getattr(run.inputs, "dataset_inputs", None) or []:
+        for tag in item.tags:
+            if tag.key == MlflowSink.DATASET_CONTEXT_TAG:
+                inputs[tag.value] = (item.dataset.name, item.dataset.digest)
+    linked = []
+    for key in sorted(run.data.metrics):
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != ns.EVAL or parts[2] not in ns.EVAL_METRICS:
+            continue
+        split = parts[1]
+        name: str | None = None
+        digest: str | None = None
+        if SPLIT_INPUTS.get(split) in inputs:
+            name, digest = inputs[SPLIT_INPUTS[split]]
+        elif dataset is not None:
+            name, digest = dataset.name, dataset.digest(split)
+        latest = client.get_metric_history(run.info.run_id, key)[-1]
+        linked.append(
+            Metric(
+                key,
+                latest.value,
+                latest.timestamp,
+                latest.step,
+                model_id=model_id,
+                run_id=run.info.run_id,
+                dataset_name=name,
+                dataset_digest=digest,
+            )
         )
-    return path
+    return linked
+
+
+def write_artifacts(folder: Path, model: Any, tokens: Iterable[str], spec: ModelSpec) -> Path:
+    """Write the model's artifact folder (a new one): the vocabulary, the settings and the
+    network in its framework's flavour."""
+    from stories.vocab import Vocabulary
+    from trainers.runs.pyfunc import NETWORK_DIR, SETTINGS_FILE, VOCAB_FILE
+
+    folder.mkdir(parents=True)
+    Vocabulary(tuple(tokens)).save(folder / VOCAB_FILE)
+    (folder / SETTINGS_FILE).write_text(json.dumps(asdict(spec), indent=1) + "\n")
+    with quiet_mlflow():
+        _save_network(folder / NETWORK_DIR, model, spec.framework)
+    return folder
+
+
+@contextlib.contextmanager
+def tracking_uri_set(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI set to ``uri`` for the block (``mlflow.pyfunc.log_model``
+    logs to that one), then as it was: the URI set before, or none (with the
+    ``MLFLOW_TRACKING_URI`` variable as it was)."""
+    import mlflow
+
+    variable = os.environ.get(TRACKING_URI_VARIABLE)
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset
+        if variable is None:
+            os.environ.pop(TRACKING_URI_VARIABLE, None)
+        else:
+            os.environ[TRACKING_URI_VARIABLE] = variable
 
 
 @contextlib.contextmanager
@@ -300,10 +464,23 @@ def _save_network(folder: Path, model: Any, framework: str) -> None:
     )
 
 
+def link_version(client: Any, model_id: str, name: str, version: int) -> None:
+    """Add version ``version`` of registered model ``name`` to the versions logged model
+    ``model_id`` lists (its ``mlflow.modelVersions`` tag, as ``mlflow.register_model`` keeps it;
+    MLflow's UI shows them on the model's page)."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    model = client.get_logged_model(model_id)
+    versions = json.loads(model.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    versions.append({"name": name, "version": version})
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(versions)})
+
+
 def register_run_model(
     run_dir: str | Path, name: str, alias: str | None = DEFAULT_ALIAS
 ) -> dict[str, Any]:
-    """Register the MLflow model a run logged under ``name`` (a new version), with ``alias``.
+    """Register the MLflow model a run logged under ``name`` (a new version of its logged
+    model, ``models:/<model id>``), with ``alias``.
 
     Returns:
         ``name``, ``version``, ``alias``, ``source`` and ``model_uri``
@@ -319,8 +496,16 @@ def register_run_model(
     try:
         if not client.search_registered_models(filter_string=f"name = '{name}'"):
             client.create_registered_model(name)
-        source = f"{client.get_run(logged.run_id).info.artifact_uri}/{logged.artifact_path}"
-        version = client.create_model_version(name, source, run_id=logged.run_id)
+        if logged.logged_model_uri:  # the logged model: a version of it, linked to it
+            source = logged.logged_model_uri
+        else:  # a record of the run's artifacts, written before storyqa logged MLflow 3 models
+            source = f"{client.get_run(logged.run_id).info.artifact_uri}/{logged.artifact_path}"
+        with tracking_uri_set(logged.tracking_uri):  # MLflow resolves models:/ on the global URI
+            version = client.create_model_version(
+                name, source, run_id=logged.run_id, model_id=logged.model_id
+            )
+        if logged.model_id:
+            link_version(client, logged.model_id, name, int(version.version))
         if alias:
             client.set_registered_model_alias(name, alias, version.version)
     except Exception as error:

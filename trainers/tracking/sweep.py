@@ -45,6 +45,7 @@ class SweepRun:
     Args:
         client: An ``MlflowClient`` on the sweep's store.
         run_id: The parent's MLflow run id.
+        experiment_id: Its experiment (where MLflow's UI shows the sweep).
     """
 
     KIND_TAG: ClassVar[str] = "storyqa.kind"
@@ -52,9 +53,10 @@ class SweepRun:
     SWEEP_DIR_TAG: ClassVar[str] = "storyqa.sweep_dir"
     ARTIFACT_KIND: ClassVar[str] = "sweep"
 
-    def __init__(self, client: Any, run_id: str):
+    def __init__(self, client: Any, run_id: str, experiment_id: str = ""):
         self.client = client
         self.run_id = run_id
+        self.experiment_id = experiment_id
         self._terminated = False
 
     @classmethod
@@ -92,7 +94,7 @@ class SweepRun:
         existing = cls._existing(client, experiment_id, sweep_dir, known_run_id)
         if existing is not None:
             client.update_run(existing, status="RUNNING")
-            return cls(client, existing)
+            return cls(client, existing, experiment_id)
         secrets = SecretFilter()
         line = secrets.redact_command(command)
         tags = {
@@ -114,7 +116,7 @@ class SweepRun:
             tags[MlflowSink.GIT_DIRTY_TAG] = str(git.dirty).lower()
         tags = {key: value[: MlflowSink.MAX_TAG_LENGTH] for key, value in tags.items()}
         run = client.create_run(experiment_id, run_name=f"sweep-{sweep_id}", tags=tags)
-        return cls(client, str(run.info.run_id))
+        return cls(client, str(run.info.run_id), experiment_id)
 
     @classmethod
     def _existing(

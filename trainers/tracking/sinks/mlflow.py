@@ -25,8 +25,10 @@ Mapping of storyqa values to MLflow (names are kept as they are: MLflow accepts 
 
 The default store is ``sqlite:///<output_root>/mlflow.db`` (browse it with
 ``mlflow ui --backend-store-uri sqlite:///models_out/mlflow.db``); a new experiment gets its
-artifact root from the config, never the current directory, and is marked as model training
-(``mlflow.experimentKind = custom_model_development``) so the UI opens on its runs. Creating a
+artifact root from the config, never the current directory, and is tagged as model training
+(``mlflow.experimentKind = custom_model_development``); MLflow 3's UI still opens an experiment
+on its GenAI page unless its address asks for the "Model training" view, which the line of
+:func:`~trainers.tracking.mlflow_ui.mlflow_ui_line` does. Creating a
 fresh sqlite store sets up its schema, which MLflow does not guard against a second process
 doing the same: parallel jobs (a joblib sweep) take a file lock next to the database
 (``.mlflow.db.lock``) for the client's first contact with the store. The run is tagged with the
@@ -363,3 +365,45 @@ class MlflowSink:
             self._monitor.finish()
         if not self._keep_end:
             self.client.set_terminated(self.run_id, self.STATUSES[status])
+
+
+#: The tag of an MLflow run whose attempt was abandoned (:func:`abandon_run`): the storyqa
+#: run id it belonged to.
+ABANDONED_RUN_ID_TAG = "storyqa.abandoned_run_id"
+
+
+def abandon_run(tracking_uri: str, experiment: str, run_name: str) -> list[str]:
+    """Close the MLflow runs of the storyqa run ``run_name`` that will never continue: an
+    attempt that finished no epoch, whose run is trained again from the start.
+
+    Each run tagged with :attr:`MlflowSink.RUN_ID_TAG` ``= run_name`` that is still open is set
+    ``KILLED``; every one then carries the run id as :data:`ABANDONED_RUN_ID_TAG` instead, so
+    the next attempt opens an MLflow run of its own rather than reopening the abandoned one. A
+    store or experiment that does not exist is left alone (nothing is created).
+
+    Args:
+        tracking_uri: The MLflow store.
+        experiment: The experiment of the run.
+        run_name: The storyqa run id.
+
+    Returns:
+        The MLflow run ids that were closed or detached.
+    """
+    database = _sqlite_path(tracking_uri)
+    if database is not None and not database.is_file():
+        return []
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs = client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`{MlflowSink.RUN_ID_TAG}` = '{run_name}'"
+    )
+    for run in runs:
+        if run.info.status in ("RUNNING", "SCHEDULED"):
+            client.set_terminated(run.info.run_id, MlflowSink.STATUSES["killed"])
+        client.set_tag(run.info.run_id, ABANDONED_RUN_ID_TAG, run_name)
+        client.delete_tag(run.info.run_id, MlflowSink.RUN_ID_TAG)
+    return [str(run.info.run_id) for run in runs]
