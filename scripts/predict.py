@@ -52,10 +52,12 @@ def _mode(plain: dict[str, Any]) -> str:
 @hydra.main(config_path=CONFIG_DIR, config_name="predict", version_base="1.3")
 @reports_user_errors
 def main(cfg: DictConfig) -> None:
-    from trainers.runs.predict import Predictor, predict_file
+    from trainers.runs.predict import Predictor, output_file, predict_file
 
     plain = to_plain(cfg)
     mode = _mode(plain)
+    if mode == "file":  # a bad output is refused before the model is loaded
+        output_file(plain["input"], plain["output"])
     run_dir = Registry(Path(plain["paths"]["output_dir"])).resolve_run(plain["run"])
     predictor = Predictor.from_run(
         run_dir, plain["checkpoint"], allow_unknown_words=bool(plain["allow_unknown_words"])

@@ -2,11 +2,16 @@
 
 Usage::
 
-    python scripts/registry.py list [--output-dir models_out] [--framework keras] [--model lstm]
-    python scripts/registry.py show <run id>
+    python scripts/registry.py list [paths.output_dir=models_out] [framework=keras] [model=lstm]
+    python scripts/registry.py show run=<run id>
     python scripts/registry.py rebuild      # re-register every finished run found in runs/
-    python scripts/registry.py register <run id> [--name storyqa-lstm] [--alias champion]
+    python scripts/registry.py register run=<run id> [name=storyqa-lstm] [alias=champion]
                                             # the run's MLflow model into MLflow's registry
+
+After the command, every setting is ``key=value``, as for every other storyqa command
+(``paths.output_dir=`` is the output root, as in ``train.py``). The older spellings
+(``--output-dir DIR``, ``--name``, ``--alias``, ``--framework``, ``--model``, the run id
+without ``run=``) are still read.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from models.settings import SettingsError
 from scripts._cli import EXIT_USER_ERROR
 from trainers.records.manifest import RunManifest
 from trainers.records.registry import Registry, RegistryEntry, RegistryError
@@ -46,39 +52,121 @@ def _table(entries: list[RegistryEntry]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--output-dir", default="models_out", help="output root")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", parents=[common], help="one line per registered run")
-    listing.add_argument("--framework", choices=["lightning", "keras"])
-    listing.add_argument("--model")
-    show = commands.add_parser("show", parents=[common], help="one entry as JSON")
-    show.add_argument("run_id")
-    commands.add_parser("rebuild", parents=[common], help="register every finished run in runs/")
-    register = commands.add_parser(
-        "register",
-        parents=[common],
-        help="put a run's MLflow model (logged with the mlflow sink) into MLflow's model registry",
-    )
-    register.add_argument("run_id")
-    register.add_argument("--name", help="registered model name (default: storyqa-<model>)")
-    register.add_argument("--alias", default="champion", help="alias of the new version")
-    args = parser.parse_args(argv)
-    if args.command == "register":
-        return _register(Registry(Path(args.output_dir)), args.run_id, args.name, args.alias)
+#: The command -> the ``key=value`` settings it takes (and their defaults).
+SETTINGS: dict[str, dict[str, str | None]] = {
+    "list": {"paths.output_dir": "models_out", "framework": None, "model": None},
+    "show": {"paths.output_dir": "models_out", "run": None},
+    "rebuild": {"paths.output_dir": "models_out"},
+    "register": {"paths.output_dir": "models_out", "run": None, "name": None, "alias": "champion"},
+}
+#: Older ``--flag`` spellings -> their key.
+FLAGS = {
+    "--output-dir": "paths.output_dir",
+    "--framework": "framework",
+    "--model": "model",
+    "--name": "name",
+    "--alias": "alias",
+}
+FRAMEWORKS = ("lightning", "keras")
+HELP = """
+settings (key=value, as for every storyqa command):
+  list      [paths.output_dir=models_out] [framework=lightning|keras] [model=<name>]
+            one line per registered run
+  show      run=<run id> [paths.output_dir=...]
+            one entry as JSON
+  rebuild   [paths.output_dir=...]
+            register every finished run in runs/
+  register  run=<run id or folder> [name=storyqa-<model>] [alias=champion]
+            [paths.output_dir=...]
+            put a run's MLflow model (logged with the mlflow sink) into MLflow's model
+            registry as a new version of name, with alias (alias= for none)
+"""
 
-    registry = Registry(Path(args.output_dir))
+
+def parse_settings(command: str, items: list[str]) -> dict[str, str | None]:
+    """The ``key=value`` settings of ``command`` over its defaults; an older ``--flag value``
+    or a bare run id (``show``, ``register``) is read as its key.
+
+    Example:
+        >>> parse_settings("register", ["run=lstm-x", "name=best"])["name"]
+        'best'
+        >>> parse_settings("show", ["lstm-x", "--output-dir", "out"])["paths.output_dir"]
+        'out'
+
+    Raises:
+        SettingsError: An unknown key, a value missing, or a required one not given.
+    """
+    settings = dict(SETTINGS[command])
+    given: dict[str, str] = {}
+    rest = list(items)
+    while rest:
+        item = rest.pop(0)
+        flag, _, inline = item.partition("=")
+        if flag in FLAGS:
+            if not inline and not rest:
+                raise SettingsError(f"{flag}: needs a value; give {FLAGS[flag]}=<value>")
+            given[FLAGS[flag]] = inline or rest.pop(0)
+        elif "=" in item and not item.startswith("-"):
+            key, _, value = item.partition("=")
+            given[key] = value
+        elif "run" in settings and "run" not in given and not item.startswith("-"):
+            given["run"] = item
+        else:
+            raise SettingsError(
+                f"{item!r}: not a setting; {command} takes key=value settings: "
+                f"{', '.join(f'{k}=...' for k in settings)}"
+            )
+    for key, value in given.items():
+        if key not in settings:
+            raise SettingsError(
+                f"{key}: unknown key for registry.py {command}; it takes {sorted(settings)}"
+            )
+        settings[key] = value
+    if "run" in settings and not settings["run"]:
+        raise SettingsError("run: required; give run=<run id> on the command line")
+    if settings.get("framework") and settings["framework"] not in FRAMEWORKS:
+        raise SettingsError(
+            f"framework: {settings['framework']!r} is not one of {list(FRAMEWORKS)}"
+        )
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        usage="%(prog)s {list,show,rebuild,register} [key=value ...]",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=list(SETTINGS), help="what to do (below)")
+    parser.add_argument(
+        "settings", nargs=argparse.REMAINDER, metavar="key=value", help="its settings (below)"
+    )
+    items = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(items):
+        parser.print_help()
+        return 0
+    args = parser.parse_args(items)
+    try:
+        settings = parse_settings(args.command, args.settings)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    registry = Registry(Path(str(settings["paths.output_dir"])))
+    if args.command == "register":
+        run, name, alias = settings["run"], settings["name"], settings["alias"]
+        assert run is not None
+        return _register(registry, run, name, alias or "")
     try:
         if args.command == "list":
-            filters = {k: v for k, v in (("framework", args.framework), ("model", args.model)) if v}
+            filters = {k: v for k in ("framework", "model") if (v := settings[k])}
             entries = registry.list(**filters)
             print(_table(entries) if entries else f"no runs registered in {registry.path}")
         elif args.command == "show":
-            print(json.dumps(asdict(registry.get(args.run_id)), indent=2))
+            print(json.dumps(asdict(registry.get(str(settings["run"]))), indent=2))
         else:
-            found = sorted((Path(args.output_dir) / "runs").glob(f"*/{RunManifest.FILENAME}"))
+            runs = registry.output_root / Registry.RUNS_DIR
+            found = sorted(runs.glob(f"*/{RunManifest.FILENAME}"))
             finished = [p.parent for p in found if RunManifest.load(p.parent).status == "finished"]
             for run_dir in finished:
                 registry.register_run(run_dir)

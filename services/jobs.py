@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -237,26 +236,17 @@ def _failure(error_class: str, message: str) -> Outcome:
 def _epochs_done(run_dir: Path) -> int | None:
     """The epochs an earlier attempt finished, when the run folder holds something to continue
     (else ``None``). A run that finished no epoch is started again from the start (its folder
-    cleared but for its log), saying so."""
+    cleared but for its log and the fence file, its MLflow run closed as ``KILLED``:
+    :func:`trainers.runs.pipeline.restart_unstarted_run`), saying so."""
     from trainers.records.manifest import RunManifest
+    from trainers.runs.pipeline import restart_unstarted_run
 
     if not RunManifest.path_for(run_dir).is_file():
         return None
-    try:
-        manifest = RunManifest.load(run_dir)
-    except ValueError:
-        manifest = None
-    if manifest is not None and (manifest.epochs_completed > 0 or manifest.training_done):
-        return manifest.epochs_completed
-    print("service: the earlier attempt finished no epoch; training again from the start")
-    for path in run_dir.iterdir():
-        if path.name in ("run.log", FENCE_FILE):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    return None
+    if restart_unstarted_run(run_dir, keep=(FENCE_FILE,)):
+        print("service: the earlier attempt finished no epoch; training again from the start")
+        return None
+    return RunManifest.load(run_dir).epochs_completed
 
 
 @contextlib.contextmanager

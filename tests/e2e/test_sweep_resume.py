@@ -1,11 +1,13 @@
 """Sweeps that resume, as a user meets them: a ``train.py -m`` sweep killed after its first job
 finished, then the same command again. The finished job is skipped, the interrupted one resumes
 its run from its last checkpoint, the registry holds each run once; ``retrain=true`` trains
-again. An Optuna search keeps its study in ``<output>/optuna.db`` and continues it: the trial
-count adds up across the two starts."""
+again. A job killed before its run finished an epoch trains that run again from the start. An
+Optuna search keeps its study in ``<output>/optuna.db`` and continues it: the trial count adds
+up across the two starts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.e2e.test_sweep_mlflow import sweep_runs
+from tests.e2e.test_sweep_mlflow import mlflow_runs, sweep_runs
 from tests.e2e.test_sweeps import QUICK, TINY_LSTM, registered, train
 from tests.e2e.test_train_cli import run as run_script
 
@@ -35,6 +37,12 @@ EPOCHS = 4
 ARGS = [
     *(a for a in QUICK if not a.startswith("trainer.max_epochs=")),
     f"trainer.max_epochs={EPOCHS}",
+]
+#: One quick epoch, logged to MLflow too.
+QUICK_MLFLOW = [
+    *(a for a in QUICK if not a.startswith("tracker.sinks=")),
+    "tracker.sinks=[jsonl,mlflow]",
+    "tracker.system_metrics=false",
 ]
 #: A small search space for the LSTM search (sweep overrides replace the config's).
 TINY_SPACE = ["model.hidden=choice(8,16)", "model.embedding_dim=choice(8)", "model.batch_size=64"]
@@ -67,9 +75,10 @@ def another_run_trained_an_epoch(out: Path) -> bool:
 
 
 def start_then_signal(
-    args: list[str], cwd: Path, ready: Callable[[], bool], signum: int
+    args: list[str], cwd: Path, ready: Callable[[], bool], signum: int, group: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Start ``train.py`` with ``args``; once ``ready()``, send ``signum``; wait for the end."""
+    """Start ``train.py`` with ``args``; once ``ready()``, send ``signum`` (``group``: to its
+    whole process group, the launcher's workers included); wait for the end."""
     log = cwd / f"killed-{signum}.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
@@ -78,13 +87,17 @@ def start_then_signal(
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             text=True,
+            start_new_session=group,
         )
         deadline = time.monotonic() + 600
         while not ready():
             assert process.poll() is None, f"ended before the kill:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "the sweep never got to the kill"
-            time.sleep(0.1)
-        os.kill(process.pid, signum)
+            time.sleep(0.05)
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            os.kill(process.pid, signum)
         process.wait(timeout=300)
     return subprocess.CompletedProcess(process.args, process.returncode, "", log.read_text())
 
@@ -145,6 +158,75 @@ def test_a_killed_sweep_started_again_skips_what_finished_and_resumes_the_rest(
     assert len(list((out / "multirun").iterdir())) == 2  # retrain=true: a sweep of its own
 
 
+def tracked_run_ids(out: Path) -> set[str]:
+    """The storyqa run ids that have an MLflow run (read straight from the store: it is being
+    written)."""
+    import sqlite3
+
+    if not (out / "mlflow.db").is_file():
+        return set()
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{out / 'mlflow.db'}?mode=ro", uri=True)
+        ) as db:
+            rows = db.execute("SELECT value FROM tags WHERE key = 'storyqa.run_id'").fetchall()
+    except sqlite3.Error:  # not created yet, or locked right now
+        return set()
+    return {value for (value,) in rows}
+
+
+def two_runs_in_their_first_epoch(out: Path) -> bool:
+    """Two runs are training their first epoch, each with its MLflow run open."""
+    first_epoch = {
+        run.name
+        for run, m in manifests(out).items()
+        if m["status"] == "running" and m["epochs_completed"] == 0
+    }
+    return len(first_epoch & tracked_run_ids(out)) == 2
+
+
+def test_a_sweep_killed_in_its_jobs_first_epoch_trains_them_again_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """Nothing to resume: each job trains its run again, in its folder, saying so; the MLflow
+    runs of the killed attempts are closed as KILLED, the new attempts log runs of their own."""
+    out = tmp_path / "out"
+    command = [
+        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY_LSTM,
+        "model.batch_size=8", *QUICK_MLFLOW, f"paths.output_dir={out}",
+    ]  # fmt: skip
+    killed = start_then_signal(
+        command, tmp_path, lambda: two_runs_in_their_first_epoch(out), signal.SIGKILL, group=True
+    )
+    assert killed.returncode == -signal.SIGKILL
+    killed_runs = sorted(manifests(out))
+    assert len(killed_runs) == 2
+
+    again = train(*command, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    for run in killed_runs:
+        assert f"restarted: this job's run {run} was interrupted before it finished an epoch" in (
+            again.stdout
+        )
+        assert manifests(out)[run]["status"] == "finished"
+        assert manifests(out)[run]["resumed_at"] == []  # trained from the start
+    assert sorted(manifests(out)) == killed_runs  # in the same folders
+    assert sorted(e["run_id"] for e in registered(out)) == [run.name for run in killed_runs]
+    client, _ = mlflow_runs(out)
+    experiment = client.get_experiment_by_name("storyqa")
+    statuses = {
+        (r.data.tags.get("storyqa.run_id"), r.data.tags.get("storyqa.abandoned_run_id")): (
+            r.info.status
+        )
+        for r in client.search_runs([experiment.experiment_id])
+        if r.data.tags.get("storyqa.kind") != "sweep"
+    }
+    for run in killed_runs:
+        assert statuses[(None, run.name)] == "KILLED"  # the killed attempt, closed
+        assert statuses[(run.name, None)] == "FINISHED"  # the new attempt's own run
+    assert len(statuses) == 4
+
+
 def optuna_trials(out: Path) -> list[Any]:
     import optuna
 
@@ -193,8 +275,6 @@ def test_a_killed_search_started_again_continues_its_study(tmp_path: Path) -> No
     jobs = sorted(int(p.parent.name) for p in sweep.glob("*/run_dir.txt"))
     assert jobs == [0, 2, 3]  # job folders are numbered by trial
     assert "Best trial: valid_a accuracy" in again.stdout
-    from tests.e2e.test_sweep_mlflow import mlflow_runs
-
     (parent,) = sweep_runs(out)  # the second start reopened the first start's run
     assert parent.info.status == "FINISHED"
     client, runs = mlflow_runs(out)

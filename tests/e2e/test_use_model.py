@@ -57,6 +57,7 @@ def train(model: str, out: Path, sinks: str) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = (out / "runs").glob(f"{model}-all_4dir-*")
+    (out.parent / f"train-{model}.stdout").write_text(done.stdout)
     return run_dir
 
 
@@ -301,12 +302,75 @@ def test_the_run_logged_a_pyfunc_model(
     expected = predictor(runs[model]).predict(rows["story"], rows["question"])
     assert np.abs(got["probability"].to_numpy() - expected.probabilities).max() < 1e-5
     assert list(got["answer"]) == list(expected.answers)
-    artifacts = Path(record["tracking_uri"].removeprefix("sqlite:///")).parent
-    network = list(
-        artifacts.rglob(f"{record['run_id']}/artifacts/model/artifacts/*/network/MLmodel")
-    )
+    location = mlflow.MlflowClient(record["tracking_uri"]).get_logged_model(record["model_id"])
+    network = list(Path(location.artifact_location.removeprefix("file://")).glob(
+        "artifacts/*/network/MLmodel"))  # fmt: skip
     flavour = "keras" if model == "lstm" else "pytorch"
     assert network and f"{flavour}:" in network[0].read_text()  # the framework flavour under it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", list(EXPORTS))
+def test_the_run_model_is_an_mlflow_logged_model_with_its_metrics(
+    runs: dict[str, Path], model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow 3 knows the model: found by ``search_logged_models`` as the run's output, with the
+    run's parameters and evaluation metrics (each with its split's dataset), loaded by its
+    ``models:/<model id>`` URI with the run's probabilities."""
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+
+    record = logged_model(runs[model])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", record["tracking_uri"])
+    run = mlflow.MlflowClient(record["tracking_uri"]).get_run(record["run_id"])
+    [found] = mlflow.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{record['run_id']}'",
+        output_format="list",
+    )
+    assert found.model_id == record["model_id"] and found.name == "model"
+    assert record["logged_model_uri"] == f"models:/{found.model_id}"
+    assert found.status == LoggedModelStatus.READY
+    assert run.outputs is not None and run.inputs is not None and found.metrics
+    assert [output.model_id for output in run.outputs.model_outputs] == [found.model_id]
+    assert found.params == run.data.params and found.params  # the run's hyperparameters
+    assert found.tags["storyqa.run_id"] == runs[model].name and found.tags["model"] == model
+    inputs = {item.tags[0].value: (item.dataset.name, item.dataset.digest)
+              for item in run.inputs.dataset_inputs}  # fmt: skip
+    linked = {(m.key, m.dataset_name, m.dataset_digest): m.value for m in found.metrics}
+    version, digest = inputs["training"]
+    for split, dataset in (("train", inputs["training"]), ("valid_a", inputs["validation"]),
+                           ("test", (version, f"{digest.rsplit('-', 1)[0]}-test"))):  # fmt: skip
+        scores, _ = evaluated(runs[model], split)
+        for metric in ("accuracy", "loss"):
+            value = linked[(f"eval/{split}/{metric}", *dataset)]
+            assert value == pytest.approx(scores[metric], abs=1e-6), (split, metric)
+    assert {m.model_id for m in found.metrics} == {found.model_id}
+    assert not any(key.startswith("metrics/") for key, _, _ in linked)  # evaluation only
+    rows = split_rows(runs[model], "test")
+    got = mlflow.pyfunc.load_model(record["logged_model_uri"]).predict(rows[["story", "question"]])
+    expected = predictor(runs[model]).predict(rows["story"], rows["question"])
+    assert np.abs(got["probability"].to_numpy() - expected.probabilities).max() < 1e-5
+    assert list(got["answer"]) == list(expected.answers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", list(EXPORTS))
+def test_training_ends_with_the_address_of_mlflow_model_training_view(
+    runs: dict[str, Path], root: Path, model: str
+) -> None:
+    """The last line of ``train.py`` tells how to open the run's experiment in MLflow's UI on
+    its "Model training" view: the ``mlflow ui`` command on the run's store, then the address."""
+    import mlflow
+
+    record = logged_model(runs[model])
+    run = mlflow.MlflowClient(record["tracking_uri"]).get_run(record["run_id"])
+    last = (root / f"train-{model}.stdout").read_text().strip().splitlines()[-1]
+    assert last == (
+        f"MLflow UI: mlflow ui --backend-store-uri {record['tracking_uri']}, then open "
+        f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}"
+        "?workflowType=machine_learning"
+    )
 
 
 def post(port: int, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -380,7 +444,7 @@ def test_registry_register_gives_the_model_a_name_and_alias(
 
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "registry.py"), "register",
-         runs["transformer"].name, "--name", "stories-transformer"],
+         f"run={runs['transformer'].name}", "name=stories-transformer"],
         cwd=root, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -388,7 +452,14 @@ def test_registry_register_gives_the_model_a_name_and_alias(
         "as stories-transformer version 1 (alias champion): models:/stories-transformer@champion"
         in done.stdout
     )
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", logged_model(runs["transformer"])["tracking_uri"])
+    record = logged_model(runs["transformer"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", record["tracking_uri"])
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("stories-transformer", "champion")
+    assert version.source == record["logged_model_uri"] and version.run_id == record["run_id"]
+    listed = json.loads(client.get_logged_model(record["model_id"]).tags["mlflow.modelVersions"])
+    assert listed == [{"name": "stories-transformer", "version": 1}]  # the model lists it
+    assert not (root / "mlflow.db").exists()  # nothing written to a store of the current folder
     loaded = mlflow.pyfunc.load_model("models:/stories-transformer@champion")
     got = loaded.predict(pd.DataFrame({"story": [STORY], "question": [QUESTION]}))
     expected = predictor(runs["transformer"]).predict([STORY], [QUESTION])

@@ -137,6 +137,27 @@ class TrainerConfig(Settings):
         defaults = {item.name: item.default for item in fields(self)}
         return tuple(k for k in self.PLACEMENT_KEYS if getattr(self, k) != defaults[k])
 
+    def ignored_by(self, framework: str) -> tuple[str, ...]:
+        """Why each key set for another framework's trainer is not applied by ``framework``'s:
+        ``keras_backend`` (other than its default) for a model that is not a Keras model. Such
+        a key is a warning, not an error, so that one sweep over models of both frameworks
+        can share it.
+
+        Example:
+            >>> TrainerConfig(keras_backend="jax").ignored_by("lightning")  # doctest: +ELLIPSIS
+            ('trainer.keras_backend=jax is not applied: ...',)
+            >>> TrainerConfig(keras_backend="jax").ignored_by("keras")
+            ()
+        """
+        default = next(item.default for item in fields(self) if item.name == "keras_backend")
+        if framework == "keras" or self.keras_backend == default:
+            return ()
+        return (
+            f"trainer.keras_backend={self.keras_backend} is not applied: it picks the backend of "
+            f"Keras models only (e.g. model=lstm), and this run's model is trained by the "
+            f"{framework} trainer",
+        )
+
     def check_framework(self, framework: str) -> None:
         """Refuse the keys ``framework``'s trainer cannot honour (rather than ignore them).
 

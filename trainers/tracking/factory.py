@@ -164,3 +164,31 @@ def open_tracker(
     if context is not None:
         tracker.log_context(context)
     return tracker
+
+
+def abandon_tracked_run(
+    config: TrackerConfig, output_root: str | Path, run_dir: str | Path, run_name: str | None = None
+) -> None:
+    """Close what the sinks keep outside the run folder of an attempt that will never continue
+    (it finished no epoch; the run is trained again from the start): its MLflow run is set
+    ``KILLED`` and detached from the run id
+    (:func:`~trainers.tracking.sinks.mlflow.abandon_run`), so the next attempt logs to a run of
+    its own. A store that cannot be reached costs one warning.
+
+    Args:
+        config: The run's tracker settings (its saved config).
+        output_root: The output root (default home of ``mlflow.db``).
+        run_dir: The run directory.
+        run_name: Name of the run in MLflow; default the run directory name.
+    """
+    resolved = config.resolve(output_root, run_dir)
+    if "mlflow" not in resolved.sinks:
+        return
+    from trainers.tracking.sinks.mlflow import abandon_run
+
+    name = run_name or resolved.run_dir.name
+    try:
+        abandon_run(resolved.mlflow_tracking_uri, resolved.mlflow_experiment, name)
+    except Exception as error:
+        reason = SecretFilter().redact(f"{type(error).__name__}: {error}")
+        logger.warning("the MLflow run of %s's earlier attempt not closed: %s", name, reason)

@@ -153,6 +153,45 @@ def test_a_registered_run_whose_folder_no_longer_says_finished_is_not_skipped(
     assert found is not None and found.state == "interrupted"
 
 
+def test_only_a_run_that_finished_no_epoch_is_emptied_to_train_again(tmp_path: Path) -> None:
+    from trainers.runs.pipeline import restart_unstarted_run
+
+    started = make_run(tmp_path, "lstm-started", "running", epochs=1)
+    (started / "checkpoints").mkdir()
+    assert not restart_unstarted_run(started)  # it resumes instead
+    assert (started / "checkpoints").is_dir() and RunManifest.path_for(started).is_file()
+    assert not restart_unstarted_run(tmp_path / "runs" / "none")  # nothing ran
+
+    unstarted = make_run(tmp_path, "lstm-unstarted", "running", epochs=0)
+    for name in ("run.log", "fence", "vocab.json"):
+        (unstarted / name).write_text(name)
+    (unstarted / "artifacts").mkdir()
+    assert restart_unstarted_run(unstarted, keep=("fence",))
+    assert sorted(p.name for p in unstarted.iterdir()) == ["fence", "run.log"]
+    assert (unstarted / "run.log").read_text() == "run.log"  # the next attempt appends to it
+
+
+def test_the_mlflow_run_of_an_abandoned_attempt_is_killed_and_detached(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from trainers.tracking.sinks.mlflow import ABANDONED_RUN_ID_TAG, MlflowSink, abandon_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert abandon_run(uri, "storyqa", "lstm-a") == []  # no store: nothing created
+    assert not (tmp_path / "mlflow.db").exists()
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("storyqa")
+    ours = client.create_run(experiment, tags={MlflowSink.RUN_ID_TAG: "lstm-a"}).info.run_id
+    other = client.create_run(experiment, tags={MlflowSink.RUN_ID_TAG: "lstm-b"}).info.run_id
+    assert abandon_run(uri, "storyqa", "lstm-a") == [ours]
+    closed = client.get_run(ours)
+    assert closed.info.status == "KILLED"
+    assert closed.data.tags[ABANDONED_RUN_ID_TAG] == "lstm-a"
+    assert MlflowSink.RUN_ID_TAG not in closed.data.tags  # the next attempt opens its own
+    assert client.get_run(other).info.status == "RUNNING"
+    assert abandon_run(uri, "storyqa", "lstm-a") == []
+
+
 # --- the search's study -------------------------------------------------------------------
 
 
