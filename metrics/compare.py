@@ -14,7 +14,7 @@ the HTML open with it and the paired tests; the breakdowns by category and noun 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +22,13 @@ import pandas as pd
 
 from metrics.functional import mcnemar_exact_p_value, wilson_interval
 from metrics.processor import EVALUATION_FILE, EvaluationResult
+from metrics.report import headline_table_html
 
 KEY_COLUMNS = ("split", "breakdown", "group", "metric")
 OVERALL = "overall"
 #: Dataset splits in the order of ``stories.config.SPLITS``; :func:`load_split_results` lists
 #: others after these.
-SPLIT_ORDER = ("train", "valid_a", "valid_comp", "test")
+SPLIT_ORDER = ("train", "valid_a", "valid", "valid_comp", "test")
 ALL_GROUPS = "all"
 #: The p-value below which the console calls a difference significant.
 SIGNIFICANCE_LEVEL = 0.05
@@ -231,29 +232,8 @@ class Comparison:
         Args:
             links: ``{model: href}`` for the column heads.
         """
-        headline = self.headline_frame()
-        heads = "".join(
-            f"<th>{_link(model, (links or {}).get(model))}</th>" for model in self.models
-        )
-        body = []
-        for _, row in headline.iterrows():
-            values = [row[model] for model in self.models]
-            known = [value for value in values if value == value]
-            best = max(known) if len(known) > 1 else None
-            cells = "".join(
-                _interval_cell(row[m], row[f"{m} low"], row[f"{m} high"], row[m] == best)
-                for m in self.models
-            )
-            body.append(
-                f'<tr><th class="split">{html.escape(str(row["split"]))}</th>'
-                f"<td>{row['examples']}</td>{cells}</tr>"
-            )
-        caption = html.escape(self._headline_heading().rstrip(":"))
-        return (
-            f'<table class="metrics headline"><caption>{caption}</caption>'
-            f"<thead><tr><th>split</th><th>examples</th>{heads}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>"
-        )
+        caption = self._headline_heading().rstrip(":")
+        return headline_table_html(self.headline_frame(), self.models, caption, links)
 
     def paired_html(self) -> str:
         """The paired tests as an HTML table, with what they test."""
@@ -334,18 +314,6 @@ def _format_interval(value: float, low: float, high: float) -> str:
     if value != value:  # NaN: the model lacks the split
         return "-"
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _interval_cell(value: float, low: float, high: float, best: bool) -> str:
-    if value != value:
-        return "<td></td>"
-    text = f'{value:.3f} <span class="ci">[{low:.3f}, {high:.3f}]</span>'
-    return f'<td class="best">{text}</td>' if best else f"<td>{text}</td>"
-
-
-def _link(text: str, href: str | None) -> str:
-    shown = html.escape(text)
-    return f'<a href="{html.escape(href, quote=True)}">{shown}</a>' if href else shown
 
 
 def _format_p_value(value: float) -> str:
@@ -435,7 +403,7 @@ def compare_results(
         frame=frame,
         models=models,
         baseline=baseline,
-        warnings=_fairness_warnings(results),
+        warnings=_fairness_warnings(results) + _version_warnings(datasets or {}, baseline),
         paired=paired_tests(results, baseline, datasets),
         sizes={m: {s: r.n_samples for s, r in splits.items()} for m, splits in results.items()},
     )
@@ -510,6 +478,23 @@ def _fairness_warnings(results: Mapping[str, Mapping[str, EvaluationResult]]) ->
     return tuple(warnings)
 
 
+def _version_warnings(datasets: Mapping[str, str], baseline: str) -> tuple[str, ...]:
+    """Models scored on another dataset version than the baseline's: no paired test for them.
+
+    Example:
+        >>> (warning,) = _version_warnings({"a": "v1", "b": "v1", "c": "v2"}, "a")
+        >>> warning.split(":")[0]
+        'c was scored on dataset version v2, a on v1'
+    """
+    reference = datasets.get(baseline)
+    return tuple(
+        f"{model} was scored on dataset version {version}, {baseline} on {reference}: no "
+        "paired tests between them (they are only paired on the same examples)"
+        for model, version in datasets.items()
+        if model != baseline and version != reference
+    )
+
+
 def load_split_results(eval_dir: str | Path) -> dict[str, EvaluationResult]:
     """Load every ``<eval_dir>/<split>/evaluation.json`` (a run's ``eval/`` folder).
 
@@ -522,6 +507,17 @@ def load_split_results(eval_dir: str | Path) -> dict[str, EvaluationResult]:
     split_dirs = [d for d in eval_dir.iterdir() if (d / EVALUATION_FILE).is_file()]
     if not split_dirs:
         raise ValueError(f"no split folder with {EVALUATION_FILE} under {eval_dir}")
+    order = ordered_splits(d.name for d in split_dirs)
+    return {split: EvaluationResult.load(eval_dir / split) for split in order}
+
+
+def ordered_splits(splits: Iterable[str]) -> list[str]:
+    """Split names in :data:`SPLIT_ORDER`, any others (a user's own splits) after them by
+    name.
+
+    Example:
+        >>> ordered_splits(["test", "hard", "train", "valid"])
+        ['train', 'valid', 'test', 'hard']
+    """
     rank = {split: index for index, split in enumerate(SPLIT_ORDER)}
-    split_dirs.sort(key=lambda d: (rank.get(d.name, len(rank)), d.name))
-    return {directory.name: EvaluationResult.load(directory) for directory in split_dirs}
+    return sorted(set(splits), key=lambda split: (rank.get(split, len(rank)), split))

@@ -16,7 +16,7 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -256,14 +256,18 @@ def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> Non
 
 
 def breakdown_tables(
-    correct: BoolArray, metadata: pd.DataFrame, breakdowns: Sequence[Sequence[str]]
+    correct: BoolArray,
+    metadata: pd.DataFrame,
+    breakdowns: Sequence[Sequence[str]],
+    unknown: Mapping[str, object] | None = None,
 ) -> dict[tuple[str, ...], pd.DataFrame]:
     """Accuracy and sample count per group, for each breakdown.
 
     Each key column is factorised once (sorted); a breakdown's groups are the distinct
     combinations of the codes, counted with ``np.bincount``. Only groups with samples appear
     (unused categorical levels give no row). Rows are sorted by the keys, in order, each in
-    its column's natural order (numbers numerically).
+    its column's natural order (numbers numerically). Rows whose value of a key column is that
+    column's ``unknown`` value are left out of the breakdowns over that column.
 
     Returns:
         ``{keys: frame}`` where each frame has columns ``*keys, "accuracy", "count"``.
@@ -273,15 +277,30 @@ def breakdown_tables(
         >>> tables = breakdown_tables(np.array([True, False, True]), meta, [("category",)])
         >>> tables[("category",)].to_dict(orient="list")
         {'category': ['a', 'b'], 'accuracy': [0.0, 1.0], 'count': [1, 2]}
+        >>> unknown = breakdown_tables(
+        ...     np.array([True, False, True]), meta, [("noun_count",)], {"noun_count": 10}
+        ... )
+        >>> unknown[("noun_count",)].to_dict(orient="list")
+        {'noun_count': [9], 'accuracy': [0.5], 'count': [2]}
     """
     check_length("metadata", len(metadata), correct.size)
     columns = list(dict.fromkeys(column for keys in breakdowns for column in keys))
     check_columns(metadata, columns, "metadata")
     factorised = {column: pd.factorize(metadata[column], sort=True) for column in columns}
-    return {
-        tuple(keys): _breakdown_table(correct, [factorised[column] for column in keys], keys)
-        for keys in breakdowns
+    known = {
+        column: (metadata[column] != value).to_numpy()
+        for column, value in (unknown or {}).items()
+        if column in factorised and bool((metadata[column] == value).any())
     }
+    tables = {}
+    for keys in breakdowns:
+        keep = np.ones(correct.size, dtype=bool)
+        for column in keys:
+            if column in known:
+                keep &= known[column]
+        codes = [(factorised[column][0][keep], factorised[column][1]) for column in keys]
+        tables[tuple(keys)] = _breakdown_table(correct[keep], codes, keys)
+    return tables
 
 
 def _breakdown_table(

@@ -113,6 +113,11 @@ DEFAULT_BREAKDOWNS: Final[tuple[tuple[str, ...], ...]] = (
     ("category", "noun_count"),
 )
 
+#: Metadata values that mean "not known": a row with one is left out of every breakdown over
+#: that column (a user's story whose actor count is neither given nor readable from it has
+#: ``noun_count`` 0), and still counts in the overall scores.
+UNKNOWN_VALUES: Final[Mapping[str, object]] = {"noun_count": 0}
+
 #: Short forms used when a column is not the first key of a combined breakdown
 #: (``by_category_noun/<category>/noun_<n>``).
 SHORT_KEY_NAMES: Final[Mapping[str, str]] = {"noun_count": "noun"}

@@ -345,6 +345,8 @@ class MetricsProcessor:
             (category, noun_count).
         threshold: A probability strictly above it is predicted positive (default 0.5).
         max_misclassified: Keep at most this many misclassified examples (``None``: all).
+        unknown: Metadata values that mean "not known", left out of the breakdowns over
+            their column (default :data:`metrics.namespaces.UNKNOWN_VALUES`: noun_count 0).
 
     Example:
         >>> import pandas as pd
@@ -360,8 +362,10 @@ class MetricsProcessor:
         breakdowns: BreakdownSpec = ns.DEFAULT_BREAKDOWNS,
         threshold: float = F.DEFAULT_THRESHOLD,
         max_misclassified: int | None = None,
+        unknown: Mapping[str, object] = ns.UNKNOWN_VALUES,
     ) -> None:
         self.breakdowns = normalise_breakdowns(breakdowns)
+        self.unknown = dict(unknown)
         self.threshold = F.check_threshold(threshold)
         if max_misclassified is not None and max_misclassified < 0:
             raise ValueError(f"max_misclassified must be >= 0, got {max_misclassified}")
@@ -425,7 +429,7 @@ class MetricsProcessor:
             f1=confusion.f1(),
             roc_auc=F.roc_auc(labels, probabilities),
             confusion=confusion,
-            breakdowns=F.breakdown_tables(correct, metadata, self.breakdowns),
+            breakdowns=F.breakdown_tables(correct, metadata, self.breakdowns, self.unknown),
             misclassified=F.misclassified_examples(
                 labels,
                 probabilities,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 SettingsT = TypeVar("SettingsT", bound="Settings")
@@ -138,6 +138,16 @@ class ModelSettings(Settings):
     """
 
     KEY_PREFIX: ClassVar[str] = "model"
+
+    def input_problem(self, story: Sequence[str], question: Sequence[str]) -> str | None:
+        """What this network cannot read in one example, or ``None``: storyqa checks every
+        row of a user's dataset with it before training. Default: no limit.
+
+        Args:
+            story: The story's tokens (:func:`stories.vocab.tokenize`).
+            question: The question's tokens.
+        """
+        return None
 
 
 class _Invalid:

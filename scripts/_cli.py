@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from models.settings import SettingsError
 from stories.config import DatasetConfig
+from trainers.keras.startup_log import quiet_tensorflow_start
 from trainers.records.registry import RegistryError
 from trainers.runs.pipeline import USER_ERRORS
 from trainers.tracking import TrackerConfigError
@@ -42,7 +43,7 @@ DISK_ERRNOS: Final = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 )
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+quiet_tensorflow_start()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,9 +120,12 @@ def hydra_subdir_for(resume: str | None) -> str:
     return f"{HYDRA_SUBDIR}/resumed-{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def run_dir_for(resume: str | None, output_dir: str, model: str, dataset: str) -> str:
+def run_dir_for(
+    resume: str | None, output_dir: str, model: str, dataset: str, data_path: str | None = None
+) -> str:
     """The run directory of a ``train.py`` job: the resumed run's, or a new
-    ``<output_dir>/runs/<model>-<dataset>-<time>-<hex>``.
+    ``<output_dir>/runs/<model>-<dataset>-<time>-<hex>`` (``<dataset>``: the folder's name of
+    a user's ``data.path``).
 
     Hydra creates this folder before the job starts, so what would make that fail is refused
     here, as one ``error:`` line (exit code 2): a ``resume`` that is not a run folder, or an
@@ -147,7 +151,8 @@ def run_dir_for(resume: str | None, output_dir: str, model: str, dataset: str) -
         ensure_writable_dir(runs)
     except OutputDirError as error:
         exit_with_user_error(str(error))
-    return str(runs / new_run_id(model, dataset))
+    label = DatasetConfig(name=dataset, path=data_path).label if data_path else dataset
+    return str(runs / new_run_id(model, label))
 
 
 def disk_error_message(error: OSError) -> str:

@@ -132,13 +132,13 @@ class HydraComposer:
             raise ComposeError(f"error: {_hydra_message(error)}") from None
         except USER_ERRORS as error:
             raise ComposeError(f"error: {error}") from None
-        run_id = new_run_id(config.model.name, config.data.name)
+        run_id = new_run_id(config.model.name, config.data.label)
         return NewRun(
             run_id=run_id,
             config=config.to_dict(),
             overrides=list(overrides),
             model=config.model.name,
-            dataset=config.data.name,
+            dataset=config.data.label,
         )
 
     def sweep(self, overrides: Sequence[str]) -> list[list[str]]:

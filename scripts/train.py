@@ -9,8 +9,9 @@ Usage::
 
 A sweep started again (the same ``-m`` command, after a kill or just again) continues in its
 folder: a job whose run finished before (same config, seed and dataset version, in the
-registry) is skipped, a job whose run was interrupted resumes it from its last checkpoint;
-``retrain=true`` trains every job again (``scripts/_sweep.py``, ``trainers/runs/sweeps.py``).
+registry) is skipped, a job whose run was interrupted resumes it from its last checkpoint (or,
+when it finished no epoch, trains it again from the start); ``retrain=true`` trains every job
+again (``scripts/_sweep.py``, ``trainers/runs/sweeps.py``).
 
 ``model=`` picks a preset (``conf/model``; values in ``trainers/config/presets.py``),
 ``model.<key>=`` overrides a hyperparameter, ``trainer.<key>=`` a trainer setting
@@ -21,9 +22,11 @@ registry) is skipped, a job whose run was interrupted resumes it from its last c
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,6 +39,7 @@ from models.settings import SettingsError
 from scripts._cli import (
     CONFIG_DIR,
     HYDRA_SUBDIR,
+    exit_with_user_error,
     model_name,
     register_configs,
     reports_user_errors,
@@ -44,7 +48,12 @@ from scripts._cli import (
 )
 from trainers.records.manifest import RunManifest
 from trainers.runs.comparison import JOB_RUN_FILE
-from trainers.runs.pipeline import RESUME_EXTENSIONS, PipelineConfig, run_pipeline
+from trainers.runs.pipeline import (
+    RESUME_EXTENSIONS,
+    PipelineConfig,
+    restart_unstarted_run,
+    run_pipeline,
+)
 from trainers.runs.sweeps import JOB_OUTCOME_FILE, EarlierRun, SweepRecord, earlier_run
 from trainers.signals import TrainingInterrupted
 from trainers.tracking import Invocation
@@ -91,6 +100,53 @@ def _remove_empty_output_folders(output_dir: Path) -> None:
             (output_dir / name).rmdir()
 
 
+#: What a resumed run takes on the command line besides ``resume=``.
+RESUME_KEYS = frozenset({"resume", "progress", *(f"trainer.{k}" for k in RESUME_EXTENSIONS)})
+
+
+def _override_key(override: str) -> str:
+    """The key of a command-line override (``++model.hidden=8`` -> ``model.hidden``)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _refuse_resume_changes(given: set[str]) -> None:
+    """Refuse keys other than :data:`RESUME_KEYS` given with ``resume=``.
+
+    Raises:
+        SettingsError: Naming the first such key.
+    """
+    ignored = sorted(given - RESUME_KEYS)
+    if ignored:
+        raise SettingsError(
+            f"{ignored[0]}: a resumed run keeps its own saved config; only "
+            f"{sorted(RESUME_KEYS - {'resume', 'progress'})} may be given with resume= "
+            "(start a new run to change anything else)"
+        )
+
+
+def _refuses_resume_changes_first(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the ``resume=`` check on the command line before Hydra composes the config: a key
+    that the default model lacks (``model.hidden`` of an LSTM run) would otherwise stop
+    Hydra first, with its own message, instead of the ``error:`` line every other key gets.
+    Hydra's own overrides (``hydra.*``, ``hydra/...``) are left to Hydra."""
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides = [a for a in sys.argv[1:] if "=" in a and not a.startswith("-")]
+        given = {_override_key(o) for o in overrides}
+        if not args and not kwargs and "resume" in given:
+            try:
+                _refuse_resume_changes(
+                    {k for k in given if k.split(".")[0].split("/")[0] != "hydra"}
+                )
+            except SettingsError as error:
+                exit_with_user_error(str(error))
+        return main(*args, **kwargs)
+
+    return wrapper
+
+
+@_refuses_resume_changes_first
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
@@ -114,6 +170,15 @@ def main(cfg: DictConfig) -> float:
             )
             _record_job(run_dir, earlier.run_dir, "skipped")
             return float("nan") if accuracy is None else accuracy
+        if earlier is not None and restart_unstarted_run(earlier.run_dir):
+            new_run_dir = earlier.run_dir
+            print(
+                f"\nrestarted: this job's run {new_run_dir} was interrupted before it finished "
+                "an epoch (nothing to resume); training it again from the start"
+            )
+            accuracy = _run(cfg, new_run_dir, invocation)
+            _record_job(run_dir, new_run_dir, "trained")
+            return accuracy
         if earlier is not None:
             new_run_dir = earlier.run_dir
             print(
@@ -124,7 +189,9 @@ def main(cfg: DictConfig) -> float:
             _record_job(run_dir, new_run_dir, "resumed")
             return accuracy
         name = model_name(cfg)
-        new_run_dir = Path(run_dir_for(None, cfg.paths.output_dir, name, cfg.data.name))
+        new_run_dir = Path(
+            run_dir_for(None, cfg.paths.output_dir, name, cfg.data.name, cfg.data.path)
+        )
         accuracy = _run(cfg, new_run_dir, invocation)
         _record_job(run_dir, new_run_dir, "trained")
         return accuracy
@@ -178,14 +245,14 @@ def _settings(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
 def _earlier_run(cfg: DictConfig) -> EarlierRun | None:
     """A run of this sweep job from before (finished: skip the job; interrupted: resume it),
     unless ``retrain=true`` or the job resumes a run of its own (``resume=``)."""
-    from stories.build import dataset_version
+    from stories import version_of
 
     plain, command = _settings(cfg)
     if command["retrain"] or command["resume"] is not None:
         return None
     config = PipelineConfig.from_mapping(plain)
     output_root = config.output_dir.expanduser().resolve()
-    version = dataset_version(config.data, config.data_seed)
+    version = version_of(config.data, config.data_seed)
     return earlier_run(config.to_dict(), version, output_root)
 
 
@@ -223,15 +290,8 @@ def _run(
     config = PipelineConfig.from_mapping(plain) if resume is None else plain
     extend = None
     if resume is not None and continue_run is None:  # only these may change, when given
-        given = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
-        allowed = {"resume", "progress", *(f"trainer.{k}" for k in RESUME_EXTENSIONS)}
-        ignored = sorted(given - allowed)
-        if ignored:
-            raise SettingsError(
-                f"{ignored[0]}: a resumed run keeps its own saved config; only "
-                f"{sorted(allowed - {'resume', 'progress'})} may be given with resume= "
-                "(start a new run to change anything else)"
-            )
+        given = {_override_key(o) for o in HydraConfig.get().overrides.task}
+        _refuse_resume_changes(given)
         extend = {k: plain["trainer"][k] for k in RESUME_EXTENSIONS if f"trainer.{k}" in given}
     try:
         out = run_pipeline(
@@ -245,10 +305,27 @@ def _run(
     except KeyboardInterrupt as interrupt:
         _report_interrupt(interrupt, run_dir)
     training = out["training"]
+    if "report" not in out:  # a DDP worker (rank > 0): rank zero prints the run's summary
+        return float(training.best_val_accuracy)
     print(f"\nRun:    {out['run_dir']}")
     print(f"Best:   epoch {training.best_epoch}, val accuracy {training.best_val_accuracy:.4f}")
     print(f"Report: {out['report']}")
+    if invocation is None:  # a single run (a sweep prints where MLflow shows it at its end)
+        _print_mlflow_ui(Path(out["run_dir"]))
     return float(training.best_val_accuracy)
+
+
+def _print_mlflow_ui(run_dir: Path) -> None:
+    """Where MLflow's UI shows the run, when it logged its model to MLflow (the ``mlflow``
+    sink): the line of :func:`trainers.tracking.mlflow_ui.mlflow_ui_line`."""
+    from trainers.runs.serving import RECORD_FILE, LoggedModel
+    from trainers.tracking.mlflow_ui import mlflow_ui_line
+
+    if not (run_dir / RECORD_FILE).is_file():
+        return
+    logged = LoggedModel.load(run_dir)
+    if logged.experiment_id:
+        print(mlflow_ui_line(logged.tracking_uri, logged.experiment_id))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Example::
 """
 
 from stories.config import CATEGORIES, PRESETS, SIZES, SPLITS, DatasetConfig
-from stories.dataset import StoryDataset, build_dataset, load_dataset
+from stories.dataset import StoryDataset, build_dataset, load_dataset, open_dataset, version_of
 from stories.encoding import LSTMInputs, TransformerInputs, encode_lstm, encode_transformer
 from stories.errors import (
     DataFileError,
@@ -39,6 +39,8 @@ __all__ = [
     "encode_lstm",
     "encode_transformer",
     "load_dataset",
+    "open_dataset",
     "tokenize",
     "unknown_words",
+    "version_of",
 ]

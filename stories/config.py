@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, ClassVar, Final
 
 from stories.errors import DatasetConfigError
@@ -83,6 +84,11 @@ class DatasetConfig:
         stall_limit: Consecutive rejected draws after which a cell counts as exhausted (it is
             then filled with what exists, still balanced, and the shortfall is recorded).
         workers: Generation processes; 0 means one per CPU core. Does not change the output.
+        path: A folder of the user's own splits (``<split>.jsonl``, ``.csv`` or ``.parquet``,
+            or a Hugging Face dataset saved with ``save_to_disk``) to train on instead of a
+            generated dataset; the generator's keys are then unused (docs/data.md).
+        valid_split: The split whose accuracy picks the best epoch; default ``valid_a``, or
+            for a user folder ``valid`` when it has one.
     """
 
     name: str = "all_4dir"
@@ -97,9 +103,12 @@ class DatasetConfig:
     names: list[str] = field(default_factory=list)
     stall_limit: int = 20_000
     workers: int = 0
+    path: str | None = None
+    valid_split: str | None = None
 
-    #: Fields that do not change the generated content, hence not part of the dataset hash.
-    NON_CONTENT_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers"})
+    #: Fields that do not change the generated content, hence not part of the dataset hash
+    #: (a user folder's version is the hash of its files).
+    NON_CONTENT_FIELDS: ClassVar[frozenset[str]] = frozenset({"workers", "path", "valid_split"})
 
     @classmethod
     def preset(cls, preset: str, size: str = "default", **overrides: Any) -> DatasetConfig:
@@ -136,6 +145,18 @@ class DatasetConfig:
         return config
 
     # --- derived values --------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """The dataset's name in run ids: the user folder's name, else :attr:`name`.
+
+        Example:
+            >>> DatasetConfig(path="data/my_stories/").label
+            'my_stories'
+        """
+        if self.path:
+            return PurePath(self.path.rstrip("/\\")).name or self.name
+        return self.name
 
     @property
     def actor_names(self) -> tuple[str, ...]:
@@ -214,6 +235,10 @@ class DatasetConfig:
             raise DatasetConfigError(
                 f"data.workers: must be an integer >= 0 (0 = all cores), got {self.workers!r}"
             )
+        for key in ("path", "valid_split"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise DatasetConfigError(f"data.{key}: must be a non-empty string, got {value!r}")
 
     def _validate_splits(self) -> None:
         if set(self.noun_ranges) != set(SPLITS):

@@ -9,7 +9,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +16,29 @@ from typing import Any, Final
 
 import pandas as pd
 
-from stories.build import MANIFEST, VOCAB, build_version, read_manifest, verify_files
+from stories.build import (
+    DATASETS_DIR,
+    MANIFEST,
+    VOCAB,
+    build_version,
+    read_manifest,
+    verify_files,
+)
 from stories.config import SPLITS, DatasetConfig
 from stories.encoding import LSTMInputs, TransformerInputs, encode_lstm, encode_transformer
 from stories.errors import DataFileError
-from stories.jsonl import read_records, read_user_records
+from stories.jsonl import read_records
 from stories.vocab import Vocabulary
 
 #: Columns every split frame has (user files may add more).
 METADATA_COLUMNS: Final[tuple[str, ...]] = ("category", "noun_count")
 ENCODED_DIR: Final = "encoded"
+TRAIN_SPLIT: Final = "train"
+#: The split that picks the best epoch when ``data.valid_split`` does not name one, in order.
+VALIDATION_SPLITS: Final[tuple[str, ...]] = ("valid_a", "valid")
 USER_CACHE_DIR: Final = ".storyqa-cache"
+#: Under ``<output_dir>/datasets/``: the encoded arrays of users' datasets, per version.
+USER_DATASETS_DIR: Final = "user"
 
 
 @dataclass
@@ -73,6 +84,29 @@ class StoryDataset:
     def metadata(self, split: str) -> pd.DataFrame:
         """The metadata columns of ``split`` (what the metrics break down by)."""
         return self[split][list(METADATA_COLUMNS)]
+
+    def validation_split(self, requested: str | None = None) -> str:
+        """The split that picks the best epoch: ``requested``, else ``valid_a``, else
+        ``valid``.
+
+        Raises:
+            DataFileError: ``requested`` is not a split, or neither default is.
+        """
+        if requested is not None:
+            if requested not in self.splits or requested == TRAIN_SPLIT:
+                raise DataFileError(
+                    f"data.valid_split: {requested!r} is not a validation split of {self.path}; "
+                    f"it has {list(self.splits)}"
+                )
+            return requested
+        for split in VALIDATION_SPLITS:
+            if split in self.splits:
+                return split
+        raise DataFileError(
+            f"{self.path}: no validation split ({' or '.join(VALIDATION_SPLITS)}) to pick the "
+            f"best epoch; it has {list(self.splits)}: add valid.jsonl (or .csv, .parquet) or "
+            "name one with data.valid_split=<split>"
+        )
 
     def with_vocab(self, vocab: Vocabulary) -> StoryDataset:
         """The same splits encoded with another vocabulary (e.g. a trained model's)."""
@@ -161,53 +195,101 @@ def _load_generated(folder: Path, verified: bool = False) -> StoryDataset:
     return StoryDataset(folder.name, folder, splits, manifest, vocab, folder / ENCODED_DIR)
 
 
-def _user_manifest(name: str, files: list[Path], splits: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
-    return {
-        "name": name,
-        "version": name,
-        "hash": digest.hexdigest(),
-        "source": "user",
-        "files": [str(p) for p in files],
-        "totals": {split: len(frame) for split, frame in splits.items()},
-    }
+def open_dataset(
+    config: DatasetConfig,
+    *,
+    seed: int = 0,
+    output_dir: str | Path = "models_out",
+    progress: bool = True,
+) -> StoryDataset:
+    """The dataset ``config`` names: the user's folder when ``config.path`` is set (its
+    encoded arrays cached under ``<output_dir>/datasets/user/``), else the generated version
+    (built when missing, see :func:`build_dataset`).
+
+    Raises:
+        stories.errors.StoriesError: As :func:`build_dataset` or :func:`load_dataset`.
+    """
+    if config.path is None:
+        return build_dataset(config, seed=seed, output_dir=output_dir, progress=progress)
+    from stories.userdata import user_split_names
+
+    path = Path(config.path).expanduser()
+    user_split_names(path)  # a folder with split files, else one clear error
+    return load_dataset(path, cache_root=Path(output_dir) / DATASETS_DIR / USER_DATASETS_DIR)
 
 
-def load_dataset(path: str | Path) -> StoryDataset:
-    """Load a generated dataset folder, a folder of user JSONL files, or one user JSONL file.
+def split_names(config: DatasetConfig) -> tuple[str, ...]:
+    """The splits of the dataset ``config`` names, in order: :data:`SPLITS`, or a user
+    folder's (from its file names, no row read).
+
+    Raises:
+        DataFileError: A user folder that is missing or holds no split files.
+    """
+    from stories.userdata import user_split_names
+
+    return SPLITS if config.path is None else user_split_names(Path(config.path).expanduser())
+
+
+def version_of(config: DatasetConfig, seed: int = 0) -> str:
+    """The version ``config`` names (a user folder's from its files' hash), without building
+    or reading it.
+
+    Raises:
+        stories.errors.StoriesError: A user folder that is missing or holds no split files.
+    """
+    from stories.build import dataset_version
+    from stories.userdata import user_version
+
+    if config.path is None:
+        return dataset_version(config, seed)
+    return user_version(Path(config.path).expanduser())
+
+
+def load_dataset(path: str | Path, *, cache_root: str | Path | None = None) -> StoryDataset:
+    """Load a generated dataset folder, a user's dataset folder or one user split file.
 
     * A folder with ``manifest.json`` is a generated version: its files are checked against
       the manifest's sha256 first.
-    * A folder without one: every ``*.jsonl`` in it is a split named after the file.
-    * A ``.jsonl`` file: one split named after the file stem.
+    * A folder without one holds a user's splits: one ``<split>.jsonl``, ``.csv`` or
+      ``.parquet`` file each (one format per folder), or a Hugging Face ``DatasetDict`` saved
+      with ``save_to_disk`` (see :mod:`stories.userdata`).
+    * A ``.jsonl``, ``.csv`` or ``.parquet`` file: one split named after the file stem.
 
-    User rows are validated line by line (see :func:`stories.jsonl.read_user_records`). The
-    vocabulary comes from a ``train`` split when there is one.
+    User rows are validated row by row (see :func:`stories.jsonl.validate_row`); their version
+    is ``<name>-<hash8>``, the hash covering the files' names and bytes. The vocabulary comes
+    from a ``train`` split when there is one.
+
+    Args:
+        path: The folder or file.
+        cache_root: Where a user dataset's encoded arrays are cached, in a folder named after
+            its version; default ``.storyqa-cache/`` beside the data (a changed file has a new
+            hash, hence a new version and a new cache).
 
     Raises:
-        DataFileError: A missing path, a folder without JSONL files, or an invalid row.
+        DataFileError: A missing path, a folder without split files, mixed formats, an
+            unreadable file or an invalid row (naming file, row and field).
         DatasetIntegrityError: A generated folder that does not match its manifest.
     """
+    from stories.userdata import manifest_for, ordered, read_user_file, read_user_splits
+
     path = Path(path)
     if path.is_dir() and (path / MANIFEST).exists():
         return _load_generated(path)
     if path.is_dir():
-        files = sorted(path.glob("*.jsonl"))
-        if not files:
-            raise DataFileError(f"{path}: no *.jsonl files in this folder")
-        name, cache_root = path.name, path / USER_CACHE_DIR
+        user, name = read_user_splits(path), path.resolve().name
+        default_cache = path / USER_CACHE_DIR
     elif path.is_file():
-        files, name, cache_root = [path], path.stem, path.parent / USER_CACHE_DIR / path.stem
+        user, name = read_user_file(path), path.stem
+        default_cache = path.parent / USER_CACHE_DIR / path.stem
     else:
         raise DataFileError(
-            f"{path}: no such file or folder; give a dataset folder or a JSONL file"
+            f"{path}: no such file or folder; give a dataset folder or a split file"
         )
-    splits = {f.stem: _frame(read_user_records(f, f.stem)) for f in files}
-    manifest = _user_manifest(name, files, splits)
+    splits = {split: _frame(user.records[split]) for split in ordered(list(user.records))}
+    manifest = manifest_for(name, path, user)
     vocab = None
     if "train" in splits:
         train = splits["train"]
         vocab = Vocabulary.build([*train["story"], *train["question"]])
-    return StoryDataset(name, path, splits, manifest, vocab, cache_root / manifest["hash"][:16])
+    root = Path(cache_root) if cache_root is not None else default_cache
+    return StoryDataset(name, path, splits, manifest, vocab, root / manifest["version"])

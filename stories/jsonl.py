@@ -69,7 +69,8 @@ def read_user_records(path: Path, split: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataFileError(f"{path}: no such file; give the path of a JSONL file")
     records = []
-    with path.open(encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (which Windows editors write) is read as UTF-8's.
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -82,13 +83,24 @@ def read_user_records(path: Path, split: str) -> list[dict[str, Any]]:
                 ) from None
             if not isinstance(row, dict):
                 raise DataFileError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            records.append(_validated(row, where, split))
+            records.append(validate_row(row, where, split))
     if not records:
         raise DataFileError(f"{path}: the file is empty; it needs one JSON object per line")
     return records
 
 
-def _validated(row: dict[str, Any], where: str, split: str) -> dict[str, Any]:
+def validate_row(row: dict[str, Any], where: str, split: str) -> dict[str, Any]:
+    """One user row, checked and completed (``answer`` as yes/no, ``label``, ``category``,
+    ``noun_count``, ``split``), as :func:`read_user_records` describes.
+
+    Args:
+        row: The row's fields.
+        where: Where the row is, for errors (``file:line`` or ``file: row n``).
+        split: Split name given to the row (kept if the row sets ``split`` itself).
+
+    Raises:
+        DataFileError: Naming ``where`` and the field.
+    """
     for name in REQUIRED_FIELDS:
         if name not in row:
             raise DataFileError(

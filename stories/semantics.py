@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 
 from stories.generator import AROUND, DIRECTION_WORDS, TURN_DELTAS, TURN_WORDS
-from stories.vocab import PAD_ID, SEP_ID
+from stories.vocab import PAD_ID, SEP_ID, tokenize
 
 SENTENCE_END: Final = "."
 #: Target value of positions that are not sentences (ignored by the loss).
@@ -49,6 +49,28 @@ def sentence_states(tokens: Sequence[str]) -> list[int]:
             ``X follows Y`` or ``X goes in the opposite direction of Y``, or uses an actor
             whose direction is not known yet.
     """
+    return _read(tokens)[0]
+
+
+def actor_count(story: str) -> int | None:
+    """The number of distinct actors of a story in the story language, or ``None`` when it
+    does not read as one (a user's story in another wording).
+
+    Example:
+        >>> actor_count("Ava walks north. Ben follows Ava. Cy walks east.")
+        3
+        >>> actor_count("Ava and Ben walk north.") is None
+        True
+    """
+    try:
+        states, facing = _read(tokenize(story))
+    except StoryReadError:
+        return None
+    return len(facing) if states else None
+
+
+def _read(tokens: Sequence[str]) -> tuple[list[int], dict[str, int]]:
+    """Each sentence's subject direction, and every actor's last direction."""
     facing: dict[str, int] = {}
     states: list[int] = []
     sentence: list[str] = []
@@ -59,7 +81,7 @@ def sentence_states(tokens: Sequence[str]) -> list[int]:
             sentence = []
     if sentence:
         states.append(_apply(sentence, facing, len(states) + 1))
-    return states
+    return states, facing
 
 
 def _apply(sentence: list[str], facing: dict[str, int], number: int) -> int:

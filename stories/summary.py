@@ -1,14 +1,16 @@
-"""A printable summary of a dataset: counts, balance, lengths, OOV rates, shortfalls."""
+"""A printable summary of a dataset: counts, balance, lengths, OOV rates, shortfalls and, for
+a user's data, where each row's ``noun_count`` came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from stories.encoding import oov_rate
+from stories.userdata import describe_sources
 
 if TYPE_CHECKING:
     from stories.dataset import StoryDataset
@@ -26,6 +28,9 @@ class DatasetSummary:
         lengths: Per split story length in tokens: ``min, median, mean, p95, max``.
         oov: Per split share of ``[UNK]`` tokens against the train vocabulary.
         shortfalls: Cells that got fewer examples than requested (from the manifest).
+        noun_count_sources: Per split of a user's dataset, how many rows gave ``noun_count``,
+            had it computed from the story, or have it unknown (empty for generated data,
+            where every row has it).
     """
 
     name: str
@@ -35,6 +40,7 @@ class DatasetSummary:
     lengths: pd.DataFrame
     oov: pd.Series
     shortfalls: list[dict[str, Any]]
+    noun_count_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count_table(self, split: str) -> pd.DataFrame:
         """Examples per category (rows) x noun_count (columns) of one split."""
@@ -63,6 +69,13 @@ class DatasetSummary:
                 f"  {s['split']}/{s['category']}/noun_{s['noun_count']}: "
                 f"{s['generated']} of {s['requested']}"
                 for s in self.shortfalls
+            ]
+        if self.noun_count_sources:
+            lines += ["", "Where each row's noun_count comes from:"]
+            lines += [
+                f"  {split}: {describe_sources(self.noun_count_sources[split])}"
+                for split in self.balance.index
+                if split in self.noun_count_sources
             ]
         return "\n".join(lines)
 
@@ -119,4 +132,5 @@ def summarize(dataset: StoryDataset) -> DatasetSummary:
         lengths=pd.DataFrame.from_dict(lengths, orient="index"),
         oov=pd.Series(oov, name="oov_rate"),
         shortfalls=list(dataset.manifest.get("shortfalls", [])),
+        noun_count_sources=dict(dataset.manifest.get("noun_count_sources", {})),
     )

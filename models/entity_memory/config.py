@@ -46,6 +46,33 @@ class EntityMemoryConfig(ModelSettings):
         self.require_positive("d_model", "max_sentence_tokens")
         self.require_non_negative("state_loss_weight")
 
+    def input_problem(self, story: Sequence[str], question: Sequence[str]) -> str | None:
+        """A sentence or question longer than :attr:`max_sentence_tokens`, or ``None``.
+
+        Example:
+            >>> config = EntityMemoryConfig(max_sentence_tokens=4)
+            >>> config.input_problem(["ava", "walks", "north", "."], ["is", "ava", "?"])
+            >>> config.input_problem(["ava", "walks", "far", "north", "."], ["is", "ava"])
+            'sentence 1 has 5 tokens, more than model.max_sentence_tokens=4'
+        """
+        limit = self.max_sentence_tokens
+        length, number = 0, 1
+        for token in story:
+            length += 1
+            if length > limit:
+                return (
+                    f"sentence {number} has {_sentence_length(story, number)} tokens, more "
+                    f"than model.max_sentence_tokens={limit}"
+                )
+            if token == self.SENTENCE_END:
+                length, number = 0, number + 1
+        if len(question) > limit:
+            return (
+                f"the question has {len(question)} tokens, more than "
+                f"model.max_sentence_tokens={limit}"
+            )
+        return None
+
     def check_vocabulary(self, tokens: Sequence[str]) -> None:
         """Fail unless ``tokens`` hold the sentence-end and question-start tokens.
 
@@ -62,3 +89,16 @@ class EntityMemoryConfig(ModelSettings):
                     f"{token!r} is not in the vocabulary; the entity memory reads stories of "
                     "sentences ending in it",
                 )
+
+
+def _sentence_length(story: Sequence[str], number: int) -> int:
+    """The token count of sentence ``number`` (1-based, its end token included)."""
+    count, current = 0, 1
+    for token in story:
+        if current == number:
+            count += 1
+        if token == EntityMemoryConfig.SENTENCE_END:
+            if current == number:
+                return count
+            current += 1
+    return count

@@ -43,6 +43,8 @@ from tests.conftest import REPO_ROOT
 DOC = REPO_ROOT / "docs" / "bad-inputs.md"
 REGENERATE = ".venv/bin/python -m tests.e2e.test_bad_inputs --write-doc"
 SMALL_LSTM = ("model=lstm", "model.hidden=8", "model.embedding_dim=8", "trainer.max_epochs=1")
+SMALL_TRANSFORMER = ("model=transformer", "model.d_model=16", "model.nhead=2", "model.d_hid=32",
+                     "model.nlayers=1", "trainer.max_epochs=1")  # fmt: skip
 QUIET = ("data.size=tiny", "trainer.progress=false", "tracker.sinks=[jsonl]", "progress=false")
 #: How placeholders read in the doc.
 SHOWN = {"{tmp}/": "", "{out}": "OUT", "{run}": "<run_id>", "{dataset}": "all_4dir-tiny-<hash8>",
@@ -93,7 +95,10 @@ class Case:
         script: The entry point in ``scripts/``.
         args: Its arguments (placeholders allowed).
         message: What stderr must contain (placeholders allowed).
-        exit: The exit code.
+        exit: The exit code; 0 for an input that is no error but was mishandled once: the
+            command does the sane thing, ``message`` (a warning, or what it prints) shows
+            exactly once on its console (stdout or stderr), and a warning is in the ``run.log``
+            of each run it trains, which finishes.
         root: The output root it runs against: ``empty`` (a new folder), ``dataset`` (a new
             folder holding a copy of the tiny dataset) or ``trained`` (the module's output
             root with the trained run; damage only copies of it).
@@ -129,6 +134,16 @@ def write_file(name: str, text: str) -> Setup:
     return setup
 
 
+def both(*setups: Setup) -> Setup:
+    """Each of ``setups``, in turn."""
+
+    def setup(ctx: Context) -> None:
+        for step in setups:
+            step(ctx)
+
+    return setup
+
+
 def model_config(name: str, text: str) -> Setup:
     """A user's model config ``{tmp}/my_conf/model/<name>.yaml``."""
 
@@ -136,6 +151,59 @@ def model_config(name: str, text: str) -> Setup:
         folder = ctx.tmp / "my_conf" / "model"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
+
+    return setup
+
+
+def folder_with_file(name: str) -> Setup:
+    """A folder ``{tmp}/<name>`` holding a file of the user's."""
+
+    def setup(ctx: Context) -> None:
+        (ctx.tmp / name).mkdir()
+        (ctx.tmp / name / "notes.txt").write_text("mine\n", encoding="utf-8")
+
+    return setup
+
+
+def user_folder(**files: str | bytes) -> Setup:
+    """A user's dataset folder ``{tmp}/mine`` holding ``files`` (name -> content; a name's
+    ``_`` before the suffix stands for its dot: ``train_jsonl`` is ``train.jsonl``)."""
+
+    def setup(ctx: Context) -> None:
+        folder = ctx.tmp / "mine"
+        folder.mkdir()
+        for name, content in files.items():
+            path = folder / ".".join(name.rsplit("_", 1))
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+
+    return setup
+
+
+def story_line(direction: str, answer: str, actor: str = "Ava", turns: int = 0) -> str:
+    """A JSONL row of the grammar: ``actor`` and Ben, the answer as given."""
+    story = f"{actor} walks north. Ben walks {direction}." + " Ben turns left." * turns
+    question = f"Is {actor} going in the same direction as Ben?"
+    return json.dumps({"story": story, "question": question, "answer": answer}) + "\n"
+
+
+#: Rows with both answers, distinct per split: what a trainable user split holds.
+BOTH = {
+    split: story_line("north", "yes", actor) + story_line("south", "no", actor)
+    + story_line("north", "yes", actor, 1) + story_line("south", "no", actor, 1)
+    for split, actor in (("train", "Ava"), ("valid", "Cy"), ("test", "Dee"))
+}  # fmt: skip
+
+
+def earlier_export(name: str, version: str) -> Setup:
+    """A folder ``{tmp}/<name>`` holding a Parquet data export of ``version`` (its card)."""
+
+    def setup(ctx: Context) -> None:
+        (ctx.tmp / name).mkdir()
+        card = f"---\nstoryqa:\n  format: parquet\n  version: {version}\n---\n\n# Data\n"
+        (ctx.tmp / name / "README.md").write_text(card, encoding="utf-8")
 
     return setup
 
@@ -219,6 +287,24 @@ def manifest_status(status: str) -> Callable[[Path], None]:
     return damage
 
 
+def killed_in_first_epoch(seed: int) -> Callable[[Path], None]:
+    """What a SIGKILL during its first epoch leaves of a run of ``seed``: a manifest that says
+    ``running`` after no epoch, and no checkpoint or backup to continue from."""
+
+    def edit(manifest: dict[str, Any]) -> None:
+        manifest.update(status="running", ended_at=None, epochs_completed=0, best={},
+                        checkpoints={}, evaluation={}, seed=seed)  # fmt: skip
+        manifest["config"]["seed"] = seed
+
+    def damage(run_dir: Path) -> None:
+        for name in ("backup", "checkpoints", "eval"):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        (run_dir / "report.html").unlink(missing_ok=True)
+        _edit_json(run_dir / "manifest.json", edit)
+
+    return damage
+
+
 def damage_manifest(run_dir: Path) -> None:
     (run_dir / "manifest.json").write_text('{"run_id": ', encoding="utf-8")
 
@@ -290,7 +376,7 @@ CONFIG = "Config values"
 MODELS = "Model configs (`_target_`, docs/models.md)"
 PLACEMENT = "Devices, strategies and precision (`trainer.*`)"
 OVERRIDES = "Command-line overrides"
-USER_DATA = "User data files (JSONL)"
+USER_DATA = "User data (`data.path`: JSONL, CSV, Parquet, Hugging Face)"
 DATASETS = "Dataset folders"
 CHECKPOINTS = "Checkpoints"
 RUNS = "Run ids and run folders"
@@ -387,6 +473,13 @@ CASES: tuple[Case, ...] = (
          "error: data.split_sizes.train: must be a positive integer, got 0"),
     Case("unknown-data-key", CONFIG, "an unknown generator key", "generate_data.py",
          ("data.colour=red", OUT), "Key 'colour' not in 'DatasetConfig'", exit=1),
+    Case("unknown-export-format", CONFIG, "an unknown data export format", "generate_data.py",
+         ("data.size=tiny", "format=csv", OUT),
+         "error: format: 'csv' is not one of ['parquet', 'jsonl', 'hf']"),
+    Case("export-out-without-format", CONFIG, "an export folder without a format",
+         "generate_data.py", ("data.size=tiny", "out={tmp}/export", OUT),
+         "error: out: {tmp}/export given without format=; add format=parquet, format=jsonl or "
+         "format=hf"),
     Case("unknown-model-key", CONFIG, "a key of another model (`d_model` for the LSTM)",
          "train.py", ("model=lstm", "model.d_model=4", OUT), "Key 'd_model' is not in struct",
          exit=1),
@@ -486,6 +579,17 @@ CASES: tuple[Case, ...] = (
          "error: trainer.precision: 'bf16-mixed' asked for, but the Keras trainer trains in "
          "float32 on CPU (mixed precision only on a GPU), and the Keras tensorflow backend "
          "sees no GPU on this machine", skip=has_cuda),
+    Case("keras-backend-for-lightning", PLACEMENT, "a Keras backend for a model the Keras "
+         "trainer does not train (a warning, not an error: one sweep over models of both "
+         "frameworks may share it)", "train.py",
+         (*SMALL_TRANSFORMER, "trainer.keras_backend=jax", *QUIET, OUT),
+         "warning: trainer.keras_backend=jax is not applied: it picks the backend of Keras "
+         "models only (e.g. model=lstm), and this run's model is trained by the lightning "
+         "trainer", exit=0, root="dataset", slow=True),
+    Case("ddp-two-processes-on-cpu", PLACEMENT, "two DDP processes on CPU (every rank runs the "
+         "command; only rank zero prints the run's summary, the others end quietly)", "train.py",
+         (*SMALL_TRANSFORMER, "trainer.devices=2", "trainer.strategy=ddp", *QUIET, OUT),
+         "Run:    {out}/runs/transformer-all_4dir-", exit=0, root="dataset", slow=True),
     # --- command-line syntax and resume overrides ---
     Case("override-without-value", OVERRIDES, "an override without `=`", "train.py",
          ("model.hidden", OUT), "Error parsing override 'model.hidden'", exit=1),
@@ -494,6 +598,12 @@ CASES: tuple[Case, ...] = (
     Case("resume-changes-setting", OVERRIDES, "a setting other than the epoch budget changed "
          "on resume", "train.py", ("resume={out}/runs/{run}", "trainer.top_k=5"),
          "error: trainer.top_k: a resumed run keeps its own saved config; only "
+         "['trainer.max_epochs', 'trainer.max_minutes'] may be given with resume=",
+         root="trained", setup=run_copy(), slow=True),
+    Case("resume-key-of-its-model", OVERRIDES, "a key of the resumed run's own model that the "
+         "default model lacks (`model.hidden` of an LSTM run)", "train.py",
+         ("resume={out}/runs/{run}", "model.hidden=8"),
+         "error: model.hidden: a resumed run keeps its own saved config; only "
          "['trainer.max_epochs', 'trainer.max_minutes'] may be given with resume=",
          root="trained", setup=run_copy(), slow=True),
     Case("resume-nothing-left", OVERRIDES, "resume of a finished run without more epochs",
@@ -534,11 +644,13 @@ CASES: tuple[Case, ...] = (
          root="trained", setup=write_file("mine.jsonl", ""), slow=True),
     Case("user-file-not-found", USER_DATA, "a path that does not exist", "evaluate.py",
          ("run={run}", "data.path={tmp}/nope.jsonl", OUT),
-         "error: {tmp}/nope.jsonl: no such file or folder; give a dataset folder or a JSONL "
+         "error: {tmp}/nope.jsonl: no such file or folder; give a dataset folder or a split "
          "file", root="trained", slow=True),
-    Case("user-folder-without-jsonl", USER_DATA, "a folder without `*.jsonl` files",
+    Case("user-folder-without-splits", USER_DATA, "a folder without split files",
          "evaluate.py", ("run={run}", "data.path={tmp}/mine", OUT),
-         "error: {tmp}/mine: no *.jsonl files in this folder", root="trained",
+         "error: {tmp}/mine: no split files; give one file per split (train.jsonl, "
+         "valid.jsonl, test.jsonl; or .csv or .parquet) or a Hugging Face dataset saved with "
+         "save_to_disk", root="trained",
          setup=make_dir("mine"), slow=True),
     Case("user-file-split-not-there", USER_DATA, "a split the user data does not have",
          "diagnose.py", ("run={run}", "data.path={tmp}/mine.jsonl", "split=test", OUT),
@@ -558,6 +670,83 @@ CASES: tuple[Case, ...] = (
          ("run={run}", "splits=[tset]", OUT),
          "error: splits: 'tset' not in the data; it has ['train', 'valid_a', 'valid_comp', "
          "'test']", root="trained", slow=True),
+    # --- training on a user's dataset folder (data.path) ---
+    Case("user-data-no-train-split", USER_DATA, "a folder without a `train` split",
+         "train.py", (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine: no train split to train on; it has ['valid', 'test']: add "
+         "train.jsonl (or .csv, .parquet), one file per split",
+         setup=user_folder(valid_jsonl=BOTH["valid"], test_jsonl=BOTH["test"])),
+    Case("user-data-empty-split", USER_DATA, "a CSV split with a header and no rows",
+         "train.py", (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine/valid.csv: the split is empty; it needs at least one row",
+         setup=user_folder(train_csv="story,question,answer\nAva walks north.,Is Ava going "
+                           "in the same direction as Ava?,yes\n",
+                           valid_csv="story,question,answer\n")),
+    Case("user-data-one-class", USER_DATA, "a train split whose answers are all `yes`",
+         "train.py", (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine/train.jsonl: split 'train' has only 'yes' answers (2 rows); a "
+         "yes/no model needs both answers in every split it trains or is scored on: add rows "
+         "with the other answer",
+         setup=user_folder(train_jsonl=story_line("north", "yes") * 2, valid_jsonl=BOTH["valid"])),
+    Case("user-data-one-class-validation", USER_DATA, "a validation split with one answer only "
+         "(trains, with a warning)", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", "trainer.progress=false", "progress=false",
+          "tracker.sinks=[jsonl]", OUT),
+         "warning: data.path: {tmp}/mine/valid.jsonl: split 'valid' has only 'no' answers (1 "
+         "rows): its accuracy picks the best epoch but says little", exit=0,
+         setup=user_folder(train_jsonl=BOTH["train"], valid_jsonl=story_line("south", "no", "Cy"),
+                           test_jsonl=BOTH["test"]), slow=True),
+    Case("user-data-leakage", USER_DATA, "test rows that are also in train (trains, with a "
+         "warning: leakage)", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", "trainer.progress=false", "progress=false",
+          "tracker.sinks=[jsonl]", OUT),
+         "warning: data.path: {tmp}/mine/test.jsonl: 4 of 4 rows of 'test' (a test split) are "
+         "also in train (same story and question): leakage, its accuracy overstates what the "
+         "model learnt", exit=0,
+         setup=user_folder(train_jsonl=BOTH["train"], valid_jsonl=BOTH["valid"],
+                           test_jsonl=BOTH["train"]), slow=True),
+    Case("user-data-unreadable", USER_DATA, "a `.parquet` file that is not Parquet", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine/train.parquet: cannot be read as Parquet (",
+         setup=user_folder(train_parquet=b"story,question,answer\n", valid_parquet=b"PAR1")),
+    Case("user-data-mixed-formats", USER_DATA, "JSONL and CSV splits in one folder", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine: mixed formats (CSV and JSONL: train.jsonl, valid.csv); keep one "
+         "format per folder, one file per split",
+         setup=user_folder(train_jsonl=BOTH["train"], valid_csv="story,question,answer\n")),
+    Case("user-data-bad-csv-row", USER_DATA, "a CSV row whose answer is not yes/no", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine/train.csv: row 2: field 'answer' has unknown value 'maybe'",
+         setup=user_folder(train_csv="story,question,answer\nAva walks north.,Is Ava going "
+                           "north?,yes\nAva walks north.,Is Ava going north?,maybe\n")),
+    Case("user-data-hf-single-dataset", USER_DATA, "a Hugging Face `Dataset` saved alone, not "
+         "a `DatasetDict` of splits", "train.py", (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine: holds one Hugging Face Dataset, not a DatasetDict of splits; save "
+         "a DatasetDict({'train': ..., 'valid': ...}) with save_to_disk",
+         setup=user_folder(state_json="{}", **{"data-00000-of-00001_arrow": b""})),
+    Case("user-data-row-too-long", USER_DATA, "a question longer than the entity-memory model "
+         "reads (`model.max_sentence_tokens`; a story sentence alike)", "train.py",
+         ("model=entity_memory", "model.max_sentence_tokens=4", "trainer.max_epochs=1",
+          "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine/train.jsonl: row 1: the question has 10 tokens, more than "
+         "model.max_sentence_tokens=4 (model entity_memory); raise that setting or shorten the "
+         "row", setup=user_folder(train_jsonl=BOTH["train"], valid_jsonl=BOTH["valid"])),
+    Case("user-data-not-a-folder", USER_DATA, "`data.path` naming a file", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine/train.jsonl", OUT),
+         "error: data.path: {tmp}/mine/train.jsonl is not a folder; give a folder with one file "
+         "per split (train.jsonl, valid.jsonl, test.jsonl; or .csv, .parquet) or a Hugging Face "
+         "dataset saved with save_to_disk", setup=user_folder(train_jsonl=BOTH["train"])),
+    Case("user-data-no-validation-split", USER_DATA, "no split to pick the best epoch on",
+         "train.py", (*SMALL_LSTM, "data.path={tmp}/mine", OUT),
+         "error: {tmp}/mine: no validation split (valid_a or valid) to pick the best epoch; "
+         "it has ['train', 'test']: add valid.jsonl (or .csv, .parquet) or name one with "
+         "data.valid_split=<split>",
+         setup=user_folder(train_jsonl=BOTH["train"], test_jsonl=BOTH["test"])),
+    Case("user-data-evaluate-split-missing", USER_DATA, "`evaluate_splits` naming a split the "
+         "folder does not have", "train.py",
+         (*SMALL_LSTM, "data.path={tmp}/mine", "evaluate_splits=[test]", OUT),
+         "error: evaluate_splits: 'test' is not a split of {tmp}/mine; it has ['train', "
+         "'valid']", setup=user_folder(train_jsonl=BOTH["train"], valid_jsonl=BOTH["valid"])),
     # --- dataset folders ---
     Case("dataset-file-edited", DATASETS, "a dataset file edited after generation",
          "generate_data.py", ("data.size=tiny", OUT),
@@ -641,6 +830,13 @@ CASES: tuple[Case, ...] = (
          "error: run='{run}': {out}/runs/{run}/manifest.json: not valid JSON (Expecting value: "
          "line 1 column 12 (char 11)); the run folder is damaged", root="trained",
          setup=run_copy(damage_manifest), slow=True),
+    Case("sweep-job-killed-in-first-epoch", RUNS, "a sweep started again after its job's run "
+         "was killed in its first epoch (nothing to resume: the job trains the run again from "
+         "the start, in its folder; its MLflow run, if any, is closed as KILLED)", "train.py",
+         ("-m", "seed=1", *SMALL_LSTM, *QUIET, OUT),
+         "was interrupted before it finished an epoch (nothing to resume); training it again "
+         "from the start", exit=0, root="trained", setup=run_copy(killed_in_first_epoch(1)),
+         slow=True),
     Case("resume-not-a-run", RUNS, "resume of a folder that is not a run", "train.py",
          ("resume={tmp}/nowhere",),
          "error: resume='{tmp}/nowhere': {tmp}/nowhere is not a run (no manifest.json)"),
@@ -660,11 +856,11 @@ CASES: tuple[Case, ...] = (
          "error: splits: ['tset'] not evaluated in run {run}; it has ['test', 'train', "
          "'valid_a', 'valid_comp']", root="trained", setup=run_copy(), slow=True),
     Case("registry-unknown-id", RUNS, "`registry.py show` of an unknown id", "registry.py",
-         ("show", "nope", "--output-dir", "{out}"),
+         ("show", "run=nope", OUT),
          "error: run 'nope' is not in {out}/registry.json (latest: none); list them with: "
          "python scripts/registry.py list"),
     Case("registry-damaged", RUNS, "a `registry.json` that is not JSON", "registry.py",
-         ("list", "--output-dir", "{out}"),
+         ("list", OUT),
          "error: {out}/registry.json is damaged (JSONDecodeError: Expecting property name enclosed "
          "in double quotes: line 1 column 2 (char 1)); restore it from a backup or delete it and "
          "re-register the runs (python scripts/registry.py rebuild)",
@@ -687,6 +883,29 @@ CASES: tuple[Case, ...] = (
     Case("output-dir-read-only-filesystem", OUTPUT, "an output folder on a read-only file "
          "system (`/sys`)", "generate_data.py", ("paths.output_dir=/sys/storyqa-out",),
          "error: cannot write to output directory /sys/storyqa-out/datasets: ", skip=not_linux),
+    Case("export-target-below-a-file", OUTPUT, "a data export folder below a file",
+         "generate_data.py", ("data.size=tiny", "format=parquet", "out={tmp}/file/export", OUT),
+         "error: cannot write the export to {tmp}/file/export: {tmp}/file is not a folder. "
+         "Choose a writable folder (out=...).", setup=write_file("file", "")),
+    Case("export-target-read-only-filesystem", OUTPUT, "a data export folder on a read-only "
+         "file system (`/sys`)", "generate_data.py",
+         ("data.size=tiny", "format=parquet", "out=/sys/storyqa-export", OUT),
+         "error: cannot write the export to /sys/storyqa-export: /sys: ", skip=not_linux),
+    Case("export-target-not-an-export", OUTPUT, "a data export folder that holds other files",
+         "generate_data.py", ("data.size=tiny", "format=parquet", "out={tmp}/mine", OUT),
+         "error: out: {tmp}/mine already exists and is not a storyqa data export; choose a new "
+         "folder, or delete it first", setup=folder_with_file("mine")),
+    Case("export-target-other-version", OUTPUT, "a data export folder that holds the export "
+         "of another dataset version", "generate_data.py",
+         ("data.size=tiny", "format=parquet", "out={tmp}/old", OUT),
+         "error: out: {tmp}/old holds the export of version all_4dir-tiny-00000000, not "
+         "{dataset}; choose a new folder, or delete it first",
+         setup=earlier_export("old", "all_4dir-tiny-00000000")),
+    Case("export-target-in-datasets", OUTPUT, "a data export folder among the dataset "
+         "versions", "generate_data.py",
+         ("data.size=tiny", "format=parquet", "out={out}/datasets/mine", OUT),
+         "error: out: {out}/datasets/mine is inside {out}/datasets, where dataset versions live "
+         "(a version's manifest covers its files); choose a folder outside it"),
     Case("disk-full-generating", OUTPUT, "the disk fills up while the dataset is written "
          f"(simulated: a {FULL_DISK_BYTES // 1000} kB file-size limit)", "generate_data.py",
          ("data.size=tiny", "progress=false", OUT),
@@ -738,6 +957,12 @@ CASES: tuple[Case, ...] = (
          ("run={run}", OUT),
          "error: input: give input=<stories.jsonl> (one story and question per line), or "
          'story="..." question="..."', root="trained", slow=True),
+    Case("predict-output-is-a-folder", USING, "an existing folder as the output file (refused "
+         "before the model is loaded)", "predict.py",
+         ("run={run}", "input={tmp}/stories.jsonl", "output={tmp}/predictions", OUT),
+         "error: output: {tmp}/predictions is a folder; give the file to write, e.g. "
+         "output={tmp}/predictions/stories.predictions.jsonl", root="trained", slow=True,
+         setup=both(write_file("stories.jsonl", PREDICT_LINE), make_dir("predictions"))),
     Case("predict-run-not-finished", USING, "predicting with a run whose manifest says "
          "`running`", "predict.py", ("run={run}", "story=Ava walks north.",
          "question=Is Ava going in the same direction as Ava?", OUT),
@@ -749,9 +974,16 @@ CASES: tuple[Case, ...] = (
          "error: format: 'onnx' cannot export a keras model (onnx is for the other framework's "
          "models); choose from ['keras', 'saved_model']", root="trained", slow=True),
     Case("register-without-mlflow-model", USING, "registering a run trained without the MLflow "
-         "sink", "registry.py", ("register", "{run}", "--output-dir", "{out}"),
+         "sink", "registry.py", ("register", "run={run}", OUT),
          "error: run {run} logged no model to MLflow (no mlflow_model.json); train with the "
          "MLflow sink on (tracker.sinks=[jsonl,mlflow])", root="trained", slow=True),
+    Case("register-without-run", USING, "`registry.py register` without the run (every "
+         "setting is key=value)", "registry.py", ("register", "name=best", "alias=champion", OUT),
+         "error: run: required; give run=<run id> on the command line"),
+    Case("registry-unknown-key", USING, "a key `registry.py register` does not take",
+         "registry.py", ("register", "run=nope", "nam=best", OUT),
+         "error: nam: unknown key for registry.py register; it takes ['alias', 'name', "
+         "'paths.output_dir', 'run']"),
     # --- the training service: its settings, checked before anything starts ---
     Case("service-unknown-key", SERVICE, "a `service.*` key that does not exist", "service.py",
          ("start", "service.prot=9000", OUT),
@@ -909,10 +1141,14 @@ def test_bad_input_is_refused_cleanly(
             if folder.is_dir():
                 folder.chmod(0o755)
     shown = f"exit {done.returncode}; stderr:\n{done.stderr[-3000:]}"
-    assert done.returncode == case.exit != 0, shown
-    assert ctx.fill(case.message) in done.stderr, shown
+    assert done.returncode == case.exit, shown
     assert "Traceback" not in done.stderr, shown
     new_runs = set(after.runs) - set(before.runs)
+    if case.exit == 0:
+        trained = {n for n, status in after.runs.items() if before.runs.get(n, "new") != status}
+        _check_accepted(ctx.fill(case.message), done, out, trained)
+        return
+    assert ctx.fill(case.message) in done.stderr, shown
     assert case.leaves_failed_run or not new_runs, f"run folders left behind: {new_runs}"
     finished = {name for name, status in after.runs.items() if status == "finished"}
     assert finished <= {n for n, s in before.runs.items() if s == "finished"}, finished
@@ -921,6 +1157,21 @@ def test_bad_input_is_refused_cleanly(
     assert after.sweeps <= before.sweeps, f"sweep folders left: {after.sweeps - before.sweeps}"
     left = after.empty_folders - before.empty_folders
     assert not left, f"empty folders left: {sorted(left)}"
+
+
+def _check_accepted(
+    message: str, done: subprocess.CompletedProcess[str], out: Path, trained: set[str]
+) -> None:
+    """An input that is no error: ``message`` once on the console; each run the command
+    trained (new, or whose status changed) finished, a warning also in its ``run.log``."""
+    console = done.stdout + done.stderr
+    assert console.count(message) == 1, f"{message!r} {console.count(message)} times:\n{console}"
+    assert trained, "no run trained"
+    for name in trained:
+        assert _status(out / "runs" / name) == "finished", name
+        if message.startswith("warning: "):
+            log = (out / "runs" / name / "run.log").read_text(encoding="utf-8")
+            assert message.removeprefix("warning: ") in log, log[-3000:]
 
 
 # --- the doc ------------------------------------------------------------------------------------
@@ -947,7 +1198,8 @@ def render_doc(cases: tuple[Case, ...] = CASES) -> str:
         f"`{REGENERATE}`). Each command exits non-zero, prints the message shown",
         "(on stderr; the part shown is part of the real line) and no traceback, and leaves no",
         "run folder that says `finished`, no new sweep folder, no new dataset version and no",
-        "new registry entry.",
+        "new registry entry. A row that exits 0 is no error: the command does what it should,",
+        "and prints the line shown once (a `warning:` also goes to the run's `run.log`).",
         "",
         "`OUT` is the output root (`paths.output_dir`), `<run_id>` a run in `OUT/runs`. Our own",
         "checks print one `error: ...` line and exit with 2; Hydra's command-line errors exit",

@@ -305,6 +305,24 @@ class Hyperparams:
             training=training,
         )
 
+    def settings(self) -> ModelSettings | None:
+        """The network's checked ``Settings`` when its target names a settings class (storyqa's
+        own are read without importing the network), else ``None``.
+
+        Example:
+            >>> Hyperparams.of("entity_memory").settings().max_sentence_tokens
+            16
+        """
+        if self.target is None:
+            return None
+        built_in = next((b for b in BUILT_IN.values() if b.target == self.target), None)
+        settings = (
+            built_in.settings if built_in else getattr(import_target(self.target), "Settings", None)
+        )
+        if isinstance(settings, type) and issubclass(settings, ModelSettings):
+            return settings.from_mapping(self.arguments)
+        return None
+
     def describe(self) -> dict[str, Any]:
         """The flat model config: ``_target_``, ``framework``, ``name``, the training keys and
         the arguments (what Hydra, manifests and trackers record; :meth:`from_mapping` reads

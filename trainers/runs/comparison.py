@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from metrics.compare import Comparison, compare_results, load_split_results
+from metrics.compare import Comparison, compare_results, load_split_results, ordered_splits
 from trainers.records.manifest import RunManifest
 from trainers.records.registry import RegistryError
 
@@ -135,10 +135,6 @@ def progressive_difficulty(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     return difficulty_table(runs)
 
 
-#: Splits of the seed summary, in order (those a run was not evaluated on are left out).
-SUMMARY_SPLITS: tuple[str, ...] = ("train", "valid_a", "valid_comp", "test")
-
-
 def seed_summary(run_dirs: Sequence[str | Path], metric: str = "accuracy") -> pd.DataFrame:
     """``metric`` on each split as mean and standard deviation over the runs of each model
     preset and dataset (e.g. the seeds of a sweep), from the runs' manifests.
@@ -160,12 +156,12 @@ def seed_summary(run_dirs: Sequence[str | Path], metric: str = "accuracy") -> pd
             "model": manifest.model,
             "dataset": manifest.dataset.get("version") or manifest.dataset.get("name", ""),
         }
-        for split in SUMMARY_SPLITS:
-            if metric in manifest.evaluation.get(split, {}):
-                row[split] = manifest.evaluation[split][metric]
+        for split, scores in manifest.evaluation.items():
+            if metric in scores:
+                row[split] = scores[metric]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    splits = [split for split in SUMMARY_SPLITS if split in frame.columns]
+    splits = ordered_splits(set(frame.columns) - {"model", "dataset"})
     grouped = frame.groupby(["model", "dataset"], sort=False)
     summary = grouped.size().rename("runs").to_frame()
     for split in splits:

@@ -175,11 +175,11 @@ def _chosen(formats: Sequence[str] | None, available: tuple[str, ...], framework
 def probe_rows(loaded: RunModel) -> list[Probe]:
     """The rows every export is checked on: :data:`PROBE_ROWS` of each split of the run's data
     (the shortest, the longest and some between), batched as the trainers predict."""
-    from stories import build_dataset
+    from stories import open_dataset
     from trainers.records.registry import output_root_of
 
     config = loaded.config
-    dataset = build_dataset(
+    dataset = open_dataset(
         config.data,
         seed=config.data_seed,
         output_dir=output_root_of(loaded.run_dir),

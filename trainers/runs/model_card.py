@@ -60,12 +60,13 @@ def tokenisation(encoding: str) -> str:
 
 def accuracy_tables(run_dir: Path) -> str:
     """The run's accuracy per split and per noun count (from ``eval/<split>/``)."""
-    order = ("train", "valid_a", "valid_comp", "test")
-    found = sorted(
-        (run_dir / "eval").glob("*/evaluation.json"),
-        key=lambda p: (order.index(p.parent.name) if p.parent.name in order else 9, p),
-    )
-    evaluations = {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in found}
+    from metrics.compare import ordered_splits
+
+    found = ordered_splits(p.parent.name for p in (run_dir / "eval").glob("*/evaluation.json"))
+    evaluations = {
+        split: json.loads((run_dir / "eval" / split / "evaluation.json").read_text("utf-8"))
+        for split in found
+    }
     if not evaluations:
         return "The run holds no evaluation.\n"
     lines = ["| split | examples | accuracy | loss |", "|---|---|---|---|"]

@@ -16,13 +16,15 @@ import contextlib
 import dataclasses
 import importlib
 import logging
-from collections.abc import Mapping
+import shutil
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from models.settings import SettingsError
-from stories import DatasetConfig, StoryDataset, build_dataset
+from stories import DatasetConfig, StoryDataset, open_dataset
+from stories.dataset import split_names
 from stories.errors import StoriesError
 from trainers.base import ModelTrainer
 from trainers.config import PRESETS, Hyperparams, TrainerConfig, model_preset
@@ -32,6 +34,7 @@ from trainers.records.manifest import RunManifest
 from trainers.records.registry import Registry, RegistryError, output_root_of
 from trainers.records.run import DatasetInfo, new_run_id
 from trainers.results import TrainingResult
+from trainers.runs.data_checks import check_training_data
 from trainers.runs.logs import RUN_LOG_FILE, run_log
 from trainers.tracking import Invocation, TrackerConfig, TrackerConfigError
 
@@ -95,7 +98,8 @@ class PipelineConfig:
         seed: Training seed (weights, data order).
         data_seed: Dataset generator seed (the same data across training seeds).
         run_id: Run id; default ``<model>-<dataset>-<time>-<hex>``.
-        evaluate_splits: Splits the best checkpoint is evaluated on.
+        evaluate_splits: Splits the best checkpoint is evaluated on (default: every split of
+            the data, for a user's folder its files).
     """
 
     KEYS: ClassVar[tuple[str, ...]] = (
@@ -137,10 +141,15 @@ class PipelineConfig:
             if isinstance(data, str)
             else DatasetConfig.from_mapping(data)
         )
-        splits = tuple(config.get("evaluate_splits", SPLITS))
-        for split in splits:
-            if split not in SPLITS:
-                raise SettingsError(f"evaluate_splits: {split!r} is not one of {list(SPLITS)}")
+        if data_config.path is not None:  # the run records where the data is, wherever it runs
+            data_config = data_config.replace(
+                path=str(Path(data_config.path).expanduser().resolve())
+            )
+        splits = tuple(config.get("evaluate_splits") or split_names(data_config))
+        if data_config.path is None:  # a user folder's splits are checked once it is read
+            for split in splits:
+                if split not in SPLITS:
+                    raise SettingsError(f"evaluate_splits: {split!r} is not one of {list(SPLITS)}")
         return cls(
             model=resolve_model(config.get("model", "transformer")),
             data=data_config,
@@ -265,11 +274,13 @@ def run_pipeline(
         if resume is not None and run_dir is not None
         else resolved.output_dir.expanduser().resolve()
     )
-    dataset = build_dataset(
+    dataset = open_dataset(
         resolved.data, seed=resolved.data_seed, output_dir=output_root, progress=progress
     )
+    resumed_run = Path(run_dir) if resume is not None and run_dir is not None else None
+    valid_split, data_notes = _check_data(dataset, resolved, resumed_run)
     if run_dir is None:
-        run_id = resolved.run_id or new_run_id(resolved.model.name, resolved.data.name)
+        run_id = resolved.run_id or new_run_id(resolved.model.name, resolved.data.label)
         run_dir = output_root / "runs" / run_id
     trainer = trainer_class(resolved.model.framework)(
         run_dir,
@@ -284,12 +295,81 @@ def run_pipeline(
     resumed = resume is not None
     try:
         with run_log(trainer.run_dir, enabled=trainer.is_global_zero), trainer:
+            if trainer.is_global_zero:  # console and run.log, once
+                for note in resolved.trainer.ignored_by(resolved.model.framework):
+                    logger.warning("%s", note)
+                _log_data(trainer, dataset, valid_split, data_notes)
             evaluate_only = resumed and not extend and _left_after_training(trainer, resolved)
-            return _train_and_evaluate(trainer, dataset, resolved, resumed, evaluate_only)
+            return _train_and_evaluate(
+                trainer, dataset, resolved, resumed, evaluate_only, valid_split
+            )
     except BaseException:
         if not resumed:
             _discard_unstarted_run(trainer.run_dir)
         raise
+
+
+def _check_data(
+    dataset: StoryDataset, config: PipelineConfig, resumed_run: Path | None
+) -> tuple[str, list[str]]:
+    """The validation split, and the warnings about the data; refuses data the run cannot
+    train on (see :func:`~trainers.runs.data_checks.check_training_data`) and, on resume, a
+    user's files that changed since the run started.
+
+    Raises:
+        stories.errors.DataFileError: Naming the file, row and field.
+        SettingsError: A split to evaluate that the data does not have, or changed data.
+    """
+    missing = [split for split in config.evaluate_splits if split not in dataset.splits]
+    if missing:
+        raise SettingsError(
+            f"evaluate_splits: {missing[0]!r} is not a split of {dataset.path}; it has "
+            f"{list(dataset.splits)}"
+        )
+    if resumed_run is not None:
+        check_same_data(resumed_run, dataset, "resume")
+    valid_split = dataset.validation_split(config.data.valid_split)
+    return valid_split, check_training_data(
+        dataset, valid_split, config.model, config.evaluate_splits
+    )
+
+
+def check_same_data(run_dir: Path, dataset: StoryDataset, key: str) -> None:
+    """Refuse a user's dataset whose files changed since the run trained on them.
+
+    Raises:
+        SettingsError: Naming both versions and the fix.
+    """
+    recorded = str(RunManifest.load(run_dir).dataset.get("hash", ""))
+    if dataset.manifest.get("source") == "user" and recorded and recorded != dataset.hash:
+        raise SettingsError(
+            f"{key}: the files of {dataset.path} changed since run {run_dir.name} trained on "
+            f"them (version {dataset.manifest['version']}, the run's hash {recorded[:8]}); "
+            "restore them, or start a new run on the new version"
+        )
+
+
+def _log_data(
+    trainer: ModelTrainer, dataset: StoryDataset, valid_split: str, notes: list[str]
+) -> None:
+    """Say what a user's dataset holds (its rows, and where each split's noun counts came
+    from) on the console and in ``run.log``, then the warnings about it."""
+    sources = dataset.manifest.get("noun_count_sources")
+    if sources:
+        from stories.userdata import describe_sources
+
+        lines = [
+            f"data: {dataset.manifest['version']} ({dataset.manifest.get('format', 'user')} "
+            f"files in {dataset.path}); the best epoch is picked on {valid_split}"
+        ]
+        lines += [
+            f"  {split}: {dataset.manifest['totals'][split]} rows, {describe_sources(counts)}"
+            for split, counts in sources.items()
+        ]
+        trainer.echo("\n".join(lines))
+        logger.info("%s", "\n".join(lines))
+    for note in notes:
+        logger.warning("data.path: %s", note)
 
 
 def _discard_unstarted_run(run_dir: Path) -> None:
@@ -302,6 +382,52 @@ def _discard_unstarted_run(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty (e.g. Hydra's dump): the CLI tidies it
         run_dir.rmdir()
+
+
+def restart_unstarted_run(run_dir: str | Path, keep: Collection[str] = ()) -> bool:
+    """Make a run whose earlier attempt finished no epoch (killed during its first one: no
+    checkpoint or Keras backup to continue from) ready to be trained again from the start: its
+    MLflow run, which will never continue, is closed as ``KILLED``
+    (:func:`~trainers.tracking.factory.abandon_tracked_run`) and its folder is emptied but for
+    ``run.log`` (the next attempt appends to it) and ``keep``. A sweep job that finds such a
+    run (``scripts/train.py``) and the training service (``services/jobs.py``) then train it
+    as a new run in the same folder.
+
+    Args:
+        run_dir: The run folder.
+        keep: Further names in the folder to keep.
+
+    Returns:
+        Whether the folder was emptied: ``False`` when it holds no manifest (nothing ran) or
+        its run finished an epoch or its training (resume it instead).
+    """
+    run_dir = Path(run_dir)
+    if not RunManifest.path_for(run_dir).is_file():
+        return False
+    try:
+        manifest: RunManifest | None = RunManifest.load(run_dir)
+    except (ValueError, TypeError):  # damaged: nothing can be continued from it
+        manifest = None
+    if manifest is not None and (manifest.epochs_completed > 0 or manifest.training_done):
+        return False
+    if manifest is not None and manifest.config:
+        from trainers.tracking.factory import abandon_tracked_run
+
+        try:
+            tracker = TrackerConfig.from_mapping(manifest.config.get("tracker") or {})
+        except TrackerConfigError as error:
+            logger.warning("%s: its earlier attempt's tracker settings unread: %s", run_dir, error)
+        else:
+            abandon_tracked_run(tracker, output_root_of(run_dir), run_dir)
+    kept = {RUN_LOG_FILE, *keep}
+    for path in run_dir.iterdir():
+        if path.name in kept:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return True
 
 
 def load_run_manifest(run_dir: Path, key: str) -> RunManifest:
@@ -365,6 +491,7 @@ def _train_and_evaluate(
     config: PipelineConfig,
     resumed: bool,
     evaluate_only: bool = False,
+    valid_split: str = "valid_a",
 ) -> dict[str, Any]:
     assert dataset.vocab is not None
     trainer.run_dir.mkdir(parents=True, exist_ok=True)
@@ -375,9 +502,9 @@ def _train_and_evaluate(
         training = trainer.train(
             model,
             trainer.encode(dataset, "train", model),
-            trainer.encode(dataset, "valid_a", model),
+            trainer.encode(dataset, valid_split, model),
             dataset.metadata("train"),
-            dataset.metadata("valid_a"),
+            dataset.metadata(valid_split),
             config.model,
             resume_from=trainer.run_dir if resumed else None,
         )
@@ -543,9 +670,10 @@ def open_run(
         )
     output_root = output_root_of(run_dir)
     if data_path is None:
-        dataset = build_dataset(
+        dataset = open_dataset(
             config.data, seed=config.data_seed, output_dir=output_root, progress=False
         )
+        check_same_data(run_dir, dataset, "run")
     else:
         dataset = load_dataset(data_path)
     missing = [split for split in splits if split not in dataset.splits]

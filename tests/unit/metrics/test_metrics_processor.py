@@ -409,3 +409,22 @@ def test_examples_may_be_a_list_of_dicts() -> None:
         "position": [0],
         "story": ["s0"],
     }
+
+
+def test_unknown_noun_counts_are_left_out_of_their_breakdowns_only(make) -> None:
+    p = make(400, seed=5, noun_counts=range(0, 4))  # noun_count 0: unknown (a user's rows)
+    unknown = (p.metadata["noun_count"] == ns.UNKNOWN_VALUES["noun_count"]).to_numpy()
+    assert unknown.any()
+    result = MetricsProcessor(
+        breakdowns=["category", "noun_count", ("category", "noun_count")]
+    ).evaluate(p.y_true, p.y_prob, p.metadata)
+    assert result.n_samples == 400  # overall metrics keep every row
+    assert result.breakdown("category")["count"].sum() == 400
+    by_count = result.breakdown("noun_count")
+    assert 0 not in by_count["noun_count"].tolist()
+    assert by_count["count"].sum() == 400 - unknown.sum()
+    known = p.metadata[~unknown]
+    expected = naive_breakdown(p.y_true[~unknown], p.y_prob[~unknown], known, ["noun_count"])
+    for row in by_count.itertuples(index=False):
+        assert (row.accuracy, row.count) == pytest.approx(expected[(row.noun_count,)])
+    assert result.breakdown("category", "noun_count")["count"].sum() == 400 - unknown.sum()

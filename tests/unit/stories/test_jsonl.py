@@ -32,7 +32,11 @@ def test_single_file_loads_with_normalised_answers_and_defaults(tmp_path):
     assert frame["answer"].tolist() == ["yes", "no", "yes"]
     assert frame["label"].tolist() == [1, 0, 1]
     assert frame["category"].tolist() == ["unknown", "mine", "unknown"]
-    assert frame["noun_count"].tolist() == [0, 2, 0]
+    # The story follows the grammar: its actor count fills in where a row gives none.
+    assert frame["noun_count"].tolist() == [2, 2, 2]
+    assert dataset.manifest["noun_count_sources"]["my_eval"] == {
+        "given": 1, "computed": 2, "unknown": 0
+    }  # fmt: skip
     assert dataset.vocab is None  # no train split: the model's vocabulary must be attached
 
 
@@ -80,5 +84,11 @@ def test_empty_file_missing_path_and_empty_folder(tmp_path):
     with pytest.raises(DataFileError, match="no such file"):
         load_dataset(tmp_path / "nope.jsonl")
     (tmp_path / "folder").mkdir()
-    with pytest.raises(DataFileError, match=r"no \*\.jsonl files"):
+    with pytest.raises(DataFileError, match=r"folder: no split files"):
         load_dataset(tmp_path / "folder")
+
+
+def test_a_byte_order_mark_is_read_as_utf8(tmp_path):
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({**GOOD, "answer": "yes"}).encode() + b"\r\n")
+    assert load_dataset(path)["windows"]["answer"].tolist() == ["yes"]
