@@ -144,8 +144,9 @@ class TrainerConfig(Settings):
         can share it.
 
         Example:
-            >>> TrainerConfig(keras_backend="jax").ignored_by("lightning")  # doctest: +ELLIPSIS
-            ('trainer.keras_backend=jax is not applied: ...',)
+            >>> (why,) = TrainerConfig(keras_backend="jax").ignored_by("lightning")
+            >>> why.split(":")[0]
+            'trainer.keras_backend=jax is not applied'
             >>> TrainerConfig(keras_backend="jax").ignored_by("keras")
             ()
         """
