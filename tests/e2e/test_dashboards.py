@@ -1,5 +1,5 @@
-"""The commands the README shows exist in the environment ``make`` builds, and the dashboard
-commands start and read what storyqa writes.
+"""The commands the README and the documentation pages show exist in the environment ``make``
+builds, and the dashboard commands start and read what storyqa writes.
 
 * ``mlflow ui`` / ``mlflow server`` on the sqlite store and ``tensorboard`` on the runs folder:
   each a server on a free port of 127.0.0.1, queried over HTTP for the logged run, stopped.
@@ -35,19 +35,37 @@ BIN = Path(sys.executable).parent
 RUN_NAME = "demo-run"
 #: Leading ``NAME=value`` assignments of a shell command.
 ENV_PREFIX = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")
-#: First words that make an inline code span of the README a command.
+#: First words that make an inline code span of a page a command.
 COMMAND_WORDS = ("python", "make", "pytest", "pip")
 #: A rule of the Makefile: its target names, then a colon (not ``:=``).
 MAKE_RULE = re.compile(r"^([A-Za-z][\w.-]*(?:[ \t]+[A-Za-z][\w.-]*)*)[ \t]*:(?!=)", re.M)
 
 
-# --- the README's commands ------------------------------------------------------------------
+#: How the pages write the path of the checkout in a command (``python /path/to/storyqa/...``).
+CHECKOUT_PLACEHOLDER = "/path/to/storyqa/"
+
+
+# --- the commands of the README and the documentation pages ---------------------------------
+
+
+def documentation_pages() -> list[Path]:
+    """README.md and every page of the documentation site (``docs/**/*.md``)."""
+    return [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").rglob("*.md"))]
+
+
+def documented_commands() -> dict[str, list[str]]:
+    """The commands of each documentation page, by its path relative to the repository."""
+    return {
+        page.relative_to(REPO_ROOT).as_posix(): readme_commands(page.read_text(encoding="utf-8"))
+        for page in documentation_pages()
+    }
 
 
 def readme_commands(text: str) -> list[str]:
-    """The commands of the README: each line of its ``bash`` blocks, and each inline code span
-    that reads as a command (environment assignments first, an option ``--x``, or a first word
-    such as ``python``, ``make``, ``storyqa-...`` or ``.venv/bin/...``)."""
+    """The commands of a page (the README or a documentation page): each line of its ``bash``
+    blocks, and each inline code span that reads as a command (environment assignments first,
+    an option ``--x``, or a first word such as ``python``, ``make``, ``storyqa-...`` or
+    ``.venv/bin/...``)."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -78,8 +96,10 @@ def missing_executable(command: str) -> str | None:
     first = words[0]
     if "<" in first:
         return None
+    if first.endswith(".py") and (REPO_ROOT / first).is_file():  # `scripts/train.py --help`
+        return None
     if first == "python":
-        script = words[1] if len(words) > 1 else ""
+        script = (words[1] if len(words) > 1 else "").removeprefix(CHECKOUT_PLACEHOLDER)
         if script.endswith(".py") and "<" not in script and not (REPO_ROOT / script).is_file():
             return script
         return None
@@ -102,16 +122,25 @@ def missing_make_target(arguments: list[str]) -> str | None:
 
 
 def test_readme_commands_are_found() -> None:
-    """The parser sees the dashboard commands (a test that could not fail otherwise)."""
-    commands = readme_commands((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
-    firsts = {(ENV_PREFIX.sub("", c)).split()[0] for c in commands}
+    """The parser sees the dashboard commands, on the README and on the pages they moved to
+    (a test that could not fail otherwise)."""
+    by_page = documented_commands()
+    firsts = {(ENV_PREFIX.sub("", c)).split()[0] for cs in by_page.values() for c in cs}
     assert {"mlflow", "neptune", "tensorboard", "python", "make", "storyqa-train"} <= firsts
+    readme = {(ENV_PREFIX.sub("", c)).split()[0] for c in by_page["README.md"]}
+    assert {"make", "python", "mlflow", "tensorboard"} <= readme
+    assert by_page["docs/tracking.md"] and by_page["docs/command-line.md"]
 
 
 def test_every_command_the_readme_shows_exists() -> None:
-    commands = readme_commands((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
-    missing = {command: what for command in commands if (what := missing_executable(command))}
-    assert not missing, f"README commands this environment lacks: {missing}"
+    """Every command of the README and of every documentation page (``docs/**/*.md``)."""
+    missing = {
+        f"{page}: {command}": what
+        for page, commands in documented_commands().items()
+        for command in commands
+        if (what := missing_executable(command))
+    }
+    assert not missing, f"documented commands this environment lacks: {missing}"
 
 
 def test_a_missing_command_is_reported() -> None:
@@ -120,6 +149,9 @@ def test_a_missing_command_is_reported() -> None:
     assert missing_executable("NEPTUNE_API_TOKEN=... neptune sync --path x") is None
     assert missing_executable("make no-such-target LAB_PORT=9999") == "make no-such-target"
     assert missing_executable("make lab LAB_PORT=9999") is None
+    assert missing_executable("make docs-serve DOCS_PORT=8001") is None
+    assert missing_executable("scripts/train.py --help") is None
+    assert missing_executable("python /path/to/storyqa/scripts/no_such.py") == "scripts/no_such.py"
 
 
 # --- an output root with one run in every dashboard's store ---------------------------------
@@ -302,8 +334,8 @@ def test_neptune_finds_the_offline_runs(tracked: Tracked) -> None:
 def test_neptune_command_starts_and_fails_only_on_the_connection(
     tracked: Tracked, subcommand: str
 ) -> None:
-    """The README's ``NEPTUNE_API_TOKEN=... neptune sync --path models_out/.neptune``, against
-    a closed port of 127.0.0.1: it gets as far as connecting."""
+    """The tracking page's ``NEPTUNE_API_TOKEN=... neptune sync --path models_out/.neptune``,
+    against a closed port of 127.0.0.1: it gets as far as connecting."""
     port = free_port()
     env = {
         **os.environ,

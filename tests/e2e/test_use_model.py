@@ -466,17 +466,25 @@ def test_registry_register_gives_the_model_a_name_and_alias(
     assert got["probability"][0] == pytest.approx(expected.probabilities[0], abs=1e-5)
 
 
-# --- the README -------------------------------------------------------------------------------
+# --- the documentation page ---------------------------------------------------------------
 
-README_SECTION = "## Using a trained model"
-README_PORT = "5001"
+#: The page "Using a trained model" of the documentation (the README links to it).
+PAGE = REPO_ROOT / "docs" / "using-a-model.md"
+PAGE_PORT = "5001"
+#: The README's tour: its part that predicts with a finished run, up to the next part.
+README_TOUR = ("**Predict with a finished run**", "**Open the dashboards**")
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """The ``bash`` and ``python`` code blocks of ``text``, in order."""
+    return re.findall(r"```(bash|python)\n(.*?)```", text, re.S)
 
 
 def readme_blocks() -> list[tuple[str, str]]:
-    """The ``bash`` and ``python`` code blocks of the README's section, in order."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text.split(README_SECTION, 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```(bash|python)\n(.*?)```", section, re.S)
+    """The code blocks of the page, then those of the README's tour that predict."""
+    start, end = README_TOUR
+    tour = (REPO_ROOT / "README.md").read_text(encoding="utf-8").split(start, 1)[1]
+    return code_blocks(PAGE.read_text(encoding="utf-8")) + code_blocks(tour.split(end, 1)[0])
 
 
 @pytest.mark.slow
@@ -486,14 +494,14 @@ def test_readme_commands_work_as_written(runs: dict[str, Path], root: Path) -> N
         "<run_id>": runs["transformer"].name,
         "<lstm_run_id>": runs["lstm"].name,
         "<mlflow_run_id>": logged_model(runs["lstm"])["run_id"],
-        f"-p {README_PORT}": f"-p {port}",
-        f"127.0.0.1:{README_PORT}": f"127.0.0.1:{port}",
+        f"-p {PAGE_PORT}": f"-p {port}",
+        f"127.0.0.1:{PAGE_PORT}": f"127.0.0.1:{port}",
     }
     env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not (root / "scripts").exists():  # the commands run from a checkout: scripts/, models_out/
         (root / "scripts").symlink_to(REPO_ROOT / "scripts")
     blocks = readme_blocks()
-    assert [lang for lang, _ in blocks] == ["python", "bash", "bash", "bash"]
+    assert [lang for lang, _ in blocks] == ["python", "bash", "bash", "bash", "bash", "python"]
     outputs = []
     with contextlib.ExitStack() as servers:
         for lang, code in blocks:
@@ -511,7 +519,8 @@ def test_readme_commands_work_as_written(runs: dict[str, Path], root: Path) -> N
                                       timeout=600)  # fmt: skip
                 assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
                 outputs.append(done.stdout)
-    python_out, *_, curl_out = outputs
+    python_out, *_, curl_out, tour_predict_out, _tour_python_out = outputs
+    assert "(probability of yes: " in tour_predict_out
     assert "('yes',)" in python_out or "('no',)" in python_out
     assert json.loads(curl_out)["predictions"][0]["answer"] in ("yes", "no")
     assert (root / "predictions.jsonl").is_file()

@@ -12,7 +12,8 @@ checked (and its network's module imported) when :func:`model_preset` asks for i
 - ``transformer`` and ``lstm`` are sized for a 2-core CPU: length-bucketed batches (about 3x
   the examples per second of random batches for the Transformer), a 4-layer Transformer with
   learning-rate warm-up, an LSTM with batch 256 and lr 3e-3 (about 1.6x the examples per
-  second of batch 64). See the README's learning curves for what they reach in 10 minutes.
+  second of batch 64). See docs/results-summary.md ("Learning in 10 minutes")
+  for what they reach in 10 minutes.
 - ``transformer_paper`` and ``lstm_paper`` follow the published hyperparameters.
 - ``entity_memory`` is storyqa's state-tracking model (:mod:`models.entity_memory`), trained
   on answers alone like the others; ``entity_memory_state`` adds the auxiliary per-sentence
