@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve lab test test-fast chromium lint typecheck check benchmark clean
+.PHONY: run serve lab test test-fast chromium lint typecheck check docs docs-serve benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,12 @@ run: $(STAMP)
 	$(BIN)/python scripts/train.py -m model=transformer,lstm,entity_memory trainer.max_minutes=5
 
 ## The training service on this machine: embedded Redis, the API on http://127.0.0.1:8765 and
-## one worker (docs/service.md); Ctrl-C stops it.
+## one worker (docs/service-guide.md); Ctrl-C stops it.
 serve: $(STAMP)
 	$(BIN)/storyqa-service start
 
-## JupyterLab for the notebooks (README, "Training from Python"): on http://127.0.0.1:$(LAB_PORT)
-## (`make lab LAB_PORT=9999` for another port), opened on notebooks/, with the .venv's Python as
+## JupyterLab for the notebooks (docs/getting-started.md, "Training from Python"): on
+## http://127.0.0.1:$(LAB_PORT) (`make lab LAB_PORT=9999` for another port), opened on notebooks/, with the .venv's Python as
 ## the python3 kernel: registered inside the .venv (not in your home) and first on JUPYTER_PATH,
 ## so no other python3 kernelspec shadows it. It opens no browser: open the URL it prints, token
 ## included (as root, e.g. in a container, it allows root). Ctrl-C twice stops it.
@@ -42,7 +42,8 @@ $(LAB_KERNEL): $(STAMP)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
 	  --display-name "Python 3 (storyqa .venv)"
 
-## Whole test suite, slow tests included, then lint, format, import layers and type check.
+## Whole test suite, slow tests included, then lint, format, import layers, type check and the
+## strict documentation build.
 test: $(STAMP) chromium
 	bash scripts/run_tests.sh $(BIN)/python
 
@@ -66,6 +67,17 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## The documentation site (mkdocs.yml, pages in docs/, home page README.md, API reference from
+## the docstrings): built strictly into site/ (a broken link or a missing reference fails), and
+## served on http://127.0.0.1:$(DOCS_PORT) (`make docs-serve DOCS_PORT=8001` for another port).
+DOCS_PORT ?= 8000
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark.py all
