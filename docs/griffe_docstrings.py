@@ -21,7 +21,15 @@ class StoryqaDocstrings(griffe.Extension):
     """Rewrites each docstring once its object is loaded."""
 
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
-        if obj.docstring is None:
-            return
-        text = EXAMPLE_HEADING.sub(r"\1Examples:", obj.docstring.value)
-        obj.docstring.value = ROLE.sub(r"`\1`", text)
+        rewrite(obj)
+
+    def on_module(self, *, mod: griffe.Module, **kwargs: Any) -> None:
+        rewrite(mod)  # a package's own docstring is not seen by on_object
+
+
+def rewrite(obj: griffe.Object) -> None:
+    """``obj``'s docstring with ``Example:`` as ``Examples:`` and reST roles as code spans."""
+    if obj.docstring is None:
+        return
+    text = EXAMPLE_HEADING.sub(r"\1Examples:", obj.docstring.value)
+    obj.docstring.value = ROLE.sub(r"`\1`", text)
