@@ -472,8 +472,9 @@ class ModelTrainer(ABC):
         """
         self.check_inputs(eval_data, metadata_eval, eval_set_name, model)
         started = time.perf_counter()
-        with self._progress_bar(len(eval_data), f"evaluating {eval_set_name}") as bar:
-            probabilities, losses = self.predict(model, eval_data, progress=bar.update)
+        probabilities, losses = self.predict_with_bar(
+            model, eval_data, f"evaluating {eval_set_name}"
+        )
         result = self.processor.evaluate(
             eval_data.labels, probabilities, metadata_eval, losses=losses, examples=examples
         )
@@ -669,6 +670,14 @@ class ModelTrainer(ABC):
             self._record_training(self._saved_result(summary, seconds), summary)
         except (ResumeError, CheckpointError, ValueError, OSError):
             pass  # no finished epoch, or the run folder is unreadable: nothing to record
+
+    def predict_with_bar(
+        self, model: Any, data: Any, description: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` under a progress bar named ``description`` (none when
+        ``config.progress`` is off)."""
+        with self._progress_bar(len(data), description) as bar:
+            return self.predict(model, data, progress=bar.update)
 
     def _progress_bar(self, total: int, description: str) -> tqdm[Any]:
         """A progress bar over ``total`` stories on stderr, named ``description`` and gone

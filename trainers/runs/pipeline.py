@@ -836,7 +836,8 @@ def _diagnose(
         allow_unknown_words=allow_unknown_words,
     )
     with trainer:
-        probabilities, losses = trainer.predict(model, trainer.encode(dataset, split, model))
+        encoded = trainer.encode(dataset, split, model)
+        probabilities, losses = trainer.predict_with_bar(model, encoded, f"diagnosing {split}")
     frame = dataset[split].reset_index(drop=True)
     labels = frame["label"].to_numpy()
     predictions = (np.asarray(probabilities) > trainer.processor.threshold).astype(int)

@@ -44,3 +44,15 @@ def test_predict_reports_every_row_batch_by_batch(tmp_path: Path, small: Small) 
     done: list[int] = []
     trainer.predict(model, small.val, progress=done.append)
     assert done == [16, 16, 16] and sum(done) == len(small.val)
+
+
+def test_predict_with_bar_names_its_work_and_returns_what_predict_does(
+    tmp_path: Path, small: Small, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trainer = make_trainer(tmp_path, small, progress=True)
+    model = build(trainer, small, "transformer")
+    capsys.readouterr()
+    probabilities, losses = trainer.predict_with_bar(model, small.val, "diagnosing test")
+    assert "diagnosing test" in capsys.readouterr().err
+    expected = trainer.predict(model, small.val)
+    assert (probabilities == expected[0]).all() and (losses == expected[1]).all()
