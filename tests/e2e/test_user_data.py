@@ -69,6 +69,7 @@ def test_the_exported_data_trains_to_the_generated_runs_metrics(runs: dict) -> N
     assert (
         "  train: 700 rows, noun_count given 700, computed from the story 0, unknown 0" in console
     )
+    assert "Creating initial MLflow database tables" not in console  # a new store, quietly
     # Breakdowns by category and by noun count, as on generated data.
     for split in ("train", "test"):
         kinds = {

@@ -125,6 +125,9 @@ class MlflowSink:
     PARENT_RUN_TAG: ClassVar[str] = "mlflow.parentRunId"
     DATASET_CONTEXT_TAG: ClassVar[str] = "mlflow.data.context"
     SYSTEM_METRICS_LOGGER: ClassVar[str] = "mlflow.system_metrics"
+    #: Notes a new sqlite store prints as it creates its tables (``Creating initial MLflow
+    #: database tables...``): kept off the console, its warnings still shown.
+    STORE_LOGGER: ClassVar[str] = "mlflow.store.db.utils"
     #: How long a job waits for another one setting up a fresh sqlite store.
     STORE_LOCK_TIMEOUT_S: ClassVar[float] = 300.0
 
@@ -142,6 +145,7 @@ class MlflowSink:
     ):
         from mlflow.tracking import MlflowClient
 
+        logging.getLogger(self.STORE_LOGGER).setLevel(logging.WARNING)
         with _store_lock(tracking_uri, self.STORE_LOCK_TIMEOUT_S):
             self.client = MlflowClient(tracking_uri=tracking_uri)
             experiment_id = self._experiment_id(experiment, artifact_location)
