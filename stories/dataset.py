@@ -25,7 +25,13 @@ from stories.build import (
     verify_files,
 )
 from stories.config import SPLITS, DatasetConfig
-from stories.encoding import LSTMInputs, TransformerInputs, encode_lstm, encode_transformer
+from stories.encoding import (
+    LSTMInputs,
+    TransformerInputs,
+    cache_key,
+    encode_lstm,
+    encode_transformer,
+)
 from stories.errors import DataFileError
 from stories.jsonl import read_records
 from stories.vocab import Vocabulary
@@ -123,7 +129,7 @@ class StoryDataset:
     def _cache_for(self, vocab: Vocabulary) -> Path | None:
         if self.cache_dir is None:
             return None
-        return self.cache_dir / vocab.hash[:16]
+        return self.cache_dir / cache_key(vocab)
 
     def encode_transformer(self, split: str) -> TransformerInputs:
         """Transformer arrays of ``split`` (cached as memory-mapped ``.npy``)."""

@@ -4,8 +4,9 @@
 * Transformer: ``[CLS] story [SEP] question``, right-padded, with a padding mask.
 
 Nothing is ever truncated: arrays are as wide as the longest example of the split, so the
-question (at the end) always survives. Arrays can be cached as ``.npy`` files keyed by the
-vocabulary hash and are then loaded memory-mapped.
+question (at the end) always survives. Arrays can be cached as ``.npy`` files, in a folder
+named by :func:`cache_key` (the vocabulary's hash and the encoding code's), and are then loaded
+memory-mapped.
 
 Example:
     >>> import pandas as pd
@@ -23,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import tempfile
 import warnings
@@ -34,6 +37,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from stories import vocab as vocabulary
 from stories.vocab import CLS_ID, PAD_ID, SEP_ID, UNK_ID, Vocabulary
 
 ID_DTYPE: Final = np.int32
@@ -97,6 +101,28 @@ class LSTMInputs:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+
+@functools.cache
+def code_hash() -> str:
+    """sha256 of the code that turns rows into arrays (this module and the tokenizer's): a
+    change to it is a new cache folder, never stale arrays."""
+    digest = hashlib.sha256()
+    for module in (__file__, vocabulary.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(vocab: Vocabulary) -> str:
+    """The folder name of the arrays encoded with ``vocab`` by this code:
+    ``<vocab hash[:16]>-<code hash[:8]>``.
+
+    Example:
+        >>> key = cache_key(Vocabulary.build(["Ava walks north."]))
+        >>> [len(part) for part in key.split("-")]
+        [16, 8]
+    """
+    return f"{vocab.hash[:16]}-{code_hash()[:8]}"
 
 
 def _pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stories import Vocabulary, encode_lstm, encode_transformer, tokenize
+from stories.encoding import cache_key
 from stories.vocab import CLS_ID, PAD_ID, RESERVED, SEP_ID, UNK_ID
 
 
@@ -63,7 +64,7 @@ def test_lstm_inputs_keep_story_and_question_apart(tiny_4dir):
 
 def test_encoded_arrays_are_cached_by_vocab_hash_and_memory_mapped(tiny_4dir):
     first = tiny_4dir.encode_transformer("valid_comp")
-    cache = tiny_4dir.path / "encoded" / tiny_4dir.vocab.hash[:16]
+    cache = tiny_4dir.path / "encoded" / cache_key(tiny_4dir.vocab)
     files = sorted(p.name for p in cache.glob("valid_comp.transformer.*.npy"))
     assert files == [
         "valid_comp.transformer.input_ids.npy",
@@ -118,3 +119,15 @@ def test_a_cache_write_that_fails_leaves_no_empty_cache_folder(tmp_path, monkeyp
         inputs = encode_lstm(frame, vocab, cache_dir=tmp_path / "encoded" / "hash")
     assert inputs.story_ids.shape == (1, 4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_changed_encoding_code_is_a_new_cache_folder(tiny_4dir, monkeypatch):
+    import stories.encoding
+
+    before = tiny_4dir._cache_for(tiny_4dir.vocab)
+    tiny_4dir.encode_lstm("test")
+    assert any(before.glob("test.lstm.*.npy"))
+    monkeypatch.setattr(stories.encoding, "code_hash", lambda: "f" * 64)
+    after = tiny_4dir._cache_for(tiny_4dir.vocab)
+    assert after != before and after.name.endswith("-ffffffff")
+    assert not after.exists()  # nothing encoded by the old code is reused
