@@ -93,6 +93,10 @@ def test_the_users_version_is_in_the_registry_and_mlflows_inputs(runs: dict) -> 
     )
     names = {item.dataset.name for item in tracked.inputs.dataset_inputs}
     assert names == {version}
+    # The run's model, a logged model, has every split's metrics on the user's version.
+    (model,) = client.search_logged_models(experiment_ids=[experiment.experiment_id])
+    linked = {(m.key.split("/")[1], m.dataset_name) for m in model.metrics}
+    assert linked == {(split, version) for split in ("train", "valid_a", "valid_comp", "test")}
 
 
 def test_compare_pairs_only_runs_on_the_same_version(runs: dict) -> None:

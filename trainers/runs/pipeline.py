@@ -553,7 +553,8 @@ def _evaluate_report_register(
     log_run_files(trainer)
     from trainers.runs.serving import log_run_model
 
-    log_run_model(trainer, model, dataset)  # the best model as an MLflow model (mlflow sink)
+    valid_split = dataset.validation_split(config.data.valid_split)
+    log_run_model(trainer, model, dataset, valid_split)  # the best model as an MLflow model
     return {
         "run_id": trainer.run_dir.name,
         "run_dir": trainer.run_dir,

@@ -59,10 +59,6 @@ PROGRESS_BAR_VARIABLE: Final = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 TRACKING_URI_VARIABLE: Final = "MLFLOW_TRACKING_URI"
 #: Rows of the input example (from the run's validation split).
 EXAMPLE_ROWS: Final = 2
-#: The dataset input (its ``mlflow.data.context``) each split's metrics are linked to, as
-#: :func:`~trainers.runs.pipeline.run_pipeline` trains: on ``train``, picking the best epoch on
-#: ``valid_a``. Other splits are linked to the dataset version with the split as digest.
-SPLIT_INPUTS: Final = {"train": "training", "valid_a": "validation"}
 #: The longest dataset digest MLflow keeps (as the sink's inputs).
 MAX_DIGEST_LENGTH: Final = 36
 
@@ -169,9 +165,12 @@ def mlflow_run_of(tracker: Tracker | None) -> tuple[str, str] | None:
     return None
 
 
-def log_run_model(trainer: ModelTrainer, model: Any, dataset: StoryDataset) -> LoggedModel | None:
+def log_run_model(
+    trainer: ModelTrainer, model: Any, dataset: StoryDataset, valid_split: str = "valid_a"
+) -> LoggedModel | None:
     """Log the run's model (its best weights loaded) to the run's MLflow run, when the
     ``mlflow`` sink is on; warn and go on when that fails (the run itself is complete).
+    ``valid_split`` is the split that picked the best epoch (the run's validation input).
 
     Returns:
         Where it was logged, or ``None`` (no MLflow sink, or logging failed).
@@ -189,7 +188,7 @@ def log_run_model(trainer: ModelTrainer, model: Any, dataset: StoryDataset) -> L
         run_id=trainer.run_dir.name,
     )
     example = _example(dataset)
-    identity = DatasetIdentity(str(version), str(trainer.dataset.hash or ""))
+    identity = DatasetIdentity(str(version), str(trainer.dataset.hash or ""), valid_split)
     try:
         logged = log_model(target, model, dataset.vocab.tokens, spec, example, identity)
     except Exception as error:  # the run is complete; its MLflow model is an extra
@@ -300,10 +299,23 @@ class DatasetIdentity:
     Attributes:
         name: The dataset version (``all_4dir-default-f3154c65``).
         hash: Its content hash.
+        valid_split: The split that picked the best epoch (the run's validation input).
     """
 
     name: str
     hash: str
+    valid_split: str = "valid_a"
+
+    def split_inputs(self) -> dict[str, str]:
+        """The run input (its ``mlflow.data.context``) each split's metrics are linked to:
+        ``train`` to the training input, the validation split to the validation input; other
+        splits to the dataset version with the split as digest.
+
+        Example:
+            >>> DatasetIdentity("mine-1a2b3c4d", "f" * 64, "dev").split_inputs()
+            {'train': 'training', 'dev': 'validation'}
+        """
+        return {"train": "training", self.valid_split: "validation"}
 
     def digest(self, split: str) -> str:
         """The digest of ``split`` when no run input names it: ``<hash[:24]>-<split>``.
@@ -320,8 +332,8 @@ def evaluation_metrics(
 ) -> list[Any]:
     """The run's overall evaluation metrics (``eval/<split>/<metric>``, the latest point of
     each) as MLflow ``Metric`` objects of logged model ``model_id``, each with the dataset of
-    its split: the run's input for the split (:data:`SPLIT_INPUTS`), else ``dataset`` with
-    :meth:`DatasetIdentity.digest` (none without it)."""
+    its split: the run's input for the split (:meth:`DatasetIdentity.split_inputs`), else
+    ``dataset`` with :meth:`DatasetIdentity.digest` (none without it)."""
     from mlflow.entities import Metric
 
     from metrics import namespaces as ns
@@ -340,8 +352,9 @@ def evaluation_metrics(
         split = parts[1]
         name: str | None = None
         digest: str | None = None
-        if SPLIT_INPUTS.get(split) in inputs:
-            name, digest = inputs[SPLIT_INPUTS[split]]
+        split_inputs = dataset.split_inputs() if dataset is not None else {}
+        if split_inputs.get(split) in inputs:
+            name, digest = inputs[split_inputs[split]]
         elif dataset is not None:
             name, digest = dataset.name, dataset.digest(split)
         latest = client.get_metric_history(run.info.run_id, key)[-1]
