@@ -7,6 +7,7 @@ site, queries two pages once and stops the process group. Nothing but 127.0.0.1 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def test_make_docs_serve_serves_the_home_page_and_the_api_reference(tmp_path: Pa
     port = free_port()
     base = f"http://{HOST}:{port}"
     command = [make, "-C", str(REPO_ROOT), "docs-serve", f"DOCS_PORT={port}", f"VENV={VENV}"]
-    with serving(command, f"{base}/", tmp_path / "docs.log"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    with serving(command, f"{base}/", tmp_path / "docs.log", env=env):
         home = page(f"{base}/")
         api = page(f"{base}/api/trainers/")
 
