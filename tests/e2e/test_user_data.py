@@ -149,15 +149,29 @@ def test_a_user_run_stopped_by_sigterm_resumes_to_the_same_end(runs: dict, tmp_p
     assert manifest(run_dir)["resumed_at"]
 
 
+TINY = {
+    "transformer": {"d_model": 16, "nhead": 2, "d_hid": 32, "nlayers": 1},
+    "lstm": {"hidden": 8, "embedding_dim": 8},
+}
+FORMATS = (".jsonl", ".csv", ".parquet", "hf")
+#: Each framework (Lightning: the Transformer; Keras: the LSTM) on each format, plus the
+#: entity memory and a user's own model (``_target_``).
 FRAMEWORK_FORMATS = [
-    ("transformer", ".parquet", {"d_model": 16, "nhead": 2, "d_hid": 32, "nlayers": 1}),
+    *[(model, suffix, TINY[model]) for model in TINY for suffix in FORMATS],
     ("entity_memory", "hf", {"d_model": 16}),
-    ("lstm", ".csv", {"hidden": 8, "embedding_dim": 8}),
-    ("transformer", ".jsonl", {"d_model": 16, "nhead": 2, "d_hid": 32, "nlayers": 1}),
+    (
+        "mean_embedding",
+        ".parquet",
+        {"_target_": "tests.e2e.user_models.MeanEmbedding", "framework": "lightning", "width": 8},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("model", "suffix", "settings"), FRAMEWORK_FORMATS)
+@pytest.mark.parametrize(
+    ("model", "suffix", "settings"),
+    FRAMEWORK_FORMATS,
+    ids=[f"{m}-{f}" for m, f, _ in FRAMEWORK_FORMATS],
+)
 def test_each_framework_trains_on_each_format(tiny_4dir, tmp_path, model, suffix, settings):
     from trainers.runs.pipeline import run_pipeline
 
