@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import tempfile
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 from tqdm.auto import tqdm
 
+from stories.build import _sha256
 from stories.card import (
     ANSWER_NAMES,
     CARD_FILE,
@@ -204,14 +204,6 @@ def _arrow_schema(frame: pd.DataFrame) -> Any:
     return pa.schema(
         [(c, pa.int64() if c in INTEGER_COLUMNS else pa.string()) for c in frame.columns]
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _same_rows(read: pd.DataFrame, expected: pd.DataFrame) -> bool:

@@ -61,11 +61,6 @@ class UserSplits:
     noun_count_sources: dict[str, dict[str, int]]
     hash: str
 
-    def source_file(self, split: str) -> Path:
-        """The file holding ``split`` (the folder itself for a Hugging Face dataset)."""
-        matches = [path for path in self.files if path.stem == split and path.suffix in FORMATS]
-        return matches[0] if matches else self.files[0].parent
-
 
 def split_files(folder: Path) -> tuple[str, dict[str, Path]]:
     """The format of ``folder`` and its split files (split name -> file).

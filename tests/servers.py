@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,25 @@ import pytest
 HOST = "127.0.0.1"
 #: How long a server may take to answer its first request.
 READY_TIMEOUT_S = 180.0
+
+
+def make_target(target: str, *variables: str) -> list[str]:
+    """The command line of ``make <target> <variables>`` in this repository, run with the
+    environment these tests run in (its ``VENV``); skips the test without ``make`` or when
+    that environment is not the up-to-date one ``make`` builds (it would reinstall first)."""
+    from tests.conftest import REPO_ROOT
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    venv = Path(sys.prefix)
+    up_to_date = subprocess.run(
+        [make, "-C", str(REPO_ROOT), "--question", f"VENV={venv}", str(venv / ".installed")],
+        capture_output=True,
+    )
+    if up_to_date.returncode != 0:
+        pytest.skip(f"{venv} is not the up-to-date environment of `make install`")
+    return [make, "-C", str(REPO_ROOT), target, *variables, f"VENV={venv}"]
 
 
 def free_port() -> int:

@@ -12,16 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.servers import HOST, fetch_json, free_port, serving
+from tests.servers import HOST, fetch_json, free_port, make_target, serving
 
 #: The environment ``make`` built and these tests run in (its ``VENV``).
 VENV = Path(sys.prefix)
@@ -54,17 +51,8 @@ def printed_token(log: Path, port: int, timeout: float = 30) -> str:
 
 @pytest.mark.slow
 def test_make_lab_serves_the_notebooks_with_this_environments_kernel(tmp_path: Path) -> None:
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("make is not installed")
-    up_to_date = subprocess.run(
-        [make, "-C", str(REPO_ROOT), "--question", f"VENV={VENV}", str(VENV / ".installed")],
-        capture_output=True,
-    )
-    if up_to_date.returncode != 0:  # make would (re)install the environment first
-        pytest.skip(f"{VENV} is not the up-to-date environment of `make install`")
-
     port = free_port()
+    command = make_target("lab", f"LAB_PORT={port}")
     base = f"http://{HOST}:{port}"
     env = {  # no Jupyter settings of this shell, nor the flags of a `make` that runs pytest
         key: value
@@ -75,7 +63,6 @@ def test_make_lab_serves_the_notebooks_with_this_environments_kernel(tmp_path: P
     # A user's data path first (Jupyter's default puts the environment's first): without the
     # target's JUPYTER_PATH, the decoy in the home would be the python3 kernel.
     env["JUPYTER_PREFER_ENV_PATH"] = "0"
-    command = [make, "-C", str(REPO_ROOT), "lab", f"LAB_PORT={port}", f"VENV={VENV}"]
     log = tmp_path / "lab.log"
     with serving(command, f"{base}/api", log, env=env):  # /api answers without a token
         token = printed_token(log, port)

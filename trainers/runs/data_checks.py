@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stories.dataset import TRAIN_SPLIT
 from stories.errors import DataFileError
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from stories import StoryDataset
     from trainers.config import Hyperparams
 
-TRAIN_SPLIT = "train"
 #: The columns that make two rows the same example.
 EXAMPLE_KEY: tuple[str, ...] = ("story", "question")
 
