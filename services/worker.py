@@ -21,7 +21,7 @@ import signal
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from services.queue import RunQueue
 from services.settings import ServiceSettings
@@ -157,12 +157,28 @@ class Heart:
         )
 
 
+#: Seconds the worker's pub/sub thread (RQ's command channel) waits between two looks.
+PUBSUB_WAKE_S: Final = 1.0
+
+
 def storyqa_worker_class() -> type[rq.Worker]:
-    """RQ's forking worker, whose warm shutdown first asks the running attempt to stop."""
+    """RQ's forking worker, whose warm shutdown first asks the running attempt to stop, and
+    whose command-channel thread wakes every :data:`PUBSUB_WAKE_S` seconds (RQ's 60 s would
+    hold a stopping worker for up to a minute: its teardown waits for that thread, which
+    redis-py ≥ 8.2 joins, and the thread sleeps the whole interval once unsubscribed)."""
     import rq
 
     class StoryqaWorker(rq.Worker):
         stopping = False
+
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+                sleep_time=PUBSUB_WAKE_S,  # (RQ declares the attribute as None)
+                daemon=True,
+                exception_handler=self._pubsub_exception_handler,
+            )
 
         def request_stop(self, signum: int, frame: Any) -> None:
             self.stopping = True

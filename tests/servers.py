@@ -27,6 +27,8 @@ import pytest
 HOST = "127.0.0.1"
 #: How long a server may take to answer its first request.
 READY_TIMEOUT_S = 180.0
+#: How long a server may take to stop after SIGTERM before it is killed.
+STOP_TIMEOUT_S = 30.0
 
 
 def make_target(target: str, *variables: str) -> list[str]:
@@ -71,10 +73,11 @@ def serving(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = READY_TIMEOUT_S,
+    stop_timeout: float = STOP_TIMEOUT_S,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` (a server, in ``log``'s folder and a process group of its own) until
     the URL ``ready`` answers 200, yield the process, then stop it and every process it
-    started (SIGTERM, then SIGKILL).
+    started (SIGTERM, then SIGKILL after ``stop_timeout`` seconds).
 
     Fails the test, with the end of the server's ``log``, when the server exits or does not
     answer within ``timeout`` seconds.
@@ -88,7 +91,7 @@ def serving(
         _wait(process, ready, log, timeout)
         yield process
     finally:
-        _stop(process)
+        _stop(process, stop_timeout)
 
 
 def _wait(process: subprocess.Popen[bytes], ready: str, log: Path, timeout: float) -> None:
@@ -111,13 +114,13 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group, then SIGKILL to whatever is left of it (a server's
-    workers outlive their parent)."""
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM to the process group, then SIGKILL to whatever is left of it after
+    ``timeout`` seconds (a server's workers outlive their parent)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
+        process.wait(timeout=timeout)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)

@@ -44,11 +44,15 @@ class Service:
         out: The output root.
         log: The service's console log.
         headers: Sent with every request (the API key).
+
+    Attributes:
+        exit_code: The service's exit code once it was stopped (``None`` before).
     """
 
     def __init__(self, url: str, out: Path, log: Path, headers: dict[str, str] | None = None):
         self.url, self.out, self.log = url, out, log
         self.http = httpx.Client(base_url=url, timeout=30, headers=headers or {})
+        self.exit_code: int | None = None
 
     def submit(self, *overrides: str) -> str:
         response = self.http.post("/runs", json={"overrides": list(overrides)})
@@ -78,7 +82,7 @@ class Service:
 def env() -> dict[str, str]:
     """The environment of the service's processes (the repository importable: its test
     models are a user's models)."""
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
 def service_command(
@@ -114,14 +118,17 @@ def running_service(
         environment["STORYQA_API_KEY"] = key
     command = service_command("start", out, f"service.port={port}", *extra, settings=settings)
     url = f"http://{HOST}:{port}"
-    with serving(command, f"{url}/healthz", log, env=environment):
-        headers = {"X-API-Key": key} if key else None
-        service = Service(url, out, log, headers)
+    headers = {"X-API-Key": key} if key else None
+    service = Service(url, out, log, headers)
+    # A stopping service waits for its running attempts to end their step (on a busy
+    # machine, many seconds), then for its workers, API and Redis.
+    with serving(command, f"{url}/healthz", log, env=environment, stop_timeout=120) as process:
         deadline = time.monotonic() + 120
         while ready and service.http.get("/readyz").status_code != 200:  # the workers are up
             assert time.monotonic() < deadline, service.tail()
             time.sleep(0.3)
         yield service
+    service.exit_code = process.returncode
 
 
 def clockless_series(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

@@ -177,13 +177,22 @@ def test_the_service_stopped_mid_run_leaves_nothing_behind_and_resumes_on_restar
         pids = [status["worker"]["pid"], status["worker"]["job_pid"]]
         pids.append(int((service.out / "service" / "redis.pid").read_text()))
         supervisor = _supervisor_pid(service)
-    assert not any(alive(pid) for pid in [*pids, supervisor]), pids  # serving() sent SIGTERM
+    # serving() sent SIGTERM: the service stopped everything it started, then itself
+    assert service.exit_code == 0, f"killed, not stopped ({service.exit_code}):\n{service.tail()}"
+    left = {pid: _command_line(pid) for pid in [*pids, supervisor] if alive(pid)}
+    assert not left, left
     manifest = json.loads((service.out / "runs" / run_id / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["epochs_completed"] < 60
     with running_service(tmp_path) as again:
         final = again.wait(run_id)
         assert final["status"] == "finished" and final["attempt"] == 2, final
         assert final["epoch"] == 60
+
+
+def _command_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return "(gone)"
 
 
 def _supervisor_pid(service: Service) -> int:
