@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from scripts.bench.stats import Estimate, Goal, judge, median_estimate, ratio_estimate
-from scripts.bench.trials import Sample
+from scripts.bench.trials import Paired, Sample
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,9 @@ class TrainingSettings:
         val_rows: Rows of ``valid_a`` used (the first ones), one validation pass per epoch.
         pairs: Timed epochs per side, taken in turns with the other side (pairs of epochs).
         warmup: Untimed first epochs per side (tracing, first allocations, the run's set-up).
+        spread: The trainer/plain ratio's interval is wanted within ``median ± spread``:
+            more pairs are taken until it is (``None``: exactly ``pairs``).
+        max_pairs: The most pairs taken while the interval is wider than ``spread``.
     """
 
     size: str
@@ -130,21 +133,48 @@ class TrainingSettings:
     val_rows: int
     pairs: int
     warmup: int = 1
+    spread: float | None = None
+    max_pairs: int | None = None
 
     @property
     def epochs(self) -> int:
-        """Epochs each side trains: the warm-up and the timed ones."""
-        return self.warmup + self.pairs
+        """Epochs each side can train: the warm-up and the most timed ones (a side is
+        stopped once the benchmark has its pairs)."""
+        return self.warmup + max(self.pairs, self.max_pairs or 0)
+
+    def enough(self, paired: Paired) -> bool:
+        """Whether ``paired`` (trainer first, plain second) pins the ratio down to
+        :attr:`spread`."""
+        return self.spread is None or paired_ratio(paired.second, paired.first).spread <= (
+            self.spread
+        )
+
+    def pairs_note(self, taken: int, ratio: Estimate) -> str:
+        """How many pairs were taken, and why."""
+        if self.spread is None:
+            return f"{taken} epochs per side run in pairs after {self.warmup} warm-up"
+        wanted = f"±{self.spread:g}"
+        reached = (
+            f"within {wanted}"
+            if ratio.spread <= self.spread
+            else f"still wider than {wanted} at the limit"
+        )
+        return (
+            f"{taken} epochs per side run in pairs after {self.warmup} warm-up (at least "
+            f"{self.pairs}, more until the ratio's interval is within {wanted}, at most "
+            f"{self.max_pairs}: {reached})"
+        )
 
     def note(self) -> str:
         return f"all_4dir-{self.size}: {self.train_rows:,} train, {self.val_rows:,} validation rows"
 
 
 TRAINING_SETTINGS = {  # keyed by --quick
-    # Twelve pairs: the 95% interval is then [3rd, 10th] of the sorted pair ratios, so one or
-    # two disturbed pairs at either end do not move it. Two warm-up epochs: a trainer saves an
-    # epoch's checkpoints after reporting it, so its first saves fall in its second epoch.
-    False: TrainingSettings("default", 4_000, 1_000, pairs=12, warmup=2),
+    # At least twelve pairs: the 95% interval is then [3rd, 10th] of the sorted pair ratios, so
+    # one or two disturbed pairs at either end do not move it; more while it is wider than
+    # ±0.04 (a 10% goal needs that much). Two warm-up epochs: a trainer saves an epoch's
+    # checkpoints after reporting it, so its first saves fall in its second epoch.
+    False: TrainingSettings("default", 4_000, 1_000, pairs=12, warmup=2, spread=0.04, max_pairs=40),
     True: TrainingSettings("tiny", 700, 140, pairs=6),
 }
 

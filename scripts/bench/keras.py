@@ -182,6 +182,8 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
         OwnProcess("plain model.fit", plain_side, settings, str(dataset_dir)),
         pairs=settings.pairs,
         warmup=settings.warmup,
+        enough=settings.enough,
+        max_pairs=settings.max_pairs,
     )
     trainer_s = seconds_estimate(paired.first)
     plain_s = seconds_estimate(paired.second)
@@ -190,8 +192,8 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
     n_train = settings.train_rows
     note = (
         f"{settings.note()}; LSTM hidden {HIDDEN}, batch {BATCH_SIZE}, bucketing, "
-        f"{THREADS} thread(s); CPU time per epoch, {settings.pairs} epochs per side run in pairs "
-        f"after {settings.warmup} warm-up"
+        f"{THREADS} thread(s); CPU time per epoch, "
+        f"{settings.pairs_note(len(paired.first), ratio)}"
     )
     rows = [
         estimate_row(SECTION, "KerasTrainer (tensorflow), s/epoch", trainer_s, "s", note=note),
@@ -251,7 +253,9 @@ def backend_settings(quick: bool) -> TrainingSettings:
         settings = dataclasses.replace(
             settings, train_rows=BACKEND_ROWS[0], val_rows=BACKEND_ROWS[1]
         )
-    return dataclasses.replace(settings, pairs=BACKEND_EPOCHS[quick] - 1, warmup=1)
+    return dataclasses.replace(
+        settings, pairs=BACKEND_EPOCHS[quick] - 1, warmup=1, spread=None, max_pairs=None
+    )
 
 
 def _main(backend: str, dataset_dir: str, *flags: str) -> None:

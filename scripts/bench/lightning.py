@@ -136,6 +136,8 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
         OwnProcess("plain torch loop", plain_side, settings, dataset_dir),
         pairs=settings.pairs,
         warmup=settings.warmup,
+        enough=settings.enough,
+        max_pairs=settings.max_pairs,
     )
     trainer_s = seconds_estimate(paired.first)
     plain_s = seconds_estimate(paired.second)
@@ -144,8 +146,7 @@ def run(quick: bool = False) -> list[BenchmarkRow]:
     n_train = settings.train_rows
     note = (
         f"{settings.note()}; default Transformer, batch 64, bucketing, {THREADS} thread(s); "
-        f"CPU time per epoch, {settings.pairs} epochs per side run in pairs after "
-        f"{settings.warmup} warm-up"
+        f"CPU time per epoch, {settings.pairs_note(len(paired.first), ratio)}"
     )
     return [
         estimate_row(SECTION, "lightning trainer, s/epoch", trainer_s, "s", note=note),

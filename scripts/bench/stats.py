@@ -62,10 +62,16 @@ class Estimate:
             self.confidence, tuple(v * factor for v in self.values),
         )  # fmt: skip
 
+    @property
+    def spread(self) -> float:
+        """How far the interval reaches from the median (the larger side): the ``w`` of
+        ``median ± w``."""
+        return max(self.high - self.median, self.median - self.low)
+
     def describe(self) -> str:
-        """``"0.931-1.004 (95%, 8 trials)"``."""
+        """``"0.931-1.004 ±0.045 (95%, 8 trials)"``."""
         return (
-            f"{_number(self.low)}-{_number(self.high)} "
+            f"{_number(self.low)}-{_number(self.high)} ±{_number(self.spread)} "
             f"({100 * self.confidence:.0f}%, {self.trials} trials)"
         )
 

@@ -27,6 +27,7 @@ blocked, e.g. in ``fsync``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import time
@@ -139,6 +140,11 @@ class Clock:
         self.started = Sample.now()
 
 
+class EnoughTrials(BaseException):
+    """Raised by :meth:`Turns.tick` when the benchmark needs no more trials: the program
+    ends there (a ``BaseException``, so that a trainer's error handling lets it through)."""
+
+
 class Turns:
     """The program side of :class:`OwnProcess`: :meth:`tick` at the start and at the end of
     every trial.
@@ -153,18 +159,29 @@ class Turns:
 
     def tick(self, *_: object) -> None:
         """Report the trial that ends now (none at the first tick) and wait for the next
-        turn; takes and ignores any arguments (it can be a trainer's ``echo``)."""
+        turn; takes and ignores any arguments (it can be a trainer's ``echo``).
+
+        Raises:
+            EnoughTrials: The benchmark has all the trials it needs.
+        """
         if self.started is None:
             self.conn.send(("ready", None))
         else:
             self.conn.send(("trial", Sample.now().since(self.started)))
-        self.conn.recv()  # our turn
+        if self.conn.recv() == STOP:
+            raise EnoughTrials
         self.started = Sample.now()
+
+
+#: The benchmark's answer to a tick when it needs no more trials (else ``"go"``).
+STOP = "stop"
 
 
 def _program(conn: Connection, target: Callable[..., object], args: tuple[Any, ...]) -> None:
     try:
         target(Turns(conn), *args)
+    except EnoughTrials:
+        conn.send(("done", None))
     except BaseException:  # reported to the benchmark, which raises it there
         conn.send(("error", traceback.format_exc()))
     else:
@@ -181,8 +198,8 @@ class OwnProcess(Side):
         name: What the side is, for messages.
         target: A module-level function called as ``target(turns, *args)`` (``turns`` a
             :class:`Ticker`); it ticks once before its first trial and once after each, and
-            must run at least as many trials as it is given turns (it is let finish
-            afterwards).
+            must run at least as many trials as it is given turns (the tick after the last
+            one it is given raises :class:`EnoughTrials`, ending it there).
         args: Its other arguments (picklable).
     """
 
@@ -236,8 +253,8 @@ class OwnProcess(Side):
         return sample
 
     def stop(self, abort: bool = False) -> None:
-        """Let the program run to its end (the trials it has left, e.g. its last
-        checkpoint) and reap its process; with ``abort``, end it now.
+        """End the program at its next tick (or let it end, when it has no trials left)
+        and reap its process; with ``abort``, end it now.
 
         Raises:
             RuntimeError: The program failed.
@@ -245,11 +262,11 @@ class OwnProcess(Side):
         if self._conn is None or self._process is None:
             return
         try:
-            while not abort:
+            if not abort:
                 with contextlib.suppress(OSError):  # it may have ended already
-                    self._conn.send("go")
-                if self._receive()[0] == "done":
-                    break
+                    self._conn.send(STOP)
+                if self._receive()[0] != "done":
+                    raise RuntimeError(f"{self.name}: ran a trial after it was stopped")
             if not abort:
                 self._process.join(60)
         finally:
@@ -287,21 +304,49 @@ def _stop(sides: tuple[Side, Side], abort: bool = False) -> None:
         raise errors[0]
 
 
-def run_together(first: Side, second: Side, pairs: int, warmup: int = 1) -> Paired:
+def run_together(
+    first: Side,
+    second: Side,
+    pairs: int,
+    warmup: int = 1,
+    *,
+    enough: Callable[[Paired], bool] | None = None,
+    max_pairs: int | None = None,
+) -> Paired:
     """``warmup`` untimed trials, then ``pairs`` timed ones, each pair's two trials at the
     same time (a side in this process runs while the other's process runs); both sides are
     started together and stopped at the end.
 
+    Args:
+        first: One side.
+        second: The other side.
+        pairs: Timed pairs (at least).
+        warmup: Untimed trials before them.
+        enough: Asked after each pair from the ``pairs``-th on: whether the pairs so far
+            suffice (e.g. their interval is narrow enough); more pairs are taken until it
+            says so, up to ``max_pairs``. ``None``: exactly ``pairs``.
+        max_pairs: The most pairs taken when ``enough`` keeps saying no (each side must be
+            able to run ``warmup + max_pairs`` trials).
+
     Raises:
         RuntimeError: A side failed, ended early or stopped answering.
+        ValueError: ``max_pairs`` is below ``pairs``.
     """
     _check(pairs, warmup)
+    limit = pairs if enough is None else max(pairs, max_pairs or pairs)
+    if max_pairs is not None and max_pairs < pairs:
+        raise ValueError(f"max_pairs ({max_pairs}) is below pairs ({pairs})")
     sides = (first, second)
     here_first = sorted((0, 1), key=lambda i: not isinstance(sides[i], InProcess))
     samples: dict[int, list[Sample]] = {0: [], 1: []}
     try:
         _start(sides)
-        for trial in range(warmup + pairs):
+        for trial in itertools.count():
+            taken = trial - warmup
+            if taken >= limit or (
+                taken >= pairs and (enough is None or enough(Paired(samples[0], samples[1])))
+            ):
+                break
             for side in sides:
                 side.go()
             got = {i: sides[i].result() for i in here_first}

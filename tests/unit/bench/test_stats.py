@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scripts.bench import stats
-from scripts.bench.common import BenchmarkRow, estimate_row
+from scripts.bench.common import BenchmarkRow, TrainingSettings, estimate_row, paired_ratio
 from scripts.bench.stats import (
     Estimate,
     Goal,
@@ -20,6 +20,7 @@ from scripts.bench.stats import (
     median_estimate,
     ratio_estimate,
 )
+from scripts.bench.trials import Paired, Sample
 from scripts.benchmark import format_table
 
 GOAL = Goal(0.90)
@@ -166,7 +167,7 @@ def test_a_row_carries_its_interval_and_verdict_to_the_table_and_the_json() -> N
     table = format_table([row, BenchmarkRow("metrics", "plain", 1.0, "s", "< 2", True)])
     header, _, first, second = table.splitlines()
     assert "95% interval" in header
-    assert "0.880-0.960 (97%, 6 trials)" in first
+    assert "0.880-0.960 ±0.055 (97%, 6 trials)" in first  # the median 0.935 is 0.055 off 0.88
     assert " unsure " in first and " yes " in second
 
 
@@ -176,3 +177,20 @@ def test_scaling_keeps_the_interval_in_order() -> None:
     assert estimate.high == pytest.approx(3.0) and estimate.values[0] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         estimate.scaled(-1)
+
+
+def test_trainer_pairs_are_enough_once_the_ratios_interval_is_within_the_spread() -> None:
+    settings = TrainingSettings("tiny", 10, 10, pairs=6, spread=0.04, max_pairs=20)
+    trainer = [Sample(1.0, 1.0)] * 6
+
+    def plain(*ratios: float) -> list[Sample]:
+        return [Sample(r, r) for r in ratios]
+
+    tight = Paired(trainer, plain(0.97, 0.98, 0.99, 1.0, 1.01, 1.02))
+    loose = Paired(trainer, plain(0.8, 0.98, 0.99, 1.0, 1.01, 1.2))
+    assert settings.enough(tight) and not settings.enough(loose)
+    ratio = paired_ratio(loose.second, loose.first)
+    assert "still wider than ±0.04 at the limit" in settings.pairs_note(20, ratio)
+    assert settings.epochs == 1 + 20  # a side can run every pair it may be asked for
+    fixed = TrainingSettings("tiny", 10, 10, pairs=6)
+    assert fixed.enough(loose) and fixed.epochs == 7

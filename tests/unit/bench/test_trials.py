@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.bench.trials import InProcess, OwnProcess, Sample, measure, run_together, take_turns
+from scripts.bench.trials import (
+    InProcess,
+    OwnProcess,
+    Paired,
+    Sample,
+    measure,
+    run_together,
+    take_turns,
+)
 from tests.unit.bench import programs
 
 
@@ -67,3 +75,35 @@ def test_a_program_with_fewer_trials_than_turns_is_an_error() -> None:
             InProcess("here", lambda: None),
             pairs=3,
         )
+
+
+@pytest.mark.slow
+def test_more_pairs_are_taken_until_they_are_enough_and_the_sides_stop_there() -> None:
+    asked: list[int] = []
+
+    def enough(paired: Paired) -> bool:
+        asked.append(len(paired.first))
+        return len(paired.first) >= 5
+
+    paired = run_together(
+        OwnProcess("busy", programs.busy, 50, 0.01),  # far more trials than wanted
+        OwnProcess("sleepy", programs.sleepy, 50, 0.01),
+        pairs=3,
+        warmup=1,
+        enough=enough,
+        max_pairs=8,
+    )
+    assert asked == [3, 4, 5] and len(paired.first) == len(paired.second) == 5
+
+
+def test_pairs_stop_at_the_limit_when_never_enough() -> None:
+    paired = run_together(
+        InProcess("A", lambda: None),
+        InProcess("B", lambda: None),
+        pairs=2,
+        enough=lambda paired: False,
+        max_pairs=4,
+    )
+    assert len(paired.first) == 4
+    with pytest.raises(ValueError, match="max_pairs"):
+        run_together(InProcess("A", lambda: None), InProcess("B", lambda: None), 3, max_pairs=2)
