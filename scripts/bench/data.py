@@ -33,10 +33,11 @@ GOAL_CACHED_LOAD_SECONDS = 1.0
 
 def _generation_rate(config: DatasetConfig, workers: int) -> tuple[float, int]:
     tasks = plan_tasks(config, seed=0)
-    start = time.perf_counter()
-    results = run_tasks(tasks, workers, progress=False)
-    elapsed = time.perf_counter() - start
-    examples = sum(len(r.records) for r in results)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        cells = run_tasks(tasks, workers, Path(tmp), progress=False)
+        elapsed = time.perf_counter() - start
+    examples = sum(c.result.generated for c in cells)
     return examples / elapsed, examples
 
 
@@ -45,11 +46,13 @@ def _scaling(config: DatasetConfig, cores: int, quick: bool) -> list[BenchmarkRo
     stories, pairs = GENERATION[quick]
     tasks = plan_tasks(config.replace(split_sizes={"train": stories}), seed=0)
     examples = sum(c.requested for t in tasks for c in t.cells)
-    paired = take_turns(
-        InProcess("1 process", lambda: run_tasks(tasks, 1, progress=False)),
-        InProcess(f"{cores} processes", lambda: run_tasks(tasks, cores, progress=False)),
-        pairs=pairs,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        draws = Path(tmp)
+        paired = take_turns(
+            InProcess("1 process", lambda: run_tasks(tasks, 1, draws, progress=False)),
+            InProcess(f"{cores} processes", lambda: run_tasks(tasks, cores, draws, progress=False)),
+            pairs=pairs,
+        )
     single = median_estimate([examples / t for t in seconds(paired.first, "wall")])
     multi = median_estimate([examples / t for t in seconds(paired.second, "wall")])
     speedup = ratio_estimate(seconds(paired.first, "wall"), seconds(paired.second, "wall"))
