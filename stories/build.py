@@ -187,8 +187,9 @@ def generate_task(task: CellTask, folder: Path) -> list[CellDraws]:
             files[label] = path.open("w", encoding="utf-8", newline="\n")
         files[label].write(record_line(record))
         if cell.split == "train":
-            tokens = set(tokenize(str(record["story"]))).union(tokenize(str(record["question"])))
-            first[label].update(dict.fromkeys(tokens.difference(first[label]), accepted[label]))
+            seen = first[label]
+            new = set(tokenize(f"{record['story']} {record['question']}")).difference(seen)
+            seen.update(dict.fromkeys(new, accepted[label]))
         accepted[label] += 1
 
     try:
