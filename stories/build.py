@@ -242,17 +242,18 @@ def run_tasks(
 
 def _kept_lines(folder: Path, result: CellResult) -> Iterator[str]:
     """The cell's examples, read back from its draw files: the first ``kept`` of each answer,
-    paired ``yes``, ``no``, ``yes``, ..."""
-    if result.kept == 0:
-        return
-    cell = result.cell
-    with (
-        _draws_path(folder, cell, 1).open(encoding="utf-8", newline="\n") as yes,
-        _draws_path(folder, cell, 0).open(encoding="utf-8", newline="\n") as no,
-    ):
-        pairs = zip(islice(yes, result.kept), islice(no, result.kept), strict=True)
-        for pair in pairs:
-            yield from pair
+    paired ``yes``, ``no``, ``yes``, ...; the files are deleted once read."""
+    yes_path, no_path = (_draws_path(folder, result.cell, label) for label in (1, 0))
+    if result.kept:
+        with (
+            yes_path.open(encoding="utf-8", newline="\n") as yes,
+            no_path.open(encoding="utf-8", newline="\n") as no,
+        ):
+            pairs = zip(islice(yes, result.kept), islice(no, result.kept), strict=True)
+            for pair in pairs:
+                yield from pair
+    yes_path.unlink(missing_ok=True)
+    no_path.unlink(missing_ok=True)
 
 
 def shuffled_positions(count: int, seed: int, split: str) -> array[int]:
