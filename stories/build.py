@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from array import array
@@ -229,12 +230,21 @@ def run_tasks(
         else:
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
             ordered = sorted(tasks, key=_task_weight, reverse=True)
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            # Ctrl-C ends a worker at once (Python's handler would end only its task, then it
+            # would take the next one); the main process then removes what it wrote.
+            stop = (signal.SIGINT, signal.SIG_DFL)
+            with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=signal.signal, initargs=stop
+            ) as pool:
                 futures = {pool.submit(generate_task, t, folder): t for t in ordered}
-                for future in concurrent.futures.as_completed(futures):
-                    task = futures[future]
-                    results[task.noun_count] = future.result()
-                    bar.update(sum(c.requested for c in task.cells))
+                try:
+                    for future in concurrent.futures.as_completed(futures):
+                        task = futures[future]
+                        results[task.noun_count] = future.result()
+                        bar.update(sum(c.requested for c in task.cells))
+                except BaseException:  # Ctrl-C or a failed task: start no other task
+                    pool.shutdown(cancel_futures=True)
+                    raise
     finally:
         bar.close()
     return [r for t in tasks for r in results[t.noun_count]]

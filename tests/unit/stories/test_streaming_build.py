@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +22,7 @@ from stories.build import build_version, plan_tasks, shuffled_positions
 from stories.config import SPLITS
 from stories.generator import Cell, derive_seed, generate_cells
 from stories.vocab import Vocabulary
+from tests.conftest import REPO_ROOT
 
 TINY = DatasetConfig.preset("all_4dir", size="tiny", workers=1)
 #: Two names and two directions: the superdense cells run out of stories (shortfalls).
@@ -147,3 +153,32 @@ def test_an_interrupted_build_leaves_no_folder(
     assert [p.name for p in datasets.iterdir() if not p.name.endswith(".lock")] == []
     folder, cached = build_version(TINY, 0, tmp_path, progress=False)
     assert not cached and (folder / "manifest.json").is_file()
+
+
+#: A build big enough to be interrupted mid-way on two worker processes.
+PARALLEL_BUILD = (
+    "import sys; from stories import DatasetConfig; from stories.build import build_version; "
+    "config = DatasetConfig.preset('all_4dir', split_sizes={'train': 400_000}, workers=2); "
+    "build_version(config, 0, sys.argv[1], progress=False)"
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Ctrl-C is a POSIX process-group signal")
+def test_ctrl_c_during_parallel_generation_leaves_no_folder(tmp_path: Path) -> None:
+    build = subprocess.Popen(
+        [sys.executable, "-c", PARALLEL_BUILD, str(tmp_path)],
+        cwd=REPO_ROOT,
+        start_new_session=True,  # its own process group, as a terminal's job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not any(tmp_path.glob("datasets/.tmp-*/.draws/*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert build.poll() is None, "the build ended before it could be interrupted"
+    os.killpg(build.pid, signal.SIGINT)  # Ctrl-C: the main process and its workers
+    _, stderr = build.communicate(timeout=120)
+    assert build.returncode != 0 and "KeyboardInterrupt" in stderr
+    datasets = tmp_path / "datasets"
+    assert [p.name for p in datasets.iterdir() if not p.name.endswith(".lock")] == []
