@@ -77,7 +77,9 @@ def in_memory_files(config: DatasetConfig, seed: int, folder: Path) -> None:
 def test_streamed_files_are_those_of_the_in_memory_assembly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: DatasetConfig, seed: int
 ) -> None:
-    monkeypatch.setattr(build_module, "SHARD_ROWS", 64)  # several buckets per split
+    # Several buckets per split; train's 700 rows in 5 larger ones (at most MAX_BUCKETS).
+    monkeypatch.setattr(build_module, "SHARD_ROWS", 64)
+    monkeypatch.setattr(build_module, "MAX_BUCKETS", 5)
     folder, _ = build_version(config, seed, tmp_path / "out", progress=False)
     reference = tmp_path / "reference"
     reference.mkdir()
@@ -101,8 +103,12 @@ def test_positions_are_where_a_shuffle_of_the_rows_puts_them() -> None:
     assert [positions[row] for row in rows] == list(range(500))
 
 
+@pytest.mark.parametrize(
+    ("max_buckets", "bucket_rows"),
+    [(500, 50), (4, 175)],  # 175: train's 700 rows in 4 buckets, at most MAX_BUCKETS
+)
 def test_the_writer_holds_at_most_one_bucket_of_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_buckets: int, bucket_rows: int
 ) -> None:
     held: list[int] = []
     read_bucket = build_module.read_bucket
@@ -113,9 +119,10 @@ def test_the_writer_holds_at_most_one_bucket_of_rows(
         return lines
 
     monkeypatch.setattr(build_module, "SHARD_ROWS", 50)
+    monkeypatch.setattr(build_module, "MAX_BUCKETS", max_buckets)
     monkeypatch.setattr(build_module, "read_bucket", counted)
     folder, _ = build_version(TINY, 0, tmp_path, progress=False)
-    assert max(held) == 50 and sum(held) == 700 + 140 + 120 + 100  # every row, by buckets
+    assert max(held) == bucket_rows and sum(held) == 700 + 140 + 120 + 100  # every row
     assert not (folder / build_module.DRAWS_DIR).exists()
 
 
