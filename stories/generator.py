@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
@@ -73,16 +74,35 @@ class CellTask:
     params: GeneratorParams
 
 
-@dataclass
+@dataclass(frozen=True)
 class CellResult:
-    """Generated examples of one cell (records without ``id``) and its shortfall, if any."""
+    """How many draws of each answer one cell accepted, in draw order (``no``, ``yes``).
+
+    The cell's examples are the first :attr:`kept` accepted draws of each answer, alternating
+    ``yes``, ``no``, ``yes``, ... (see :func:`generate_cells`).
+    """
 
     cell: Cell
-    records: list[dict[str, object]] = field(default_factory=list)
+    accepted: tuple[int, int]
+
+    @property
+    def kept(self) -> int:
+        """Examples kept of each answer: ``min(no, yes)``."""
+        return min(self.accepted)
+
+    @property
+    def generated(self) -> int:
+        """Examples of the cell: ``2 * kept``."""
+        return 2 * self.kept
 
     @property
     def shortfall(self) -> int:
-        return self.cell.requested - len(self.records)
+        return self.cell.requested - self.generated
+
+
+#: Receives each accepted draw of a cell, its answer's label and its record (without ``id``),
+#: in draw order.
+Accept = Callable[[Cell, int, dict[str, object]], None]
 
 
 def derive_seed(*parts: object) -> int:
@@ -203,32 +223,42 @@ class StoryGenerator:
         return events
 
 
-def generate_cells(task: CellTask) -> list[CellResult]:
+def _seen_key(story: str, question: str) -> bytes:
+    # A 16-byte digest stands for the pair: a tenth of the memory of the texts, and a collision
+    # (which would wrongly reject a new pair) is as likely as guessing a 128-bit key.
+    return hashlib.blake2b(f"{story}\n{question}".encode(), digest_size=16).digest()
+
+
+def generate_cells(task: CellTask, accept: Accept) -> Iterator[CellResult]:
     """Generate every cell of ``task`` by rejection sampling, balanced and without duplicates.
 
     For each cell, stories are drawn until half the requested examples are ``yes`` and half
     ``no``; a draw whose answer is already full, or whose (story, question) was seen before in
     this noun count, is rejected. After ``stall_limit`` rejections in a row the cell counts as
     exhausted and keeps ``min(yes, no)`` examples of each answer.
+
+    Nothing is held but the seen pairs' digests: each accepted draw goes to ``accept`` at once,
+    and each cell's :class:`CellResult` is yielded when the cell is done. The cell's examples
+    are its first ``kept`` accepted draws of each answer, paired ``yes``, ``no``, ``yes``, ...
     """
     generator = StoryGenerator(task.params, random.Random(derive_seed(task.seed, task.noun_count)))
-    seen: set[tuple[str, str]] = set()
-    results = []
+    seen: set[bytes] = set()
     for cell in task.cells:
         half = cell.requested // 2
-        by_label: tuple[list[dict[str, object]], list[dict[str, object]]] = ([], [])
+        accepted = [0, 0]
         stalled = 0
-        while (
-            len(by_label[0]) < half or len(by_label[1]) < half
-        ) and stalled < task.params.stall_limit:
+        while (accepted[0] < half or accepted[1] < half) and stalled < task.params.stall_limit:
             story, question, label, num_events = generator.draw(cell.category, cell.noun_count)
-            key = (story, question)
-            if len(by_label[label]) >= half or key in seen:
+            key = _seen_key(story, question)
+            if accepted[label] >= half or key in seen:
                 stalled += 1
                 continue
             stalled = 0
             seen.add(key)
-            by_label[label].append(
+            accepted[label] += 1
+            accept(
+                cell,
+                label,
                 {
                     "story": story,
                     "question": question,
@@ -239,11 +269,6 @@ def generate_cells(task: CellTask) -> list[CellResult]:
                     "directions": task.params.directions,
                     "num_events": num_events,
                     "split": cell.split,
-                }
+                },
             )
-        kept = min(len(by_label[0]), len(by_label[1]))
-        records = [
-            r for pair in zip(by_label[1][:kept], by_label[0][:kept], strict=True) for r in pair
-        ]
-        results.append(CellResult(cell, records))
-    return results
+        yield CellResult(cell, (accepted[0], accepted[1]))

@@ -1,8 +1,9 @@
-"""Reading and validating story JSONL files.
+"""Reading, validating and writing story JSONL files.
 
 Generated files are trusted once their sha256 matches the manifest, so they take the fast path
 (:func:`read_records`). User files go through :func:`read_user_records`, which checks every line
-and names file, line and field on the first problem.
+and names file, line and field on the first problem. Generated rows are written with
+:func:`record_line` and numbered with :func:`with_id`.
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def write_records(path: Path, records: list[dict[str, Any]]) -> None:
-    """Write records as JSONL, one compact-but-readable object per line, in key order."""
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False))
-            handle.write("\n")
+def record_line(record: dict[str, Any]) -> str:
+    """One record as a JSONL line: a compact-but-readable object in key order, then ``\\n``."""
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def with_id(line: str, row_id: str) -> str:
+    """``line`` (a :func:`record_line`) with ``"id": row_id`` put first, byte for byte as
+    ``record_line({"id": row_id, **record})`` writes it.
+
+    Example:
+        >>> with_id(record_line({"story": "Ava walks north."}), "train-000007")
+        '{"id": "train-000007", "story": "Ava walks north."}\\n'
+    """
+    return f'{{"id": {json.dumps(row_id)}, {line[1:]}'
 
 
 def answer_label(value: Any) -> int | None:

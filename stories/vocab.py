@@ -70,8 +70,12 @@ class Vocabulary:
         seen: set[str] = set()
         for text in texts:
             seen.update(tokenize(text))
-        seen.difference_update(RESERVED)
-        return cls(RESERVED + tuple(sorted(seen)))
+        return cls.from_tokens(seen)
+
+    @classmethod
+    def from_tokens(cls, tokens: Iterable[str]) -> Vocabulary:
+        """The vocabulary of a set of tokens (as :meth:`build` makes it from their texts)."""
+        return cls(RESERVED + tuple(sorted(set(tokens).difference(RESERVED))))
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -7,11 +7,19 @@ the rates are the medians of the trials with their 95% intervals, and the scalin
 (speed-up over the core count) the median of the pairs' ratios with its interval. A trial on
 every core needs every core: its figure falls with the load other processes put on the
 machine, and its interval shows by how much it moved within the run.
+
+Generation at scale: a version of N and of 10 N training stories is built, each in a fresh
+process that then reports its examples/s and the peak memory (RSS) of the largest process of
+its tree, itself or a generation worker; the peak should stay flat (within 20%) since the
+rows stream to disk.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +28,7 @@ from scripts.bench.common import BenchmarkRow, best_time, estimate_row, seconds
 from scripts.bench.stats import Goal, median_estimate, ratio_estimate
 from scripts.bench.trials import InProcess, take_turns
 from stories import DatasetConfig, build_dataset, load_dataset
-from stories.build import build_version, plan_tasks, run_tasks
+from stories.build import build_version, plan_tasks, read_manifest, run_tasks
 from stories.config import SPLITS
 
 SECTION = "data"
@@ -28,15 +36,21 @@ GOAL_PER_CORE = Goal(5_000)
 #: Training stories generated per trial, and timed pairs of trials (full run, ``--quick``).
 GENERATION = {False: (45_000, 6), True: (8_000, 6)}
 GOAL_PAPER_SECONDS = 2.0
+#: Training stories of the smaller generation at scale (full run, ``--quick``); the larger has
+#: ten times as many.
+SCALE = {False: 100_000, True: 10_000}
+#: The larger generation's peak memory over the smaller's stays below this.
+GOAL_PEAK_GROWTH = 1.2
 GOAL_CACHED_LOAD_SECONDS = 1.0
 
 
 def _generation_rate(config: DatasetConfig, workers: int) -> tuple[float, int]:
     tasks = plan_tasks(config, seed=0)
-    start = time.perf_counter()
-    results = run_tasks(tasks, workers, progress=False)
-    elapsed = time.perf_counter() - start
-    examples = sum(len(r.records) for r in results)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        cells = run_tasks(tasks, workers, Path(tmp), progress=False)
+        elapsed = time.perf_counter() - start
+    examples = sum(c.result.generated for c in cells)
     return examples / elapsed, examples
 
 
@@ -45,11 +59,13 @@ def _scaling(config: DatasetConfig, cores: int, quick: bool) -> list[BenchmarkRo
     stories, pairs = GENERATION[quick]
     tasks = plan_tasks(config.replace(split_sizes={"train": stories}), seed=0)
     examples = sum(c.requested for t in tasks for c in t.cells)
-    paired = take_turns(
-        InProcess("1 process", lambda: run_tasks(tasks, 1, progress=False)),
-        InProcess(f"{cores} processes", lambda: run_tasks(tasks, cores, progress=False)),
-        pairs=pairs,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        draws = Path(tmp)
+        paired = take_turns(
+            InProcess("1 process", lambda: run_tasks(tasks, 1, draws, progress=False)),
+            InProcess(f"{cores} processes", lambda: run_tasks(tasks, cores, draws, progress=False)),
+            pairs=pairs,
+        )
     single = median_estimate([examples / t for t in seconds(paired.first, "wall")])
     multi = median_estimate([examples / t for t in seconds(paired.second, "wall")])
     speedup = ratio_estimate(seconds(paired.first, "wall"), seconds(paired.second, "wall"))
@@ -69,13 +85,80 @@ def _scaling(config: DatasetConfig, cores: int, quick: bool) -> list[BenchmarkRo
     ]
 
 
+def _peak_mib() -> float:
+    """Peak RSS of this process or of the largest of its finished children, in MiB."""
+    import resource
+
+    peak = max(
+        resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)  # bytes on macOS, else KiB
+
+
+def report_generation(stories: int, output_dir: str) -> None:
+    """Build all_4dir with ``stories`` training stories under ``output_dir`` and print, as
+    JSON, its examples/s and the peak RSS of this process's tree (run in a fresh process)."""
+    config = DatasetConfig.preset("all_4dir", split_sizes={"train": stories})
+    start = time.perf_counter()
+    folder, _ = build_version(config, 0, Path(output_dir), progress=False)
+    seconds = time.perf_counter() - start
+    examples = sum(read_manifest(folder)["totals"].values())
+    print(json.dumps({"rate": examples / seconds, "peak_mib": _peak_mib()}))
+
+
+def _fresh_generation(stories: int) -> tuple[float, float]:
+    """``(examples/s, peak MiB)`` of :func:`report_generation` run in a new process."""
+    code = f"from scripts.bench.data import report_generation; report_generation({stories}, "
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, "-c", f"{code}{tmp!r})"],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"generating {stories:,} stories failed:\n{done.stderr[-2000:]}")
+    figures = json.loads(done.stdout.splitlines()[-1])
+    return figures["rate"], figures["peak_mib"]
+
+
+def _scale(quick: bool) -> list[BenchmarkRow]:
+    """Generation of N and 10 N training stories in fresh processes: rates and peak memory."""
+    small = SCALE[quick]
+    figures = {n: _fresh_generation(n) for n in (small, 10 * small)}
+    rows = [
+        BenchmarkRow(
+            SECTION,
+            f"generation of {n:,} train stories",
+            rate,
+            "examples/s",
+            note=f"all_4dir, fresh process on every core; peak RSS {peak:,.0f} MiB",
+        )
+        for n, (rate, peak) in figures.items()
+    ]
+    growth = figures[10 * small][1] / figures[small][1]
+    rows.append(
+        BenchmarkRow(
+            SECTION,
+            "generation peak memory, 10x the stories",
+            growth,
+            "x",
+            f"< {GOAL_PEAK_GROWTH}",
+            growth < GOAL_PEAK_GROWTH,
+            f"peak RSS at {10 * small:,} / at {small:,} train stories (largest process of the "
+            "tree); flat: rows stream to disk",
+        )
+    )
+    return rows
+
+
 def run(quick: bool = False) -> list[BenchmarkRow]:
     """Measure the data layer; ``quick`` uses the tiny size for the load/encode part and less
     generation per trial."""
     cores = os.cpu_count() or 1
     size = "tiny" if quick else "default"
     config = DatasetConfig.preset("all_4dir", size=size)
-    rows = _scaling(config, cores, quick)
+    rows = _scaling(config, cores, quick) + _scale(quick)
     for name, (low, high) in (("2-8 actors", (2, 8)), ("21-30 actors", (21, 30))):
         ranged = config.replace(
             noun_ranges={s: [low, high] for s in SPLITS},

@@ -61,6 +61,15 @@ def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> No
         "epoch event to SSE client, p95": "< 500",
         "epoch event to webhook receiver, p95": "< 500",
     }
+    # generation of N and 10 N stories, each in a fresh process, and their peak memory
+    data_goals = {r["name"]: r["goal"] for r in goals if r["section"] == "data"}
+    assert data_goals["generation peak memory, 10x the stories"] == "< 1.2"
+    scale = [r for r in rows if r["section"] == "data" and r["name"].startswith("generation of ")]
+    assert [r["name"] for r in scale] == [
+        "generation of 10,000 train stories",
+        "generation of 100,000 train stories",
+    ]
+    assert all(r["value"] > 0 and "peak RSS" in r["note"] for r in scale)
     rates = [r for r in rows if r["section"] == "events" and r["unit"] == "events/s"]
     assert len(rates) == 1 and rates[0]["value"] > 0
     assert done.returncode == (0 if all(r["met"] is not False for r in goals) else 1), done.stderr[

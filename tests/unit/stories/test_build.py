@@ -15,6 +15,8 @@ from stories import (
     load_dataset,
 )
 from stories.build import build_version, dataset_version
+from stories.config import SPLITS
+from stories.jsonl import read_records
 
 TINY = DatasetConfig.preset("all_4dir", size="tiny", workers=1)
 
@@ -114,7 +116,7 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path):
         build_version(TINY, 0, blocker / "out", progress=False)
 
 
-def test_exhausted_cell_is_filled_balanced_and_recorded():
+def test_exhausted_cell_is_filled_balanced_and_recorded(tmp_path):
     # Two names and two directions leave very few distinct two-actor superdense stories:
     # "A walks d1. B walks d2." + one of 4 events, with the names in 2 orders and 2 questions.
     config = DatasetConfig(
@@ -127,17 +129,20 @@ def test_exhausted_cell_is_filled_balanced_and_recorded():
         split_sizes={"train": 400, "valid_a": 10, "valid_comp": 10, "test": 10},
         stall_limit=2000,
     )
-    from stories.build import plan_tasks, run_tasks
-
-    results = run_tasks(plan_tasks(config, 0), workers=1, progress=False)
-    train = results[0]
-    assert train.cell.split == "train" and 0 < len(train.records) < 400
-    labels = [r["label"] for r in train.records]
+    folder, _ = build_version(config, 0, tmp_path, progress=False)
+    rows = {s: read_records(folder / f"{s}.jsonl") for s in SPLITS}
+    assert 0 < len(rows["train"]) < 400
+    labels = [r["label"] for r in rows["train"]]
     assert labels.count(1) == labels.count(0)
-    distinct = {(r["story"], r["question"]) for result in results for r in result.records}
-    assert len(distinct) == sum(len(r.records) for r in results)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    train = manifest["shortfalls"][0]
+    assert train["split"] == "train" and train["generated"] == len(rows["train"])
+    half = len(labels) // 2
+    assert manifest["counts"]["train"]["superdense"]["2"] == {"yes": half, "no": half}
+    every = [r for split in SPLITS for r in rows[split]]
+    assert len({(r["story"], r["question"]) for r in every}) == len(every)
     # Every possible story: 2 orders x 2 x 2 initial directions x 4 events x 2 questions = 64.
-    assert sum(len(r.records) for r in results) <= 64
+    assert len(every) <= 64
 
 
 def test_shortfalls_reach_the_manifest_and_summary(tmp_path):

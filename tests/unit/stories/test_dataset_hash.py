@@ -73,7 +73,19 @@ def test_an_edited_generator_or_names_module_gives_a_new_version(
 
 @pytest.mark.parametrize(
     "name",
-    ["plan_tasks", "run_tasks", "assemble_splits", "_write_version", "_counts", "write_records"],
+    [
+        "plan_tasks",
+        "generate_task",
+        "run_tasks",
+        "_kept_lines",
+        "shuffled_positions",
+        "read_bucket",
+        "write_split",
+        "_write_version",
+        "_counts",
+        "record_line",
+        "with_id",
+    ],
 )
 def test_edited_build_code_gives_a_new_version(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     before = dataset_version(CONFIG, 0)
@@ -87,8 +99,8 @@ def test_edited_build_code_gives_a_new_version(monkeypatch: pytest.MonkeyPatch, 
         (vocab_module, "tokenize", edited(vocab_module.tokenize)),
         (
             vocab_module.Vocabulary,
-            "build",
-            classmethod(edited(vars(vocab_module.Vocabulary)["build"].__func__)),
+            "from_tokens",
+            classmethod(edited(vars(vocab_module.Vocabulary)["from_tokens"].__func__)),
         ),
         (vocab_module.Vocabulary, "save", edited(vocab_module.Vocabulary.save)),
         (DatasetConfig, "noun_counts", edited(DatasetConfig.noun_counts)),
