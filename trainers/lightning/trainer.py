@@ -317,10 +317,10 @@ class LightningTrainer(ModelTrainer):
 
     def _fit(self, request: FitRequest) -> FitSummary:
         from trainers.lightning.callbacks import (
+            BudgetStop,
             EpochReporter,
             InterruptRecorder,
             PolicyCheckpoint,
-            TimeBudget,
         )
         from trainers.lightning.data import StoryDataModule
         from trainers.lightning.module import StoryModule
@@ -339,8 +339,8 @@ class LightningTrainer(ModelTrainer):
             interrupts,
             PolicyCheckpoint(request.files, request.policy, reporter, on_saved),
         ]
-        if request.deadline is not None:
-            callbacks.append(TimeBudget(request.deadline))
+        if request.budget is not None:
+            callbacks.append(BudgetStop(request.budget))
         trainer = self._lightning_trainer(request.epochs, callbacks)
         self._record_placement(self._device(trainer), str(trainer.precision))
         module = StoryModule(
