@@ -423,9 +423,7 @@ class ModelTrainer(ABC):
             resume,
             self.tracker,
             echo=self.echo,
-            budget=None
-            if self.config.max_minutes is None
-            else TimeBudget.start(self.config.max_minutes, self.budget_clock),
+            budget=self.time_budget(),
             on_epoch_saved=lambda epochs: self._record_progress(
                 time.perf_counter() - started, epochs
             ),
@@ -703,6 +701,12 @@ class ModelTrainer(ABC):
         if self.manifest is not None:
             self.manifest.finish(status, error)
         self.close(status)
+
+    def time_budget(self) -> TimeBudget | None:
+        """A budget of ``config.max_minutes`` starting now on :attr:`budget_clock` (``None``
+        without one); every training process asks its own."""
+        minutes = self.config.max_minutes
+        return None if minutes is None else TimeBudget.start(minutes, self.budget_clock)
 
     def top_k_policy(self) -> TopKPolicy:
         """A fresh top-k policy for ``config.top_k`` (the one place it is built from it)."""

@@ -311,6 +311,7 @@ class LightningTrainer(ModelTrainer):
             resume,
             Tracker(self.run_dir, []),
             echo=None,
+            budget=self.time_budget(),  # every process asks it after each step: all stop at once
         )
         summary = self._fit(request)
         return self._saved_result(summary, time.perf_counter() - started)
