@@ -41,6 +41,7 @@ from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from metrics.history import epoch_history
 from models.settings import SettingsError
+from trainers.budget import Clock, TimeBudget
 from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
 from trainers.config import Hyperparams, TrainerConfig
 from trainers.config.model import TARGET_KEY
@@ -116,6 +117,10 @@ class ModelTrainer(ABC):
         echo: Prints console lines (default ``tqdm.write``, safe under progress bars).
         invocation: How the run was started (command line, entry point, sweep), recorded in
             its context; default this process' command line.
+
+    Attributes:
+        budget_clock: The clock of ``trainer.max_minutes`` (``time.time``); a test may set a
+            deterministic one (see :mod:`trainers.budget`).
     """
 
     FRAMEWORK: ClassVar[Framework]
@@ -152,6 +157,7 @@ class ModelTrainer(ABC):
         self.run_config = dict(run_config) if run_config is not None else None
         self.echo = echo if echo is not None else _tqdm_write
         self.invocation = invocation
+        self.budget_clock: Clock = time.time
         self.files = CheckpointFiles.for_run(self.run_dir, self.FRAMEWORK, dataset.name)
         self.manifest: RunManifest | None = None
         self._earlier_train_s = 0.0  # training seconds of earlier attempts (a resumed run)
@@ -417,9 +423,7 @@ class ModelTrainer(ABC):
             resume,
             self.tracker,
             echo=self.echo,
-            deadline=None
-            if self.config.max_minutes is None
-            else time.time() + 60.0 * self.config.max_minutes,
+            budget=self.time_budget(),
             on_epoch_saved=lambda epochs: self._record_progress(
                 time.perf_counter() - started, epochs
             ),
@@ -698,6 +702,12 @@ class ModelTrainer(ABC):
             self.manifest.finish(status, error)
         self.close(status)
 
+    def time_budget(self) -> TimeBudget | None:
+        """A budget of ``config.max_minutes`` starting now on :attr:`budget_clock` (``None``
+        without one); every training process asks its own."""
+        minutes = self.config.max_minutes
+        return None if minutes is None else TimeBudget.start(minutes, self.budget_clock)
+
     def top_k_policy(self) -> TopKPolicy:
         """A fresh top-k policy for ``config.top_k`` (the one place it is built from it)."""
         return TopKPolicy(k=self.config.top_k)
@@ -711,7 +721,7 @@ class ModelTrainer(ABC):
         tracker: Tracker,
         *,
         echo: Callable[[str], object] | None,
-        deadline: float | None = None,
+        budget: TimeBudget | None = None,
         on_epoch_saved: Callable[[int], None] | None = None,
     ) -> FitRequest:
         """The request of one training attempt: ``data`` (model, training and validation
@@ -741,7 +751,7 @@ class ModelTrainer(ABC):
             files=self.files,
             policy=routine.policy,
             resume=resume,
-            deadline=deadline,
+            budget=budget,
             on_epoch_saved=on_epoch_saved,
         )
 

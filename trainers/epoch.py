@@ -52,11 +52,14 @@ class EpochStats:
         epoch_seconds: Wall-clock seconds from the epoch's start to its report (training and
             validation).
         train_seconds: Seconds of the training part alone.
+        examples: Training examples of the epoch when it was cut short (the time budget
+            stopped it mid-epoch); ``None`` for the whole training split.
     """
 
     learning_rate: float | None = None
     epoch_seconds: float | None = None
     train_seconds: float | None = None
+    examples: int | None = None
 
 
 class EpochClock:
@@ -81,17 +84,18 @@ class EpochClock:
         """The epoch's training ends (validation begins)."""
         self._trained = self.clock()
 
-    def stats(self, learning_rate: float | None) -> EpochStats:
+    def stats(self, learning_rate: float | None, examples: int | None = None) -> EpochStats:
         """The statistics of the epoch being reported.
 
         Args:
             learning_rate: The optimiser's learning rate now.
+            examples: Training examples of an epoch cut short; ``None`` for a whole one.
         """
         now = self.clock()
         if self._started is None:
-            return EpochStats(learning_rate)
+            return EpochStats(learning_rate, examples=examples)
         trained = now if self._trained is None else self._trained
-        return EpochStats(learning_rate, now - self._started, trained - self._started)
+        return EpochStats(learning_rate, now - self._started, trained - self._started, examples)
 
 
 @dataclass(frozen=True)
@@ -238,8 +242,9 @@ class EpochRoutine:
         series: dict[str, float] = {}
         if stats.learning_rate is not None:
             series[ns.train_stat("learning_rate")] = float(stats.learning_rate)
-        if stats.train_seconds and self.train_examples:
-            series[ns.train_stat("examples_per_second")] = self.train_examples / stats.train_seconds
+        examples = self.train_examples if stats.examples is None else stats.examples
+        if stats.train_seconds and examples:
+            series[ns.train_stat("examples_per_second")] = examples / stats.train_seconds
         if stats.epoch_seconds is not None:
             series[ns.epoch_seconds()] = float(stats.epoch_seconds)
         return series

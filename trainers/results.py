@@ -3,7 +3,6 @@ result of training."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from trainers.checkpoints import CheckpointEntry, CheckpointFiles, TopKPolicy
 from trainers.config import Hyperparams
 
 if TYPE_CHECKING:
+    from trainers.budget import TimeBudget
     from trainers.epoch import EpochRoutine
 
 
@@ -49,8 +49,8 @@ class FitRequest:
         files: The run's checkpoint file names.
         policy: The top-k policy (the routine's; restored on resume).
         resume: Where to resume from, or ``None`` for a new run.
-        deadline: ``time.time()`` after which no new epoch starts (``trainer.max_minutes``);
-            ``None`` for no budget.
+        budget: The time budget (``trainer.max_minutes``), asked after every training step
+            and after each epoch's validation (see :mod:`trainers.budget`); ``None`` for none.
         on_epoch_saved: Called with the number of finished epochs as soon as an epoch's
             resume checkpoint is on disk (the manifest records the progress, so that even a
             run killed with SIGKILL says how far it got); ``None`` for nothing.
@@ -67,12 +67,8 @@ class FitRequest:
     files: CheckpointFiles
     policy: TopKPolicy
     resume: ResumePoint | None
-    deadline: float | None = None
+    budget: TimeBudget | None = None
     on_epoch_saved: Callable[[int], None] | None = None
-
-    def out_of_time(self) -> bool:
-        """Whether the time budget is spent (checked at the end of each epoch)."""
-        return self.deadline is not None and time.time() >= self.deadline
 
 
 @dataclass(frozen=True)

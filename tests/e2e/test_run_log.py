@@ -66,3 +66,24 @@ def test_a_failing_sink_is_reported_on_the_console_and_in_run_log(
     ]
     for text in (done.stderr, resumed.stderr, (run_dir / "run.log").read_text()):
         assert TOKEN not in text and "***" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_a_budget_spent_mid_epoch_is_reported_on_the_console_and_in_run_log(
+    tmp_path: Path, model: str
+) -> None:
+    out = tmp_path / "out"
+    # Spent long before the first step ends (setting up takes far more than 60 µs).
+    done = train(
+        model, out, "model.batch_size=32", "trainer.max_minutes=1e-6", "evaluate_splits=[valid_a]"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    note = "trainer.max_minutes=1e-06 spent: training stopped mid-epoch, epoch 000 after 1 of 22"
+    assert f"warning: {note}" in done.stderr
+    assert "epoch 000 | train loss" in done.stdout  # the partial epoch's line
+    (run_dir,) = (out / "runs").glob(f"{model}-*")
+    assert sum(f"WARNING trainers.budget: {note}" in line for line in log_lines(run_dir)) == 1
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (manifest["status"], manifest["epochs_completed"]) == ("finished", 1)
+    assert manifest["best"]["epoch"] == 0 and set(manifest["evaluation"]) == {"valid_a"}

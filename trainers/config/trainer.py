@@ -35,9 +35,16 @@ class TrainerConfig(Settings):
 
     Attributes:
         max_epochs: Epochs to train (a resumed run counts the epochs already done).
-        max_minutes: Wall-clock budget of one training call: training stops at the end of
-            the first epoch that finishes after it (``None``: no budget). Both frameworks
-            apply it the same way, so equal budgets give a fair comparison.
+        max_minutes: Wall-clock budget of one training call (``None``: no budget), checked
+            after every training step and after each epoch's validation: once it is spent,
+            training stops after the current step. An epoch stopped before its last step is
+            validated, logged, ranked for top-k and checkpointed like any other, and counts
+            as an epoch: ``epochs_completed`` includes it, a warning (console and
+            ``run.log``) says after how many of its steps it stopped, and a resumed run
+            starts with the next epoch (the steps it did not reach are not trained, so such
+            a resume does not reproduce an uninterrupted run). The best checkpoint is then
+            evaluated as usual. Both frameworks apply it the same way, so equal budgets give
+            a fair comparison.
         top_k: Checkpoints kept by validation accuracy (``-1`` keeps all, ``0`` none).
         early_stopping: Stop when validation accuracy has not improved for ``patience``
             epochs.

@@ -113,7 +113,8 @@ class KerasFit:
             request.val_data,
             request.metadata_val,
             Predictor(self.config.eval_batch_size, self.width_multiple),
-            out_of_time=request.out_of_time,
+            batches,
+            request.budget,
         )
         callbacks: list[keras.callbacks.Callback] = [EpochOrder(batches), EpochRandomState()]
         if self.config.progress:

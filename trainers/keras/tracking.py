@@ -9,6 +9,12 @@ validation loss and accuracy of that pass are written into the logs under
 placed after it (``EarlyStopping``, :class:`~trainers.keras.checkpoint.TopKCheckpoint`) see
 them. ``fit`` gets no ``validation_data``: validation runs once, here.
 
+It also applies the time budget (``trainer.max_minutes``, :mod:`trainers.budget`): asked after
+every training step and after each epoch's validation. A stop mid-epoch ends ``fit``'s step
+loop at once; Keras then ends the epoch as usual, so the partial epoch is validated, saved
+(top-k, ``best``, ``last`` and the backup, which resumes at the next epoch) and counts as an
+epoch.
+
 Training loss and accuracy are Keras' epoch metrics ``bce`` and ``accuracy``
 (:data:`~trainers.keras.compile.BCE_METRIC`, :data:`~trainers.keras.compile.ACCURACY_METRIC`):
 per-example binary cross-entropy and accuracy averaged over every example of the epoch (so
@@ -18,7 +24,6 @@ batches count by their size, as on the Lightning side), without the regularisati
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import keras
@@ -30,8 +35,9 @@ from trainers.keras.compile import ACCURACY_METRIC, BCE_METRIC
 
 if TYPE_CHECKING:
     from stories.encoding import LSTMInputs, TransformerInputs
+    from trainers.budget import TimeBudget
     from trainers.epoch import EpochOutcome, EpochRoutine
-    from trainers.keras.batches import Predictor
+    from trainers.keras.batches import BucketedBatches, Predictor
 
 
 class EpochTracking(keras.callbacks.Callback):
@@ -42,10 +48,12 @@ class EpochTracking(keras.callbacks.Callback):
         val_data: The encoded validation split.
         metadata_val: Its metadata, row-aligned.
         predictor: Validation prediction (batch size and width rounding).
-        out_of_time: Whether the time budget is spent; training then stops after this epoch.
+        batches: The training batches (the steps of an epoch, the rows of each).
+        budget: The time budget; ``None`` for none.
 
     Attributes:
         outcome: The routine's outcome of the latest epoch (``None`` before the first).
+        stopped_by_budget: Whether the time budget ended training.
     """
 
     VAL_ACCURACY_KEY: ClassVar[str] = "val_accuracy"
@@ -59,20 +67,36 @@ class EpochTracking(keras.callbacks.Callback):
         val_data: LSTMInputs | TransformerInputs,
         metadata_val: pd.DataFrame,
         predictor: Predictor,
-        out_of_time: Callable[[], bool] = lambda: False,
+        batches: BucketedBatches,
+        budget: TimeBudget | None = None,
     ):
         super().__init__()
         self.routine = routine
         self.val_data = val_data
         self.metadata_val = metadata_val
         self.predictor = predictor
-        self.out_of_time = out_of_time
+        self.batches = batches
+        self.budget = budget
         self.outcome: EpochOutcome | None = None
         self.stopped_by_budget = False
         self.clock = EpochClock()
+        self._epoch = 0
+        self._cut_examples: int | None = None  # examples of an epoch the budget cut short
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.clock.start()
+        self._epoch = epoch
+        self._cut_examples = None
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.budget is None or self.stopped_by_budget or not self.budget.spent():
+            return
+        self.model.stop_training = True
+        self.stopped_by_budget = True
+        steps, total = batch + 1, len(self.batches)
+        if steps < total:
+            self._cut_examples = sum(len(self.batches.rows(i)) for i in range(steps))
+            self.budget.stopped_mid_epoch(self._epoch, steps, total)
 
     def learning_rate(self) -> float | None:
         """The optimizer's current learning rate (its schedule at its step count)."""
@@ -94,11 +118,11 @@ class EpochTracking(keras.callbacks.Callback):
             probabilities,
             self.metadata_val,
             losses=losses,
-            stats=self.clock.stats(self.learning_rate()),
+            stats=self.clock.stats(self.learning_rate(), self._cut_examples),
         )
         logs[self.VAL_ACCURACY_KEY] = self.outcome.val_accuracy
         logs[self.VAL_LOSS_KEY] = self.outcome.val_loss
-        if self.out_of_time():
+        if not self.stopped_by_budget and self.budget is not None and self.budget.spent():
             self.model.stop_training = True
             self.stopped_by_budget = True
 

@@ -7,7 +7,8 @@ callbacks, in order:
 * :class:`~trainers.keras.batches.EpochOrder` - tells the dataset which epoch starts;
 * :class:`~trainers.keras.rng.EpochRandomState` - dropout randomness from the epoch;
 * ``tqdm.keras.TqdmCallback`` - progress bars (``trainer.progress``);
-* :class:`~trainers.keras.tracking.EpochTracking` - one validation pass, the shared routine;
+* :class:`~trainers.keras.tracking.EpochTracking` - one validation pass, the shared routine,
+  the time budget (``trainer.max_minutes``, asked after every step);
 * :class:`~trainers.keras.checkpoint.TopKCheckpoint` - top-k, ``best`` and ``last`` files;
 * ``keras.callbacks.EarlyStopping`` on the routine's validation accuracy
   (``trainer.early_stopping``), its state replayed from ``metrics.jsonl`` on resume;

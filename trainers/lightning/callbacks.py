@@ -6,7 +6,9 @@
   learning rate at its end) and logs the monitor keys.
 * :class:`PolicyCheckpoint` is ``ModelCheckpoint`` with the shared top-k policy's tie rule and
   ``best.ckpt``.
-* :class:`TimeBudget` stops training after the epoch that ends past ``trainer.max_minutes``.
+* :class:`BudgetStop` stops training once ``trainer.max_minutes`` is spent: after the current
+  step (the partial epoch is validated and saved as a finished one) or after an epoch's
+  validation (see :mod:`trainers.budget`).
 * :class:`InterruptRecorder` remembers a ``KeyboardInterrupt`` that Lightning turns into
   ``SystemExit``.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from metrics import namespaces as ns
+from trainers.budget import TimeBudget
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
 from trainers.epoch import EpochClock
 from trainers.lightning.checkpointing import lightning_checkpoint_kwargs
@@ -100,7 +102,9 @@ class EpochReporter(Callback):
                 f"validation scored {len(rows)} of {len(self.labels)} examples; every example "
                 "must be scored exactly once"
             )
-        train_loss, train_accuracy = pl_module.train_totals()
+        train_loss, train_accuracy, examples = pl_module.train_totals()
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        cut = done < trainer.num_training_batches  # the time budget stopped it mid-epoch
         verdict = None
         if trainer.is_global_zero:
             verdict = self.relay(
@@ -111,7 +115,7 @@ class EpochReporter(Callback):
                 probs,
                 self.metadata,
                 losses,
-                self.clock.stats(self.learning_rate(trainer)),
+                self.clock.stats(self.learning_rate(trainer), examples if cut else None),
             )
         self.verdict = trainer.strategy.broadcast(verdict, src=0)
         assert self.verdict is not None
@@ -271,25 +275,51 @@ class InterruptRecorder(Callback):
             self.interrupt = exception
 
 
-class TimeBudget(Callback):
-    """Stops training at the end of the first epoch that ends after ``deadline``
-    (``trainer.max_minutes``), the same rule as the Keras trainer's.
+class BudgetStop(Callback):
+    """Stops training once the time budget is spent, the same rule as the Keras trainer's
+    (:mod:`trainers.budget`): asked after every training step and after each epoch's
+    validation.
+
+    A stop before the epoch's last step marks the epoch's batches as done, so that Lightning
+    validates the partial epoch at once, saves it like a finished epoch (``last.ckpt``, top-k,
+    ``best.ckpt``) and a resume starts the next epoch.
 
     Args:
-        deadline: ``time.time()`` after which no new epoch starts.
+        budget: The run's time budget.
 
     Attributes:
         stopped: Whether the budget ended training.
     """
 
-    def __init__(self, deadline: float):
-        self.deadline = deadline
+    def __init__(self, budget: TimeBudget):
+        self.budget = budget
         self.stopped = False
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
+    def _spent(self, trainer: pl.Trainer) -> bool:
+        """Whether any process finds the budget spent (every process then stops)."""
+        return bool(trainer.strategy.reduce_boolean_decision(self.budget.spent(), all=False))
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        if self.stopped or not self._spent(trainer):
             return
-        spent = trainer.strategy.reduce_boolean_decision(time.time() >= self.deadline, all=False)
-        if spent:
+        trainer.should_stop = True
+        self.stopped = True
+        steps, total = batch_idx + 1, int(trainer.num_training_batches)
+        if steps < total:
+            trainer.fit_loop.epoch_loop.batch_progress.is_last_batch = True
+            if trainer.is_global_zero:
+                self.budget.stopped_mid_epoch(trainer.current_epoch, steps, total)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.stopped:
+            return
+        if self._spent(trainer):
             trainer.should_stop = True
             self.stopped = True

@@ -137,11 +137,14 @@ class StoryModule(pl.LightningModule):
         target = torch.from_numpy(targets).to(state_logits.device)
         return self.state_loss_fn(state_logits.float().flatten(0, 1), target.flatten())
 
-    def train_totals(self) -> tuple[float, float]:
-        """The epoch's training loss (example-weighted mean) and accuracy, over all processes."""
+    def train_totals(self) -> tuple[float, float, int]:
+        """The epoch's training loss (example-weighted mean), accuracy and examples so far,
+        over all processes."""
         totals = self.trainer.strategy.reduce(self._train_totals.clone(), reduce_op="sum")
         loss_sum, correct, count = (float(v) for v in totals)
-        return (loss_sum / count, correct / count) if count else (math.nan, math.nan)
+        if not count:
+            return math.nan, math.nan, 0
+        return loss_sum / count, correct / count, int(count)
 
     def on_validation_epoch_start(self) -> None:
         self.val_outputs = []

@@ -311,16 +311,17 @@ class LightningTrainer(ModelTrainer):
             resume,
             Tracker(self.run_dir, []),
             echo=None,
+            budget=self.time_budget(),  # every process asks it after each step: all stop at once
         )
         summary = self._fit(request)
         return self._saved_result(summary, time.perf_counter() - started)
 
     def _fit(self, request: FitRequest) -> FitSummary:
         from trainers.lightning.callbacks import (
+            BudgetStop,
             EpochReporter,
             InterruptRecorder,
             PolicyCheckpoint,
-            TimeBudget,
         )
         from trainers.lightning.data import StoryDataModule
         from trainers.lightning.module import StoryModule
@@ -339,8 +340,8 @@ class LightningTrainer(ModelTrainer):
             interrupts,
             PolicyCheckpoint(request.files, request.policy, reporter, on_saved),
         ]
-        if request.deadline is not None:
-            callbacks.append(TimeBudget(request.deadline))
+        if request.budget is not None:
+            callbacks.append(BudgetStop(request.budget))
         trainer = self._lightning_trainer(request.epochs, callbacks)
         self._record_placement(self._device(trainer), str(trainer.precision))
         module = StoryModule(

@@ -13,7 +13,9 @@ import pytest
 from metrics import EvaluationResult
 from metrics import namespaces as ns
 from metrics.history import read_metrics_jsonl
+from tests.clocks import TickingClock
 from trainers.errors import CheckpointError, NonFiniteLossError, ResumeError
+from trainers.keras.backup import AtomicBackupAndRestore
 from trainers.records.manifest import RunManifest
 
 from .conftest import HP, fit
@@ -172,3 +174,31 @@ def test_time_budget_stops_after_the_epoch_that_spends_it(make_trainer, splits) 
     trainer.close()
     assert result.stopped_early and result.epochs_completed == 1
     assert list(result.history.index) == [0]
+
+
+def test_time_budget_stops_after_the_step_that_spends_it(make_trainer, splits, caplog) -> None:
+    trainer = make_trainer(max_epochs=3, max_minutes=3 / 60)
+    trainer.budget_clock = TickingClock()  # spent at the third step's check (of 11)
+    model, result = fit(trainer, splits)
+    assert result.stopped_early and result.epochs_completed == 1
+    assert list(result.history.index) == [0]  # the partial epoch, validated and logged
+    assert "epoch 000 after 3 of 11 steps" in caplog.text
+    assert int(model.optimizer.iterations.numpy()) == 3
+    assert AtomicBackupAndRestore.read(trainer.backup_dir)[0] == 1  # a resume starts epoch 1
+    assert result.best_epoch == 0 and result.best_checkpoint is not None
+    val, meta_val = splits["valid_a"]
+    trainer.load_checkpoint(model, result.best_checkpoint)
+    evaluation = trainer.evaluate(model, val, meta_val, "valid_a", report=False)
+    trainer.close()
+    assert evaluation.accuracy == pytest.approx(result.best_val_accuracy)
+    assert RunManifest.load(trainer.run_dir).epochs_completed == 1
+
+    # The partial epoch counts as an epoch: a resume trains the next one, whole.
+    resumed = make_trainer(max_epochs=2)
+    model, after = fit(resumed, splits, resume_from=resumed.run_dir)
+    resumed.close()
+    assert int(model.optimizer.iterations.numpy()) == 3 + 11
+    assert after.epochs_completed == 2 and list(after.history.index) == [0, 1]
+    records = read_metrics_jsonl(resumed.run_dir / "metrics.jsonl")
+    logged = [r.step for r in records if r.name == ns.epoch_metric("val", "accuracy")]
+    assert logged == [0, 1]  # each epoch once

@@ -1,6 +1,6 @@
 """Train on a slice of tiny all_4dir with a given Lightning strategy; write what was seen.
 
-Usage: python ddp_script.py OUTPUT_ROOT RUN_DIR STRATEGY DEVICES
+Usage: python ddp_script.py OUTPUT_ROOT RUN_DIR STRATEGY DEVICES [MAX_MINUTES]
 
 Run as a script (not under pytest): ``strategy=ddp`` re-executes this file for ranks > 0.
 Writes ``<RUN_DIR>/seen-rank<R>.json``: the row count and (category, noun_count) counts of every
@@ -38,7 +38,9 @@ class RecordingProcessor(MetricsProcessor):
         return result
 
 
-def main(output_root: str, run_dir: str, strategy: str, devices: int) -> None:
+def main(
+    output_root: str, run_dir: str, strategy: str, devices: int, max_minutes: float | None = None
+) -> None:
     ds = build_dataset("all_4dir", size="tiny", seed=0, output_dir=output_root, progress=False)
     train, val = ds.encode_transformer("train"), ds.encode_transformer("valid_a")
     rows_t, rows_v = np.arange(N_TRAIN), np.arange(N_VAL)
@@ -55,6 +57,7 @@ def main(output_root: str, run_dir: str, strategy: str, devices: int) -> None:
         devices=devices,
         strategy=strategy,
         num_threads=1,
+        max_minutes=max_minutes,
     )
     processor = RecordingProcessor()
     trainer = LightningTrainer(
@@ -67,6 +70,7 @@ def main(output_root: str, run_dir: str, strategy: str, devices: int) -> None:
         "seen": processor.seen,
         "best_epoch": result.best_epoch,
         "epochs_completed": result.epochs_completed,
+        "stopped_early": result.stopped_early,
         "top_k": [entry.filename for entry in result.top_k],
     }
     path = Path(run_dir) / f"seen-rank{launched_rank()}.json"
@@ -74,4 +78,5 @@ def main(output_root: str, run_dir: str, strategy: str, devices: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    minutes = float(sys.argv[5]) if len(sys.argv) > 5 else None
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), minutes)

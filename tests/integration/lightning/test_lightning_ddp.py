@@ -17,8 +17,18 @@ from .conftest import series
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 
 
-def _run(output_root: Path, run_dir: Path, strategy: str, devices: int) -> dict[str, Any]:
-    command = [sys.executable, str(SCRIPT), str(output_root), str(run_dir), strategy, str(devices)]
+def _run(
+    output_root: Path, run_dir: Path, strategy: str, devices: int, *extra: str
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        str(output_root),
+        str(run_dir),
+        strategy,
+        str(devices),
+        *extra,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((run_dir / "seen-rank0.json").read_text())
@@ -52,3 +62,21 @@ def test_two_processes_score_each_example_once_and_record_once(
         worker = json.loads((run_dir / "seen-rank1.json").read_text())
         assert worker["seen"] == [] and worker["top_k"] == seen["top_k"]
         assert worker["best_epoch"] == seen["best_epoch"]
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_every_process_after_the_same_step(
+    tiny_4dir: Any, tmp_path: Path
+) -> None:
+    import torch
+
+    run_dir = tmp_path / "run"
+    # Spent before the first step ends: each process asks it after every step, and any
+    # process that finds it spent stops them all (a process that did not ask would hang).
+    seen = _run(Path(tiny_4dir.path).parent.parent, run_dir, "ddp", 2, "1e-6")
+    worker = json.loads((run_dir / "seen-rank1.json").read_text())
+    assert len(seen["seen"]) == 1  # the partial epoch, validated once
+    for result in (seen, worker):
+        assert (result["epochs_completed"], result["stopped_early"]) == (1, True)
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (0, 1)  # 1 of the 2 steps of each process

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from metrics import namespaces as ns
+from tests.clocks import TickingClock
 from trainers.errors import CheckpointError, NonFiniteLossError, ResumeError
 from trainers.lightning.module import StoryModule
 from trainers.records.manifest import RunManifest
@@ -282,3 +284,37 @@ def test_time_budget_stops_after_the_epoch_that_spends_it(tmp_path: Path, small:
     trainer.close()
     assert result.stopped_early and result.epochs_completed == 1
     assert list(result.history.index) == [0]
+
+
+def test_time_budget_stops_after_the_step_that_spends_it(
+    tmp_path: Path, small: Small, caplog: pytest.LogCaptureFixture
+) -> None:
+    import torch
+
+    run_dir = tmp_path / "run"
+    trainer = make_trainer(run_dir, small, max_epochs=3, max_minutes=2 / 60)
+    trainer.budget_clock = TickingClock()  # spent at the second step's check (of 4)
+    model, result = fit(trainer, small, hyperparams())
+    assert result.stopped_early and result.epochs_completed == 1
+    assert list(result.history.index) == [0]  # the partial epoch, validated and logged
+    assert "epoch 000 after 2 of 4 steps" in caplog.text
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (0, 2)
+    assert result.best_epoch == 0 and result.best_checkpoint is not None
+    trainer.load_checkpoint(model, result.best_checkpoint)
+    evaluation = trainer.evaluate(model, small.val, small.meta_val, "valid_a", report=False)
+    trainer.close()
+    assert evaluation.accuracy == pytest.approx(result.best_val_accuracy)
+    assert RunManifest.load(run_dir).epochs_completed == 1
+
+    # The partial epoch counts as an epoch: a resume trains the next one, whole.
+    resumed = make_trainer(run_dir, small, max_epochs=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, after = fit(resumed, small, hyperparams(), resume_from=run_dir)
+    resumed.close()
+    assert not [w for w in caught if "before the epoch ended" in str(w.message)]
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (1, 2 + 4)
+    assert after.epochs_completed == 2 and list(after.history.index) == [0, 1]
+    assert {step for _, step in series(run_dir)} == {0, 1}  # series() fails on a repeat

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.clocks import TickingClock
+from trainers.budget import TimeBudget
 from trainers.errors import NonFiniteLossError
 from trainers.keras.tracking import EpochTracking
 
@@ -36,11 +38,31 @@ class Predictor:
         return np.full(len(data.labels), 0.6), np.full(len(data.labels), 0.4)
 
 
-def make() -> tuple[EpochTracking, Routine, Predictor]:
+class Batches:
+    """Training batches of the given sizes (what EpochTracking asks of them)."""
+
+    def __init__(self, *sizes: int) -> None:
+        self.sizes = sizes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def rows(self, index: int) -> np.ndarray:
+        return np.arange(self.sizes[index])
+
+
+def make(budget: TimeBudget | None = None) -> tuple[EpochTracking, Routine, Predictor]:
     routine, predictor = Routine(), Predictor()
     data = SimpleNamespace(labels=np.array([1, 0, 1]))
-    callback = EpochTracking(routine, data, pd.DataFrame({"category": ["a"] * 3}), predictor)  # type: ignore[arg-type]
+    metadata = pd.DataFrame({"category": ["a"] * 3})
+    batches = Batches(4, 4, 3, 4, 4)
+    callback = EpochTracking(routine, data, metadata, predictor, batches, budget)  # type: ignore[arg-type]
     return callback, routine, predictor
+
+
+def ticking_budget(checks: int) -> TimeBudget:
+    """A budget spent at its ``checks``-th check."""
+    return TimeBudget.start(checks / 60, clock=TickingClock())
 
 
 def test_one_prediction_pass_feeds_the_routine_and_the_logs() -> None:
@@ -77,3 +99,31 @@ def test_the_routine_gets_the_epoch_timing_and_the_optimizers_learning_rate() ->
     stats = routine.calls[0]["stats"]
     assert stats.learning_rate == pytest.approx(0.01 * lr_multiplier(40, 100, 10, "linear"))
     assert stats.epoch_seconds >= stats.train_seconds >= 0
+
+
+def test_a_spent_budget_stops_after_the_step_and_reports_the_partial_epoch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    callback, routine, _ = make(ticking_budget(3))  # spent at the third step's check
+    model = SimpleNamespace(optimizer=None, stop_training=False)
+    callback.set_model(model)
+    callback.on_epoch_begin(0)
+    for step in range(3):
+        assert not model.stop_training
+        callback.on_train_batch_end(step)
+    assert model.stop_training and callback.stopped_by_budget
+    callback.on_epoch_end(0, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
+    assert routine.calls[0]["stats"].examples == 4 + 4 + 3  # the rows of the steps done
+    assert "epoch 000 after 3 of 5 steps" in caplog.text
+
+
+def test_a_budget_spent_during_validation_stops_after_the_whole_epoch() -> None:
+    callback, routine, _ = make(ticking_budget(6))  # five step checks, then the epoch's end
+    model = SimpleNamespace(optimizer=None, stop_training=False)
+    callback.set_model(model)
+    callback.on_epoch_begin(0)
+    for step in range(5):
+        callback.on_train_batch_end(step)
+    assert not model.stop_training
+    callback.on_epoch_end(0, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
+    assert model.stop_training and routine.calls[0]["stats"].examples is None  # a whole epoch
