@@ -36,7 +36,7 @@ from services.events.schemas import (
     SweepFinished,
 )
 from services.events.stream import STREAM, publish
-from services.notify.notifier import GROUP, LEASE_KEY
+from services.notify.notifier import GROUP, LEASE_KEY, SENT_PREFIX
 from services.redis_server import EmbeddedRedis
 from services.settings import NOTIFY_ENV
 from services.store import connect
@@ -187,6 +187,10 @@ def test_every_event_arrives_once_in_order_across_a_kill(
     receiver.wait_for(lambda: any(failed in r.ids for r in receiver.requests("/hook")))
     receiver.wait_for(lambda: failed in chat_ids(receiver.accepted("/discord"), "discord"))
     receiver.wait_for(lambda: failed in chat_ids(receiver.accepted("/slack"), "slack"))
+    # ...and marked by both (a notifier killed in the instant before that sends it again)
+    receiver.wait_for(
+        lambda: marked_by(connection, failed) >= 2 or acknowledged(connection, failed)
+    )
     notifier.kill(first, signal.SIGKILL)
     receiver.always("/hook", None)
     [canceled] = publish_all(connection, RunCanceled(run_id="r4", attempt=1, message="by hand"))
@@ -260,6 +264,9 @@ def test_start_runs_a_notifier_and_starts_it_again_when_it_dies(tmp_path: Path) 
                 connection, RunStarted(run_id="r1", attempt=1, worker="w", host="h")
             )
             receiver.wait_for(lambda: hook_ids_at(receiver, "/hook/t0p-s3cret-t0ken") == [first])
+            # acknowledged: killed in the instant before that, a notifier sends it again (its
+            # X-Storyqa-Event-Id tells the receiver), and the check below wants it once
+            receiver.wait_for(lambda: connection.xpending(STREAM, GROUP)["pending"] == 0)
 
             notifier.kill()
             receiver.wait_for(lambda: "starting another" in log.read_text(), timeout=30)
@@ -275,6 +282,17 @@ def test_start_runs_a_notifier_and_starts_it_again_when_it_dies(tmp_path: Path) 
     assert "Notify:  webhook 'svc' (service.notify[0])" in text
     assert "warning: the notifier" in text and hook not in text and SECRET not in text
     assert all(signed_by(r, SECRET) for r in receiver.requests("/hook/t0p-s3cret-t0ken"))
+
+
+def marked_by(connection: redis.Redis, entry: str) -> int:
+    """How many targets have marked the stream entry ``entry`` as theirs."""
+    keys = connection.keys(f"{SENT_PREFIX}*")
+    return sum(bool(connection.sismember(key, entry)) for key in keys)
+
+
+def acknowledged(connection: redis.Redis, entry: str) -> bool:
+    """Whether the notifier has acknowledged ``entry`` (every target had it)."""
+    return not connection.xpending_range(STREAM, GROUP, min=entry, max=entry, count=1)
 
 
 def hook_ids_at(receiver: Receiver, path: str) -> list[str]:
