@@ -116,20 +116,23 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path):
         build_version(TINY, 0, blocker / "out", progress=False)
 
 
+#: Two names and two directions leave very few distinct two-actor superdense stories:
+#: "A walks d1. B walks d2." + one of 4 events, with the names in 2 orders and 2 questions.
+EXHAUSTED = DatasetConfig(
+    name="tinyworld",
+    directions=2,
+    categories=["superdense"],
+    size="tiny",
+    names=["Ava", "Ben"],
+    noun_ranges={"train": [2, 2], "valid_a": [2, 2], "valid_comp": [2, 2], "test": [2, 2]},
+    split_sizes={"train": 400, "valid_a": 10, "valid_comp": 10, "test": 10},
+    stall_limit=2000,
+    workers=1,
+)
+
+
 def test_exhausted_cell_is_filled_balanced_and_recorded(tmp_path):
-    # Two names and two directions leave very few distinct two-actor superdense stories:
-    # "A walks d1. B walks d2." + one of 4 events, with the names in 2 orders and 2 questions.
-    config = DatasetConfig(
-        name="tinyworld",
-        directions=2,
-        categories=["superdense"],
-        size="tiny",
-        names=["Ava", "Ben"],
-        noun_ranges={"train": [2, 2], "valid_a": [2, 2], "valid_comp": [2, 2], "test": [2, 2]},
-        split_sizes={"train": 400, "valid_a": 10, "valid_comp": 10, "test": 10},
-        stall_limit=2000,
-    )
-    folder, _ = build_version(config, 0, tmp_path, progress=False)
+    folder, _ = build_version(EXHAUSTED, 0, tmp_path, progress=False)
     rows = {s: read_records(folder / f"{s}.jsonl") for s in SPLITS}
     assert 0 < len(rows["train"]) < 400
     labels = [r["label"] for r in rows["train"]]
@@ -146,17 +149,7 @@ def test_exhausted_cell_is_filled_balanced_and_recorded(tmp_path):
 
 
 def test_shortfalls_reach_the_manifest_and_summary(tmp_path):
-    config = DatasetConfig(
-        name="tinyworld",
-        directions=2,
-        categories=["superdense"],
-        size="tiny",
-        names=["Ava", "Ben"],
-        noun_ranges={"train": [2, 2], "valid_a": [2, 2], "valid_comp": [2, 2], "test": [2, 2]},
-        split_sizes={"train": 400, "valid_a": 10, "valid_comp": 10, "test": 10},
-        stall_limit=2000,
-    )
-    dataset = build_dataset(config, seed=0, output_dir=tmp_path, progress=False)
+    dataset = build_dataset(EXHAUSTED, seed=0, output_dir=tmp_path, progress=False)
     shortfalls = dataset.manifest["shortfalls"]
     assert shortfalls and shortfalls[0]["split"] == "train" and shortfalls[0]["requested"] == 400
     assert "Shortfalls" in str(dataset.summary())

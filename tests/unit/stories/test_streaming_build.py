@@ -23,20 +23,9 @@ from stories.config import SPLITS
 from stories.generator import Cell, derive_seed, generate_cells
 from stories.vocab import Vocabulary
 from tests.conftest import REPO_ROOT
+from tests.unit.stories.test_build import EXHAUSTED  # superdense cells run short
 
 TINY = DatasetConfig.preset("all_4dir", size="tiny", workers=1)
-#: Two names and two directions: the superdense cells run out of stories (shortfalls).
-EXHAUSTED = DatasetConfig(
-    name="tinyworld",
-    directions=2,
-    categories=["superdense"],
-    size="tiny",
-    names=["Ava", "Ben"],
-    noun_ranges={split: [2, 2] for split in SPLITS},
-    split_sizes={"train": 400, "valid_a": 10, "valid_comp": 10, "test": 10},
-    stall_limit=2000,
-    workers=1,
-)
 #: sha256 of the files of ``TINY`` with seed 0 as the in-memory writer wrote them before
 #: generation streamed to disk (its manifest's ``files``).
 IN_MEMORY_SHA256 = {
