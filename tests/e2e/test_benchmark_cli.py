@@ -35,6 +35,7 @@ def test_benchmark_all_measures_every_section_side_by_side(tmp_path: Path) -> No
         timeout=2300,
         cwd=tmp_path,
     )
+    assert output.is_file(), f"exit code {done.returncode}:\n{done.stderr[-3000:]}"
     results = json.loads(output.read_text())
     rows = results["rows"]
     sections = {
