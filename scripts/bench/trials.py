@@ -333,9 +333,9 @@ def run_together(
         ValueError: ``max_pairs`` is below ``pairs``.
     """
     _check(pairs, warmup)
-    limit = pairs if enough is None else max(pairs, max_pairs or pairs)
     if max_pairs is not None and max_pairs < pairs:
         raise ValueError(f"max_pairs ({max_pairs}) is below pairs ({pairs})")
+    limit = pairs if enough is None or max_pairs is None else max_pairs
     sides = (first, second)
     here_first = sorted((0, 1), key=lambda i: not isinstance(sides[i], InProcess))
     samples: dict[int, list[Sample]] = {0: [], 1: []}
