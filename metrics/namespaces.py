@@ -9,11 +9,15 @@ The layout (listed in full in docs/namespaces.md)::
     metrics/val/by_category/<category>/accuracy                           per epoch
     metrics/val/by_noun_count/<n>/accuracy                                per epoch
     metrics/val/by_category_noun/<category>/noun_<n>/accuracy             per epoch
-    best/{epoch,val_accuracy,val_loss,checkpoint}
-    top_epochs/<rank>/{epoch,val_accuracy,checkpoint}                     rank 1..k
+    best/{epoch,step,val_accuracy,val_loss,checkpoint}        (step: val_check_interval)
+    top_epochs/<rank>/{epoch,step,val_accuracy,checkpoint}                rank 1..k
     eval/<split>/{loss,accuracy,precision,recall,f1,roc_auc}
     eval/<split>/by_category/..., by_noun_count/..., by_category_noun/...  (accuracy, count)
     metrics/train/{learning_rate,examples_per_second}, metrics/epoch/seconds  per epoch
+    metrics/epoch/progress                        per validation, with val_check_interval
+
+"Per epoch" is per validation when ``trainer.val_check_interval`` is set: the values are then
+logged at the step the validation follows, not at the epoch (see ``trainers/periods.py``).
     context/<field>       (model, framework, dataset, seed, sweep, git/..., user, command...)
     model/{parameters,trainable_parameters}
     artifacts/{checkpoints,plots,eval,run,model}/<file>
@@ -53,8 +57,9 @@ EPOCH_STAGES: Final[tuple[str, ...]] = ("train", "val")
 EPOCH_METRICS: Final[tuple[str, ...]] = ("loss", "accuracy")
 EVAL_METRICS: Final[tuple[str, ...]] = ("loss", "accuracy", "precision", "recall", "f1", "roc_auc")
 BREAKDOWN_METRICS: Final[tuple[str, ...]] = ("accuracy", "count")
-BEST_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "val_loss", "checkpoint")
-TOP_EPOCH_FIELDS: Final[tuple[str, ...]] = ("epoch", "val_accuracy", "checkpoint")
+#: ``step`` only with ``trainer.val_check_interval``: the step the validation followed.
+BEST_FIELDS: Final[tuple[str, ...]] = ("epoch", "step", "val_accuracy", "val_loss", "checkpoint")
+TOP_EPOCH_FIELDS: Final[tuple[str, ...]] = ("epoch", "step", "val_accuracy", "checkpoint")
 ARTIFACT_KINDS: Final[tuple[str, ...]] = (
     "checkpoints",
     "plots",
@@ -69,6 +74,9 @@ ARTIFACT_KINDS: Final[tuple[str, ...]] = (
 TRAIN_STATS: Final[tuple[str, ...]] = ("learning_rate", "examples_per_second")
 EPOCH: Final = "epoch"
 EPOCH_SECONDS: Final = "seconds"
+#: Epochs trained at a validation (``1.5``: half-way through the second epoch), logged with
+#: each validation when ``trainer.val_check_interval`` is set: the step-to-epoch key.
+EPOCH_PROGRESS: Final = "progress"
 #: What a run records about where it came from (``context/<field>``); ``sweep`` only in a sweep,
 #: ``git/...`` only when the code runs from a git checkout.
 CONTEXT_FIELDS: Final[tuple[str, ...]] = (
@@ -242,14 +250,14 @@ def epoch_breakdown(
 
 
 def best(field: str) -> str:
-    """``best/{epoch,val_accuracy,val_loss,checkpoint}``."""
+    """``best/{epoch,step,val_accuracy,val_loss,checkpoint}``."""
     if field not in BEST_FIELDS:
         raise ValueError(f"unknown best field {field!r}; expected one of {BEST_FIELDS}")
     return join(BEST, field)
 
 
 def top_epoch(rank: int, field: str) -> str:
-    """``top_epochs/<rank>/{epoch,val_accuracy,checkpoint}``; ranks start at 1."""
+    """``top_epochs/<rank>/{epoch,step,val_accuracy,checkpoint}``; ranks start at 1."""
     if rank < 1:
         raise ValueError(f"ranks start at 1, got {rank}")
     if field not in TOP_EPOCH_FIELDS:
@@ -327,6 +335,17 @@ def train_stat(name: str) -> str:
 def epoch_seconds() -> str:
     """``metrics/epoch/seconds``: wall-clock seconds of one epoch (training and validation)."""
     return join(METRICS, EPOCH, EPOCH_SECONDS)
+
+
+def epoch_progress() -> str:
+    """``metrics/epoch/progress``: epochs trained at a validation, with
+    ``trainer.val_check_interval`` (its values are logged at steps).
+
+    Example:
+        >>> epoch_progress()
+        'metrics/epoch/progress'
+    """
+    return join(METRICS, EPOCH, EPOCH_PROGRESS)
 
 
 def wall_clock_series() -> tuple[str, ...]:

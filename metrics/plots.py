@@ -171,8 +171,11 @@ def confusion_matrix_png(result: EvaluationResult) -> bytes:
 
 def learning_curve_png(metrics_jsonl: str | Path) -> bytes | None:
     """Loss and accuracy per epoch, train vs val, from a run's ``metrics.jsonl``; ``None`` if
-    the file holds none of those series."""
+    the file holds none of those series. A run that validated inside epochs
+    (``trainer.val_check_interval``) is drawn against the epochs trained at each validation
+    (``metrics/epoch/progress``), so its points fall between whole epochs."""
     history = epoch_history(metrics_jsonl)
+    progress = history.get(ns.epoch_progress())
     panels = {
         metric: {
             stage: history[name]
@@ -190,9 +193,11 @@ def learning_curve_png(metrics_jsonl: str | Path) -> bytes | None:
         axes = figure.add_subplot(1, len(panels), index)
         for stage, series in series_by_stage.items():
             points = series.dropna()
-            axes.plot(points.index, points.to_numpy(), marker="o", ms=3, label=stage)
-        axes.set(xlabel="epoch", ylabel=metric, title=metric)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            x = points.index if progress is None else progress.loc[points.index]
+            axes.plot(x, points.to_numpy(), marker="o", ms=3, label=stage)
+        label = "epoch" if progress is None else "epochs trained"
+        axes.set(xlabel=label, ylabel=metric, title=metric)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=progress is None, min_n_ticks=1))
         axes.grid(alpha=0.3)
         if series_by_stage:
             axes.legend()

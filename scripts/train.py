@@ -183,7 +183,7 @@ def main(cfg: DictConfig) -> float:
             new_run_dir = earlier.run_dir
             print(
                 f"\nresumed: this job's run {earlier.run_dir} was interrupted after "
-                f"{earlier.epochs_completed} epoch(s); continuing it from its last checkpoint"
+                f"{earlier.trained_so_far}; continuing it from its last checkpoint"
             )
             accuracy = _run(cfg, new_run_dir, invocation, continue_run=new_run_dir)
             _record_job(run_dir, new_run_dir, "resumed")

@@ -41,11 +41,13 @@ from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from metrics.history import epoch_history
 from models.settings import SettingsError
+from trainers.batching import steps_per_epoch
 from trainers.budget import Clock, TimeBudget
 from trainers.checkpoints import CheckpointFiles, Framework, TopKPolicy, TopKStateStore
 from trainers.config import Hyperparams, TrainerConfig
 from trainers.config.model import TARGET_KEY
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
+from trainers.periods import ValidationSchedule
 from trainers.records.manifest import ManifestStatus, RunManifest
 from trainers.records.run import DatasetInfo
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
@@ -161,6 +163,7 @@ class ModelTrainer(ABC):
         self.files = CheckpointFiles.for_run(self.run_dir, self.FRAMEWORK, dataset.name)
         self.manifest: RunManifest | None = None
         self._earlier_train_s = 0.0  # training seconds of earlier attempts (a resumed run)
+        self._schedule: ValidationSchedule | None = None  # the attempt's validation periods
         self.tracker: Tracker | None = None
         self._finalizer: weakref.finalize | None = None
         self._setup()
@@ -405,10 +408,11 @@ class ModelTrainer(ABC):
         self.check_inputs(val_data, metadata_val, "validation", model)
         self.check_model(model, train_data)
         resume = self._resolve_resume(resume_from)
-        if resume is not None and resume.epoch >= epochs:
+        schedule = self.validation_schedule(len(train_data), hp)
+        if resume is not None and resume.period >= schedule.periods(epochs):
             raise ResumeError(
-                f"{self.run_dir}: {resume.epoch} epoch(s) already done, nothing left of "
-                f"{epochs}; raise trainer.max_epochs to train longer"
+                f"{self.run_dir}: {schedule.epochs_completed(resume.period)} epoch(s) already "
+                f"done, nothing left of {epochs}; raise trainer.max_epochs to train longer"
             )
 
         self.seed_everything()
@@ -419,13 +423,13 @@ class ModelTrainer(ABC):
         request = self._fit_request(
             (model, train_data, val_data, metadata_train, metadata_val),
             hp,
-            epochs,
+            (epochs, schedule),
             resume,
             self.tracker,
             echo=self.echo,
             budget=self.time_budget(),
-            on_epoch_saved=lambda epochs: self._record_progress(
-                time.perf_counter() - started, epochs
+            on_epoch_saved=lambda periods: self._record_progress(
+                time.perf_counter() - started, periods
             ),
         )
         routine = request.routine
@@ -523,7 +527,11 @@ class ModelTrainer(ABC):
         if not manifest.training_done or manifest.epochs_completed < 1:
             return None
         summary = FitSummary(
-            manifest.epochs_completed, manifest.stopped_early, manifest.device, manifest.precision
+            manifest.epochs_completed,
+            manifest.stopped_early,
+            manifest.device,
+            manifest.precision,
+            manifest.periods_completed,
         )
         manifest.mark_resumed()
         manifest.finish("finished")  # training is done; a failing evaluation says so again
@@ -544,7 +552,21 @@ class ModelTrainer(ABC):
             )
         if not RunManifest.path_for(run_dir).exists():
             raise ResumeError(f"resume_from: {run_dir} has no {RunManifest.FILENAME}; not a run")
+        self._check_same_interval(RunManifest.load(run_dir))
         return self._resume_point()
+
+    def _check_same_interval(self, manifest: RunManifest) -> None:
+        """Refuse to resume with another ``trainer.val_check_interval``: the run's periods,
+        hence its checkpoints and tracker steps, are cut by the one it started with."""
+        started = manifest.trainer.get("val_check_interval")
+        now = self.config.val_check_interval
+        if started != now:
+            raise ResumeError(
+                f"resume_from: {self.run_dir} was started with trainer.val_check_interval="
+                f"{'null' if started is None else started}, not "
+                f"{'null' if now is None else now}; resume it with "
+                f"trainer.val_check_interval={'null' if started is None else started}"
+            )
 
     def _open(self, hyperparams: Hyperparams, resume: ResumePoint | None) -> None:
         """Start or reopen the manifest and the tracker for a training attempt."""
@@ -572,7 +594,10 @@ class ModelTrainer(ABC):
             self.files.discard_partial_writes()
         self._earlier_train_s = float(self.manifest.durations.get("train", 0.0))
         context = self.run_context(hyperparams) if resume is None else None
-        self._open_tracker(None if resume is None else resume.epoch, context)
+        resume_step = None
+        if resume is not None:
+            resume_step = TopKStateStore(self.files.state_path).next_step(resume.period)
+        self._open_tracker(resume_step, context)
         assert self.tracker is not None
         if resume is None:
             self.tracker.log_parameters(config)
@@ -616,7 +641,7 @@ class ModelTrainer(ABC):
             )
 
     def _open_tracker(
-        self, resume_epoch: int | None, context: RunContext | None = None, attach: bool = False
+        self, resume_step: int | None, context: RunContext | None = None, attach: bool = False
     ) -> None:
         if self.tracker is not None and not self.tracker.closed:
             self.tracker.close("finished")
@@ -625,7 +650,7 @@ class ModelTrainer(ABC):
             self.output_root,
             self.run_dir,
             run_name=self.run_dir.name,
-            resume_epoch=resume_epoch,
+            resume_step=resume_step,
             context=context,
             attach=attach,
         )
@@ -648,12 +673,14 @@ class ModelTrainer(ABC):
         durations["train"] = round(self._earlier_train_s + result.duration_s, 3)
         self.manifest.update(
             epochs_completed=summary.epochs_completed,
+            periods_completed=summary.periods_completed,
             stopped_early=summary.stopped_early,
             device=summary.device,
             precision=summary.precision,
             durations=durations,
             best={
                 "epoch": result.best_epoch,
+                **({} if result.best_step is None else {"step": result.best_step}),
                 "val_accuracy": result.best_val_accuracy,
                 "val_loss": result.best_val_loss,
                 "checkpoint": self.files.best_filename,
@@ -661,16 +688,17 @@ class ModelTrainer(ABC):
             checkpoints=self._checkpoint_paths(result),
         )
 
-    def _record_progress(self, seconds: float, epochs: int | None = None) -> None:
-        """Record how far the attempt got, after each saved epoch and when it is interrupted
-        or fails: the epochs whose checkpoint was saved (``epochs``, else read from the
-        resume point), the best of them and the files kept. Best effort: the error that
-        stopped training is the one the caller raises."""
-        if self.manifest is None or not self.is_global_zero:
+    def _record_progress(self, seconds: float, periods: int | None = None) -> None:
+        """Record how far the attempt got, after each saved period (epoch) and when it is
+        interrupted or fails: the periods whose checkpoint was saved (``periods``, else read
+        from the resume point), the best of them and the files kept. Best effort: the error
+        that stopped training is the one the caller raises."""
+        if self.manifest is None or not self.is_global_zero or self._schedule is None:
             return
         try:
-            epochs = self._resume_point().epoch if epochs is None else epochs
-            summary = FitSummary(epochs, False, self.manifest.device, self.manifest.precision)
+            periods = self._resume_point().period if periods is None else periods
+            manifest = self.manifest
+            summary = self.fit_summary(periods, False, manifest.device, manifest.precision)
             self._record_training(self._saved_result(summary, seconds), summary)
         except (ResumeError, CheckpointError, ValueError, OSError):
             pass  # no finished epoch, or the run folder is unreadable: nothing to record
@@ -708,6 +736,29 @@ class ModelTrainer(ABC):
         minutes = self.config.max_minutes
         return None if minutes is None else TimeBudget.start(minutes, self.budget_clock)
 
+    def validation_schedule(self, train_rows: int, hp: Hyperparams) -> ValidationSchedule:
+        """The validation periods of training on ``train_rows`` examples in batches of
+        ``hp.training.batch_size`` (``config.val_check_interval``, :mod:`trainers.periods`);
+        kept for the attempt's progress records."""
+        steps = steps_per_epoch(train_rows, hp.training.batch_size)
+        self._schedule = ValidationSchedule.resolve(self.config.val_check_interval, steps)
+        return self._schedule
+
+    def fit_summary(
+        self, periods: int, stopped_early: bool, device: str, precision: str
+    ) -> FitSummary:
+        """The :class:`FitSummary` after ``periods`` validation periods of this attempt's
+        schedule (whole epochs among them as ``epochs_completed``)."""
+        assert self._schedule is not None, "validation_schedule() first"
+        schedule = self._schedule
+        return FitSummary(
+            schedule.epochs_completed(periods),
+            stopped_early,
+            device,
+            precision,
+            periods if schedule.by_step else None,
+        )
+
     def top_k_policy(self) -> TopKPolicy:
         """A fresh top-k policy for ``config.top_k`` (the one place it is built from it)."""
         return TopKPolicy(k=self.config.top_k)
@@ -716,7 +767,7 @@ class ModelTrainer(ABC):
         self,
         data: tuple[Any, Any, Any, pd.DataFrame, pd.DataFrame],
         hp: Hyperparams,
-        epochs: int,
+        length: tuple[int, ValidationSchedule],
         resume: ResumePoint | None,
         tracker: Tracker,
         *,
@@ -725,19 +776,22 @@ class ModelTrainer(ABC):
         on_epoch_saved: Callable[[int], None] | None = None,
     ) -> FitRequest:
         """The request of one training attempt: ``data`` (model, training and validation
-        arrays, their metadata) and the shared per-epoch routine logging to ``tracker``, with a
-        fresh top-k policy (restored from the run folder on resume)."""
+        arrays, their metadata), its ``length`` (epochs and validation periods) and the shared
+        per-epoch routine logging to ``tracker``, with a fresh top-k policy (restored from
+        the run folder on resume)."""
         from trainers.epoch import EpochRoutine
 
         model, train_data, val_data, metadata_train, metadata_val = data
+        epochs, schedule = length
         routine = EpochRoutine(
             tracker,
             self.files,
             self.top_k_policy(),
             self.processor,
-            resume_epoch=None if resume is None else resume.epoch,
+            resume_epoch=None if resume is None else resume.period,
             echo=echo,
             train_examples=len(train_data),
+            schedule=schedule,
         )
         return FitRequest(
             model=model,
@@ -747,6 +801,7 @@ class ModelTrainer(ABC):
             metadata_val=metadata_val,
             hyperparams=hp,
             epochs=epochs,
+            schedule=schedule,
             routine=routine,
             files=self.files,
             policy=routine.policy,
@@ -756,10 +811,10 @@ class ModelTrainer(ABC):
         )
 
     def _saved_result(self, summary: FitSummary, seconds: float) -> TrainingResult:
-        """The result as the run folder holds it after ``summary.epochs_completed`` epochs
+        """The result as the run folder holds it after ``summary.periods`` periods (epochs)
         (the top-k state stored then, ``metrics.jsonl``, the checkpoint files)."""
         state = TopKStateStore(self.files.state_path)
-        policy = state.load(summary.epochs_completed, self.top_k_policy())
+        policy = state.load(summary.periods, self.top_k_policy())
         return self._result(policy, summary, seconds)
 
     def _result(self, policy: TopKPolicy, summary: FitSummary, seconds: float) -> TrainingResult:
@@ -769,8 +824,8 @@ class ModelTrainer(ABC):
         history = epoch_history(self.run_dir / "metrics.jsonl")
         val_loss_name = ns.epoch_metric("val", "loss")
         best_val_loss = math.nan
-        if val_loss_name in history and best.epoch in history.index:
-            best_val_loss = float(history[val_loss_name].loc[best.epoch])
+        if val_loss_name in history and best.position in history.index:
+            best_val_loss = float(history[val_loss_name].loc[best.position])
         kept = policy.ranking()
         return TrainingResult(
             run_dir=self.run_dir,
@@ -788,6 +843,7 @@ class ModelTrainer(ABC):
             stopped_early=summary.stopped_early,
             history=history,
             duration_s=seconds,
+            best_step=best.step,
         )
 
     def _locate(self, filename: str) -> Path | None:
@@ -812,8 +868,12 @@ class ModelTrainer(ABC):
         if self.manifest is None and RunManifest.path_for(self.run_dir).exists():
             self.manifest = RunManifest.load(self.run_dir)
         if self.tracker is None or self.tracker.closed:
-            resume_epoch = self.manifest.epochs_completed if self.manifest else None
-            self._open_tracker(resume_epoch, attach=True)  # the run's recorded end stays
+            resume_step = None
+            if self.manifest is not None:
+                periods = self.manifest.periods_completed
+                periods = self.manifest.epochs_completed if periods is None else periods
+                resume_step = TopKStateStore(self.files.state_path).next_step(periods)
+            self._open_tracker(resume_step, attach=True)  # the run's recorded end stays
         assert self.tracker is not None
         self.tracker.log_fields(result.as_namespaces(ns.eval_prefix(split)))
         for path in written:

@@ -7,7 +7,9 @@ by the shared per-epoch routine like any other (tracker names at step = epoch, t
 console line, checkpoints) and **counts as an epoch**: ``epochs_completed`` includes it, and a
 resumed run starts with the next epoch, on that epoch's own batch order (the steps the partial
 epoch did not reach are not trained). :meth:`TimeBudget.stopped_mid_epoch` says so on the
-console and in ``run.log``.
+console and in ``run.log``. With ``trainer.val_check_interval`` the same holds per validation
+period (:mod:`trainers.periods`): the cut period is validated and saved, and a resumed run
+starts with the next period.
 
 The clock is injectable (``time.time`` by default), so a test can spend the budget after an
 exact number of steps without sleeping.
@@ -24,6 +26,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainers.periods import Period, ValidationSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -60,19 +66,29 @@ class TimeBudget:
         """Whether the deadline has passed (reads the clock once)."""
         return self.clock() >= self.deadline
 
-    def stopped_mid_epoch(self, epoch: int, steps: int, total: int) -> str:
+    def stopped_mid_epoch(self, schedule: ValidationSchedule, period: Period, trained: int) -> str:
         """Say (console and ``run.log``, as a warning) that the budget stopped training in the
-        middle of ``epoch``; returns the note.
+        middle of ``period``; returns the note.
 
         Args:
-            epoch: 0-based epoch that was stopped.
-            steps: Training steps it did.
-            total: Training steps of a whole epoch.
+            schedule: The run's validation periods.
+            period: The period that was stopped (an epoch, without an interval).
+            trained: Training steps of it that were done.
         """
-        note = (
-            f"trainer.max_minutes={self.minutes:g} spent: training stopped mid-epoch, epoch "
-            f"{epoch:03d} after {steps} of {total} steps; that partial epoch is validated, "
-            f"checkpointed and counts as an epoch (a resumed run starts at epoch {epoch + 1:03d})"
-        )
+        spent = f"trainer.max_minutes={self.minutes:g} spent: training stopped mid-epoch"
+        resumes = f"a resumed run starts at {schedule.label(period.index + 1)}"
+        if not schedule.by_step:
+            note = (
+                f"{spent}, epoch {period.epoch:03d} after {trained} of {period.length} steps; "
+                f"that partial epoch is validated, checkpointed and counts as an epoch "
+                f"({resumes})"
+            )
+        else:
+            note = (
+                f"{spent}, epoch {period.epoch:03d} after step "
+                f"{schedule.step(period, trained):06d} ({trained} of the {period.length} steps "
+                f"to its next validation); that partial period is validated, checkpointed and "
+                f"counts as done ({resumes})"
+            )
         logger.warning("%s", note)
         return note

@@ -6,13 +6,17 @@ trainer through ``ModelCheckpoint`` set up by :mod:`trainers.lightning.checkpoin
 in ``<run_dir>/checkpoints/``::
 
     <framework>-<dataset>-epoch=<NNN>-val_acc=<0.0000>.<ext>    top-k epoch files
+    <framework>-<dataset>-epoch=<NNN>-step=<NNNNNN>-val_acc=<0.0000>.<ext>
+                                                with trainer.val_check_interval
     best.<ext>  last.<ext>                                      best so far, latest (for resume)
     <framework>-<dataset>-periodic-epoch=<NNN>.<ext>            optional, every N epochs
     topk_state.json                                             policy state per epoch (resume)
 
-``ext`` is ``ckpt`` for Lightning and ``weights.h5`` for Keras. Epochs are 0-based, as in
-Lightning's ``trainer.current_epoch`` and Keras' ``on_epoch_end(epoch)``. The file name always
-carries the validation accuracy, whatever the monitored quantity.
+``ext`` is ``ckpt`` for Lightning and ``weights.h5`` for Keras. Epochs are 0-based. With
+``trainer.val_check_interval`` every validation within an epoch is a candidate too, named by
+its epoch and the step it follows (:mod:`trainers.periods`); "epoch" below then means
+"validation", taken in step order. The file name always carries the validation accuracy,
+whatever the monitored quantity.
 
 Tie rule: the earlier epoch wins. While fewer than ``k`` files are kept, every epoch enters;
 once ``k`` are kept, a new epoch enters only if it is *strictly* better than the worst kept
@@ -56,12 +60,20 @@ class CheckpointEntry:
         score: Monitored value (NaN already mapped to the worst value of the mode).
         val_accuracy: Validation accuracy (it names the file).
         filename: The epoch file name (no directory).
+        step: The step the validation followed, with ``trainer.val_check_interval``;
+            ``None`` when the run validates once per epoch.
     """
 
     epoch: int
     score: float
     val_accuracy: float
     filename: str
+    step: int | None = None
+
+    @property
+    def position(self) -> int:
+        """Its place in the run's order of validations: the step, else the epoch."""
+        return self.epoch if self.step is None else self.step
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON-ready)."""
@@ -72,13 +84,16 @@ class CheckpointEntry:
         """Inverse of :meth:`to_dict`.
 
         Args:
-            data: A mapping with ``epoch``, ``score``, ``val_accuracy`` and ``filename``.
+            data: A mapping with ``epoch``, ``score``, ``val_accuracy``, ``filename`` and
+                optionally ``step``.
         """
+        step = data.get("step")
         return cls(
             epoch=int(data["epoch"]),
             score=float(data["score"]),
             val_accuracy=float(data["val_accuracy"]),
             filename=str(data["filename"]),
+            step=None if step is None else int(step),
         )
 
 
@@ -176,7 +191,7 @@ class TopKPolicy:
     def ranking(self) -> tuple[CheckpointEntry, ...]:
         """Kept epochs best first; ties: earlier epoch first."""
         sign = -1.0 if self.mode == "max" else 1.0
-        return tuple(sorted(self._kept, key=lambda entry: (sign * entry.score, entry.epoch)))
+        return tuple(sorted(self._kept, key=lambda entry: (sign * entry.score, entry.position)))
 
     def is_better(self, score: float, than: float) -> bool:
         """Whether ``score`` is strictly better than ``than`` under the mode.
@@ -187,29 +202,42 @@ class TopKPolicy:
         """
         return score > than if self.mode == "max" else score < than
 
-    def update(self, epoch: int, score: float, val_accuracy: float, filename: str) -> TopKDecision:
-        """Decide for one finished epoch.
+    def update(
+        self,
+        epoch: int,
+        score: float,
+        val_accuracy: float,
+        filename: str,
+        step: int | None = None,
+    ) -> TopKDecision:
+        """Decide for one finished epoch (or, with ``step``, one validation).
 
         Args:
-            epoch: 0-based epoch; must be greater than every epoch seen.
+            epoch: 0-based epoch.
             score: The monitored value of this epoch.
             val_accuracy: Validation accuracy of this epoch (recorded with the entry).
             filename: This epoch's file name (see :meth:`CheckpointFiles.epoch_filename`).
+            step: The step the validation followed (``trainer.val_check_interval``); ``None``
+                for once per epoch.
 
         Returns:
             The decision: rank if kept, files to delete, whether it is the new best.
 
         Raises:
-            ValueError: If ``epoch`` is not after the last decided epoch.
+            ValueError: If the validation (``step``, else ``epoch``) is not after the last
+                one decided.
         """
-        last = max((e.epoch for e in self._kept), default=-1)
-        if self._best is not None:
-            last = max(last, self._best.epoch)
-        if epoch <= last:
-            raise ValueError(f"epoch {epoch} was already decided (last decided epoch: {last})")
         if math.isnan(score):
             score = -math.inf if self.mode == "max" else math.inf
-        entry = CheckpointEntry(int(epoch), float(score), float(val_accuracy), filename)
+        entry = CheckpointEntry(int(epoch), float(score), float(val_accuracy), filename, step)
+        last = max((e.position for e in self._kept), default=-1)
+        if self._best is not None:
+            last = max(last, self._best.position)
+        if entry.position <= last:
+            what = "epoch" if step is None else "step"
+            raise ValueError(
+                f"{what} {entry.position} was already decided (last decided {what}: {last})"
+            )
 
         evicted: tuple[CheckpointEntry, ...] = ()
         kept = False
@@ -235,8 +263,8 @@ class TopKPolicy:
     def _worst(self) -> CheckpointEntry:
         # Among kept entries tied for worst, the latest goes: the earlier epoch wins ties.
         if self.mode == "max":
-            return min(self._kept, key=lambda entry: (entry.score, -entry.epoch))
-        return max(self._kept, key=lambda entry: (entry.score, entry.epoch))
+            return min(self._kept, key=lambda entry: (entry.score, -entry.position))
+        return max(self._kept, key=lambda entry: (entry.score, entry.position))
 
     def to_dict(self) -> dict[str, Any]:
         """The policy and its state as a JSON-ready dict (see :meth:`from_dict`)."""
@@ -290,6 +318,7 @@ class CheckpointFiles:
     LAST_STEM: ClassVar[str] = "last"  # Lightning's ModelCheckpoint.CHECKPOINT_NAME_LAST
     PERIODIC_TAG: ClassVar[str] = "periodic"
     EPOCH_FORMAT: ClassVar[str] = "03d"
+    STEP_FORMAT: ClassVar[str] = "06d"
     ACCURACY_FORMAT: ClassVar[str] = ".4f"
     FORBIDDEN_CHARACTERS: ClassVar[str] = "/\\{}"
 
@@ -358,15 +387,23 @@ class CheckpointFiles:
         """``last.<ext>``."""
         return f"{self.LAST_STEM}.{self.extension}"
 
-    def epoch_filename(self, epoch: int, val_accuracy: float) -> str:
-        """``<framework>-<dataset>-epoch=<NNN>-val_acc=<0.0000>.<ext>``.
+    def epoch_filename(self, epoch: int, val_accuracy: float, step: int | None = None) -> str:
+        """``<framework>-<dataset>-epoch=<NNN>-val_acc=<0.0000>.<ext>``, with
+        ``-step=<NNNNNN>`` after the epoch when ``step`` is given.
 
         Args:
             epoch: 0-based epoch.
             val_accuracy: Validation accuracy of the epoch.
+            step: The step the validation followed (``trainer.val_check_interval``).
+
+        Example:
+            >>> files = CheckpointFiles(Path("checkpoints"), "keras", "all_4dir")
+            >>> files.epoch_filename(1, 0.75, step=450)
+            'keras-all_4dir-epoch=001-step=000450-val_acc=0.7500.weights.h5'
         """
+        at = "" if step is None else f"-step={step:{self.STEP_FORMAT}}"
         return (
-            f"{self.prefix}-epoch={epoch:{self.EPOCH_FORMAT}}"
+            f"{self.prefix}-epoch={epoch:{self.EPOCH_FORMAT}}{at}"
             f"-val_acc={val_accuracy:{self.ACCURACY_FORMAT}}.{self.extension}"
         )
 
@@ -379,11 +416,14 @@ class CheckpointFiles:
         stem = f"{self.prefix}-{self.PERIODIC_TAG}-epoch={epoch:{self.EPOCH_FORMAT}}"
         return f"{stem}.{self.extension}"
 
-    def lightning_filename(self) -> str:
-        """The ``ModelCheckpoint(filename=...)`` template giving :meth:`epoch_filename` names."""
+    def lightning_filename(self, by_step: bool = False) -> str:
+        """The ``ModelCheckpoint(filename=...)`` template giving :meth:`epoch_filename` names
+        (with the step when ``by_step``: the candidates ``epoch`` and ``step`` must then be
+        the epoch and the step of :mod:`trainers.periods`)."""
         accuracy = ns.monitor_key("val", "accuracy")
+        at = f"-step={{step:{self.STEP_FORMAT}}}" if by_step else ""
         return (
-            f"{self.prefix}-epoch={{epoch:{self.EPOCH_FORMAT}}}"
+            f"{self.prefix}-epoch={{epoch:{self.EPOCH_FORMAT}}}{at}"
             f"-val_acc={{{accuracy}:{self.ACCURACY_FORMAT}}}"
         )
 
@@ -397,7 +437,10 @@ class TopKStateStore:
 
     One state per epoch is kept, so a run resumed at epoch ``E`` (from ``last.*`` written
     after epoch ``E - 1``) restores the state as it was after ``E - 1`` even if a later epoch
-    was partly recorded before the interruption.
+    was partly recorded before the interruption. With ``trainer.val_check_interval`` the
+    states are kept per validation period (the framework's epoch, :mod:`trainers.periods`),
+    each with the tracker step it was logged at (``steps``), so a resumed run knows which
+    tracker records to drop.
 
     Args:
         path: The JSON file.
@@ -417,44 +460,74 @@ class TopKStateStore:
             raise ValueError(f"{self.path}: unsupported schema_version {version!r}")
         return data
 
-    def save(self, epoch: int, policy: TopKPolicy) -> None:
+    def save(self, epoch: int, policy: TopKPolicy, step: int | None = None) -> None:
         """Record the state after ``epoch`` (atomically; later epochs are dropped).
 
         Args:
-            epoch: The epoch just decided.
+            epoch: The epoch (validation period) just decided.
             policy: The policy after that decision.
+            step: The tracker step its values were logged at; ``None``: the epoch.
         """
         data = self._read()
         epochs = {key: value for key, value in data["epochs"].items() if int(key) < epoch}
+        steps = {key: value for key, value in data.get("steps", {}).items() if key in epochs}
         epochs[str(epoch)] = policy.to_dict()
-        data["epochs"] = epochs
+        steps[str(epoch)] = epoch if step is None else step
+        data["epochs"], data["steps"] = epochs, steps
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, self.path)
 
+    def _stored_before(self, resume_epoch: int | None) -> tuple[dict[str, Any], int | None]:
+        """The stored file and the last epoch stored before ``resume_epoch`` (``None``: the
+        last stored), or ``None`` when there is none."""
+        data = self._read()
+        earlier = [
+            int(key) for key in data["epochs"] if resume_epoch is None or int(key) < resume_epoch
+        ]
+        return data, max(earlier, default=None)
+
     def load(self, resume_epoch: int, like: TopKPolicy) -> TopKPolicy:
         """The policy as it was after epoch ``resume_epoch - 1``.
 
         Args:
-            resume_epoch: First epoch the resumed run trains.
+            resume_epoch: First epoch (validation period) the resumed run trains.
             like: A fresh policy with the run's settings; returned unchanged when nothing
                 was stored before ``resume_epoch``.
 
         Raises:
             ValueError: If the stored settings (k, monitor, mode) differ from ``like``'s.
         """
-        stored = {int(key): value for key, value in self._read()["epochs"].items()}
-        earlier = [epoch for epoch in stored if epoch < resume_epoch]
-        if not earlier:
+        data, last = self._stored_before(resume_epoch)
+        if last is None:
             return like
-        policy = TopKPolicy.from_dict(stored[max(earlier)])
+        policy = TopKPolicy.from_dict(data["epochs"][str(last)])
         if policy.settings() != like.settings():
             raise ValueError(
                 f"{self.path}: stored top-k settings {policy.settings()} differ from the run's "
                 f"{like.settings()}; resume with the same trainer.top_k / monitor / mode"
             )
         return policy
+
+    def next_step(self, resume_epoch: int | None = None) -> int:
+        """The first tracker step after epoch ``resume_epoch - 1`` (``None``: after the last
+        stored epoch): a resumed run drops the tracker records from there on.
+
+        Args:
+            resume_epoch: First epoch (validation period) the resumed run trains.
+
+        Example:
+            >>> import tempfile
+            >>> store = TopKStateStore(Path(tempfile.mkdtemp()) / "topk_state.json")
+            >>> store.save(0, TopKPolicy(), step=8); store.save(1, TopKPolicy(), step=16)
+            >>> store.next_step(1), store.next_step(2), store.next_step(0)
+            (9, 17, 0)
+        """
+        data, last = self._stored_before(resume_epoch)
+        if last is None:
+            return 0
+        return int(data.get("steps", {}).get(str(last), last)) + 1
 
 
 @dataclass(frozen=True)
@@ -517,11 +590,13 @@ class CheckpointManager:
                 return directory / filename
         return None
 
-    def apply(self, decision: TopKDecision) -> SaveReport:
+    def apply(self, decision: TopKDecision, ends_epoch: bool = True) -> SaveReport:
         """Save and delete files as ``decision`` says.
 
         Args:
             decision: The policy's decision for the epoch just finished.
+            ends_epoch: Whether the validation ended its epoch (``False`` for one within an
+                epoch, ``trainer.val_check_interval``): only then may a periodic file follow.
         """
         saved: list[Path] = []
         failed: list[str] = []
@@ -538,7 +613,8 @@ class CheckpointManager:
         if decision.is_new_best:
             write(self.files.best_filename, epoch_path)
         write(self.files.last_filename, epoch_path)
-        if self.every_n_epochs is not None and (decision.epoch + 1) % self.every_n_epochs == 0:
+        every = self.every_n_epochs
+        if every is not None and ends_epoch and (decision.epoch + 1) % every == 0:
             write(self.files.periodic_filename(decision.epoch), epoch_path)
 
         deleted: list[Path] = []

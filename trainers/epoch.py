@@ -16,6 +16,11 @@ accuracy and the validation labels, probabilities and metadata, and call one
        epoch 003 | train loss 0.6012 acc 0.6810 |
            val loss 0.6231 acc 0.6540 | * new best | + top-3 #1
 
+With ``trainer.val_check_interval`` the adapters call it once per validation period (their
+own epoch, :mod:`trainers.periods`): the training values cover the period's steps, the values
+are logged at the step the period ends (with ``metrics/epoch/progress``), top-k entries and
+``best/...`` carry the step too, and the line reads ``epoch 001 step 000450 | ...``.
+
 It returns an :class:`EpochOutcome`: a Keras callback passes ``outcome.decision`` to
 :class:`~trainers.checkpoints.CheckpointManager` to save and delete files; a Lightning callback
 can trust ``ModelCheckpoint(**lightning_checkpoint_kwargs(...))`` to do the same.
@@ -38,6 +43,7 @@ import pandas as pd
 from metrics import EvaluationResult, MetricsProcessor
 from metrics import namespaces as ns
 from trainers.checkpoints import CheckpointFiles, TopKDecision, TopKPolicy, TopKStateStore
+from trainers.periods import ValidationSchedule
 from trainers.signals import epoch_end_begins
 from trainers.tracking.tracker import Tracker
 
@@ -53,13 +59,17 @@ class EpochStats:
             validation).
         train_seconds: Seconds of the training part alone.
         examples: Training examples of the epoch when it was cut short (the time budget
-            stopped it mid-epoch); ``None`` for the whole training split.
+            stopped it mid-epoch) or was a validation period shorter than an epoch; ``None``
+            for the whole training split.
+        steps: Steps of the period that were trained when the time budget cut it short;
+            ``None`` for all of them.
     """
 
     learning_rate: float | None = None
     epoch_seconds: float | None = None
     train_seconds: float | None = None
     examples: int | None = None
+    steps: int | None = None
 
 
 class EpochClock:
@@ -84,18 +94,24 @@ class EpochClock:
         """The epoch's training ends (validation begins)."""
         self._trained = self.clock()
 
-    def stats(self, learning_rate: float | None, examples: int | None = None) -> EpochStats:
+    def stats(
+        self, learning_rate: float | None, examples: int | None = None, steps: int | None = None
+    ) -> EpochStats:
         """The statistics of the epoch being reported.
 
         Args:
             learning_rate: The optimiser's learning rate now.
-            examples: Training examples of an epoch cut short; ``None`` for a whole one.
+            examples: Training examples of an epoch cut short or of a period shorter than an
+                epoch; ``None`` for a whole epoch.
+            steps: Steps trained of a period the time budget cut short; ``None`` for all.
         """
         now = self.clock()
         if self._started is None:
-            return EpochStats(learning_rate, examples=examples)
+            return EpochStats(learning_rate, examples=examples, steps=steps)
         trained = now if self._trained is None else self._trained
-        return EpochStats(learning_rate, now - self._started, trained - self._started, examples)
+        return EpochStats(
+            learning_rate, now - self._started, trained - self._started, examples, steps
+        )
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,10 @@ class EpochOutcome:
 
     Attributes:
         epoch: 0-based epoch.
+        period: The validation period (the framework's epoch; the epoch itself without
+            ``trainer.val_check_interval``).
+        step: The step the validation followed, with ``trainer.val_check_interval``; else
+            ``None``.
         train_loss: Mean training loss.
         train_accuracy: Training accuracy.
         val_loss: Validation loss (from the processor).
@@ -118,6 +138,8 @@ class EpochOutcome:
     """
 
     epoch: int
+    period: int
+    step: int | None
     train_loss: float
     train_accuracy: float
     val_loss: float
@@ -139,11 +161,13 @@ class EpochRoutine:
         files: The run's checkpoint file names (and ``topk_state.json`` location).
         policy: Top-k policy (default :class:`~trainers.checkpoints.TopKPolicy` ``()``).
         processor: Validation scorer (default ``MetricsProcessor()``).
-        resume_epoch: First epoch of a resumed run: the policy state stored after
+        resume_epoch: First period (epoch) of a resumed run: the policy state stored after
             ``resume_epoch - 1`` is restored. ``None`` for a new run.
         echo: Prints the console line (``print`` by default; ``tqdm.write`` under a progress
             bar; ``None`` for silence).
         train_examples: Training examples per epoch (for ``examples_per_second``).
+        schedule: The run's validation periods (``trainer.val_check_interval``); ``None``:
+            once per epoch.
     """
 
     STAGE: ClassVar[str] = "val"
@@ -160,8 +184,10 @@ class EpochRoutine:
         resume_epoch: int | None = None,
         echo: Callable[[str], object] | None = print,
         train_examples: int | None = None,
+        schedule: ValidationSchedule | None = None,
     ):
         self.tracker = tracker
+        self.schedule = ValidationSchedule(1) if schedule is None else schedule
         self.train_examples = train_examples
         self.files = files
         self.processor = MetricsProcessor() if processor is None else processor
@@ -172,7 +198,7 @@ class EpochRoutine:
 
     def __call__(
         self,
-        epoch: int,
+        index: int,
         train_loss: float,
         train_accuracy: float,
         y_true: object,
@@ -181,10 +207,11 @@ class EpochRoutine:
         losses: object | None = None,
         stats: EpochStats | None = None,
     ) -> EpochOutcome:
-        """Run the routine for one finished epoch.
+        """Run the routine for one finished epoch (validation period).
 
         Args:
-            epoch: 0-based epoch.
+            index: The framework's 0-based epoch: the validation period (the epoch itself
+                without ``trainer.val_check_interval``).
             train_loss: Mean training loss of the epoch.
             train_accuracy: Training accuracy of the epoch.
             y_true: Validation 0/1 labels.
@@ -195,6 +222,10 @@ class EpochRoutine:
         """
         epoch_end_begins()  # a stop signal waits until the trainer has saved this epoch
         train_loss, train_accuracy = float(train_loss), float(train_accuracy)
+        period = self.schedule.period(index)
+        trained = None if stats is None else stats.steps
+        tracker_step = self.schedule.step(period, trained)
+        step = tracker_step if self.schedule.by_step else None
         result = self.processor.evaluate(y_true, y_prob, metadata, losses=losses)
         series = {
             ns.epoch_metric("train", "loss"): train_loss,
@@ -202,25 +233,32 @@ class EpochRoutine:
             **result.epoch_namespaces(stage=self.STAGE),
             **self._stat_series(stats),
         }
-        self.tracker.log_metrics(series, step=epoch)
+        if step is not None:
+            series[ns.epoch_progress()] = self.schedule.epochs_trained(period, trained)
+        self.tracker.log_metrics(series, step=tracker_step)
 
         val_accuracy = float(result.accuracy)
         val_loss = float(result.loss)
         decision = self.policy.update(
-            epoch,
+            period.epoch,
             float(getattr(result, self.policy.metric)),
             val_accuracy,
-            self.files.epoch_filename(epoch, val_accuracy),
+            self.files.epoch_filename(period.epoch, val_accuracy, step),
+            step,
         )
         self.tracker.log_fields(self._fields(decision, val_loss))
-        self.state.save(epoch, self.policy)
+        self.state.save(index, self.policy, tracker_step)
         self.tracker.flush()
 
-        line = self.format_line(epoch, train_loss, train_accuracy, val_loss, val_accuracy, decision)
+        line = self.format_line(
+            period.epoch, train_loss, train_accuracy, val_loss, val_accuracy, decision, step
+        )
         if self.echo is not None:
             self.echo(line)
         return EpochOutcome(
-            epoch=epoch,
+            epoch=period.epoch,
+            period=index,
+            step=step,
             train_loss=train_loss,
             train_accuracy=train_accuracy,
             val_loss=val_loss,
@@ -254,12 +292,16 @@ class EpochRoutine:
         if decision.is_new_best:
             entry = decision.entry
             fields[ns.best("epoch")] = entry.epoch
+            if entry.step is not None:
+                fields[ns.best("step")] = entry.step
             fields[ns.best("val_accuracy")] = entry.val_accuracy
             fields[ns.best("val_loss")] = val_loss
             fields[ns.best("checkpoint")] = entry.filename
         if decision.rank is not None:
             for rank, kept in enumerate(decision.ranking, start=1):
                 fields[ns.top_epoch(rank, "epoch")] = kept.epoch
+                if kept.step is not None:
+                    fields[ns.top_epoch(rank, "step")] = kept.step
                 fields[ns.top_epoch(rank, "val_accuracy")] = kept.val_accuracy
                 fields[ns.top_epoch(rank, "checkpoint")] = kept.filename
         return fields
@@ -272,6 +314,7 @@ class EpochRoutine:
         val_loss: float,
         val_accuracy: float,
         decision: TopKDecision,
+        step: int | None = None,
     ) -> str:
         """The console line of one epoch, with marks for a new best and a top-k entry.
 
@@ -282,9 +325,11 @@ class EpochRoutine:
             val_loss: Validation loss.
             val_accuracy: Validation accuracy.
             decision: The top-k decision of the epoch.
+            step: The step the validation followed (``trainer.val_check_interval``).
         """
+        at = "" if step is None else f" step {step:06d}"
         parts = [
-            f"epoch {epoch:03d}",
+            f"epoch {epoch:03d}{at}",
             f"train loss {train_loss:.4f} acc {train_accuracy:.4f}",
             f"val loss {val_loss:.4f} acc {val_accuracy:.4f}",
         ]

@@ -17,6 +17,7 @@ from trainers.config import Hyperparams
 if TYPE_CHECKING:
     from trainers.budget import TimeBudget
     from trainers.epoch import EpochRoutine
+    from trainers.periods import ValidationSchedule
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,13 @@ class ResumePoint:
 
     Attributes:
         checkpoint: The checkpoint to restore (``last.*`` or a framework backup).
-        epoch: The first epoch to train (= epochs already completed).
+        period: The first validation period to train: the framework's epoch, which is the
+            epoch itself unless ``trainer.val_check_interval`` cuts epochs
+            (:mod:`trainers.periods`).
     """
 
     checkpoint: Path
-    epoch: int
+    period: int
 
 
 @dataclass
@@ -43,15 +46,17 @@ class FitRequest:
         metadata_train: Training metadata (``category``, ``noun_count``), row-aligned.
         metadata_val: Validation metadata, row-aligned.
         hyperparams: The model hyperparameters.
-        epochs: Total epochs of the run (a resumed run trains ``epochs - resume.epoch``).
-        routine: The shared per-epoch routine; call it once per epoch with the validation
-            predictions of that epoch.
+        epochs: Total epochs of the run (a resumed run starts at ``resume.period``).
+        schedule: The validation periods: the framework trains
+            ``schedule.periods(epochs)`` of its epochs, each a slice of an epoch's batches.
+        routine: The shared per-epoch routine; call it once per period (the framework's
+            epoch) with the validation predictions of that period.
         files: The run's checkpoint file names.
         policy: The top-k policy (the routine's; restored on resume).
         resume: Where to resume from, or ``None`` for a new run.
         budget: The time budget (``trainer.max_minutes``), asked after every training step
             and after each epoch's validation (see :mod:`trainers.budget`); ``None`` for none.
-        on_epoch_saved: Called with the number of finished epochs as soon as an epoch's
+        on_epoch_saved: Called with the number of finished periods as soon as a period's
             resume checkpoint is on disk (the manifest records the progress, so that even a
             run killed with SIGKILL says how far it got); ``None`` for nothing.
     """
@@ -63,6 +68,7 @@ class FitRequest:
     metadata_val: pd.DataFrame
     hyperparams: Hyperparams
     epochs: int
+    schedule: ValidationSchedule
     routine: EpochRoutine
     files: CheckpointFiles
     policy: TopKPolicy
@@ -81,12 +87,20 @@ class FitSummary:
             time budget).
         device: What trained the model (``cpu``, ``cuda:0 (<name>)``...).
         precision: Numeric precision used (``32``, ``16-mixed``...).
+        periods_completed: Validation periods finished (:mod:`trainers.periods`); ``None``
+            when they are the epochs.
     """
 
     epochs_completed: int
     stopped_early: bool
     device: str
     precision: str
+    periods_completed: int | None = None
+
+    @property
+    def periods(self) -> int:
+        """Validation periods finished (the epochs, without ``val_check_interval``)."""
+        return self.epochs_completed if self.periods_completed is None else self.periods_completed
 
 
 @dataclass(frozen=True)
@@ -105,8 +119,11 @@ class TrainingResult:
         top_k_checkpoints: Paths of the kept epoch files, best first.
         epochs_completed: Epochs trained in the run, including before a resume.
         stopped_early: Whether early stopping ended training.
-        history: Per-epoch values (index ``epoch``, one column per tracker name).
+        history: Per-epoch values (index ``epoch``, one column per tracker name); with
+            ``trainer.val_check_interval``, per validation (index: the step it followed).
         duration_s: Wall-clock seconds of this call.
+        best_step: The step the best validation followed, with ``trainer.val_check_interval``
+            (``None`` without).
     """
 
     run_dir: Path
@@ -122,6 +139,7 @@ class TrainingResult:
     stopped_early: bool
     history: pd.DataFrame = field(repr=False)
     duration_s: float = 0.0
+    best_step: int | None = None
 
     def learning_curve(self) -> pd.DataFrame:
         """Train/validation loss and accuracy per epoch."""

@@ -431,6 +431,15 @@ CASES: tuple[Case, ...] = (
     Case("out-of-range-top-k", CONFIG, "a negative top-k other than -1", "train.py",
          ("trainer.top_k=-2", OUT),
          "error: trainer.top_k: must be -1 (keep all), 0 (none) or a positive count, got -2"),
+    Case("out-of-range-val-check-fraction", CONFIG,
+         "a validation interval above one epoch given as a fraction", "train.py",
+         ("trainer.val_check_interval=1.5", OUT),
+         "error: trainer.val_check_interval: a fraction of an epoch must be in (0, 1] (e.g. "
+         "0.25), got 1.5; give a whole number for a count of training steps"),
+    Case("out-of-range-val-check-steps", CONFIG, "a validation interval of 0 steps", "train.py",
+         ("trainer.val_check_interval=0", OUT),
+         "error: trainer.val_check_interval: must be a positive number of training steps (e.g. "
+         "500) or a fraction of an epoch in (0, 1] (e.g. 0.25), got 0"),
     Case("negative-seed", CONFIG, "a negative seed", "train.py",
          ("seed=-1", OUT), "error: seed: must be a non-negative integer, got -1"),
     Case("bad-choice-precision", CONFIG, "a precision that does not exist", "train.py",

@@ -1,7 +1,9 @@
 """Faults a run survives, through the commands a user runs: ``kill -9`` at a random point or
 SIGTERM, then ``train.py resume=<run dir>``. The resumed run must end exactly like an
 uninterrupted one (CPU, same seed): the same metrics, top-k files and registry entry, and no
-epoch recorded twice in ``metrics.jsonl``, Neptune's offline log or MLflow."""
+epoch recorded twice in ``metrics.jsonl``, Neptune's offline log or MLflow. With
+``trainer.val_check_interval`` the kill lands in the middle of an epoch and the run resumes
+from the validation before it."""
 
 from __future__ import annotations
 
@@ -46,6 +48,13 @@ RUN_SPECIFIC = {"run_id", "run_dir", "registered_at", "evaluation_dirs", "checkp
 RUN_SPECIFIC_CONFIG = {"output_dir", "run_id"}
 
 
+#: Validations every quarter of an epoch: tiny data's 11 Transformer steps are cut
+#: 3 + 3 + 3 + 2, its 3 LSTM steps 1 + 1 + 1 (most checkpoints then lie inside an epoch).
+BY_STEP = "trainer.val_check_interval=0.25"
+BY_STEP_EPOCHS = 2
+PARTS = {"transformer": 4, "lstm": 3}
+
+
 def command(model: str, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -69,7 +78,8 @@ def resume(run_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def finished_epochs(out: Path) -> int:
-    """Epochs whose validation accuracy is in the (single) run's ``metrics.jsonl``."""
+    """Epochs (validations) whose validation accuracy is in the (single) run's
+    ``metrics.jsonl``."""
     files = list((out / "runs").glob("*/metrics.jsonl"))
     if not files:
         return 0
@@ -103,13 +113,18 @@ class EpochClock:
 
 
 def run_until(
-    model: str, out: Path, ready: Any, signum: int, jitter_s: Callable[[], float]
+    model: str,
+    out: Path,
+    ready: Any,
+    signum: int,
+    jitter_s: Callable[[], float],
+    *extra: str,
 ) -> tuple[Path, subprocess.Popen[str], str]:
-    """Start a run, wait until ``ready(out)``, then ``jitter_s()`` more, and send ``signum``;
-    returns the run folder, the ended process and its stderr."""
+    """Start a run (with ``extra`` arguments), wait until ``ready(out)``, then ``jitter_s()``
+    more, and send ``signum``; returns the run folder, the ended process and its stderr."""
     out.mkdir(parents=True)
     process = subprocess.Popen(
-        command(model, out),
+        command(model, out, *extra),
         cwd=out.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -185,6 +200,11 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return runs
 
 
+def validation_steps(stored: Stored) -> list[int]:
+    """The steps at which a sink holds a validation accuracy."""
+    return sorted({step for name, step in stored.series if name == "metrics/val/accuracy"})
+
+
 def assert_same_as_uninterrupted(run_dir: Path, whole: Path) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["resumed_at"]
@@ -192,9 +212,63 @@ def assert_same_as_uninterrupted(run_dir: Path, whole: Path) -> None:
     assert checkpoint_names(run_dir) == checkpoint_names(whole)
     resumed, reference = tracked(run_dir), tracked(whole)
     for sink in ("jsonl", "neptune", "mlflow"):
-        steps = sorted({step for name, step in resumed[sink].series if "val/accuracy" in name})
-        assert steps == list(range(EPOCHS)), sink  # every epoch once (duplicates fail above)
+        # every validation once (duplicates fail above), at the same steps
+        assert validation_steps(resumed[sink]) == validation_steps(reference[sink]), sink
         assert timeless(resumed[sink]).series == timeless(reference[sink]).series, sink
+
+
+def test_the_uninterrupted_runs_validate_once_per_epoch(uninterrupted: dict[str, Path]) -> None:
+    for whole in uninterrupted.values():
+        assert validation_steps(read_jsonl(whole)) == list(range(EPOCHS))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_by_step(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    runs = {}
+    for model in ("transformer", "lstm"):
+        out = tmp_path_factory.mktemp(f"whole-by-step-{model}") / "out"
+        extra = (BY_STEP, f"trainer.max_epochs={BY_STEP_EPOCHS}")
+        done = subprocess.run(
+            command(model, out, *extra), cwd=out.parent, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        (runs[model],) = (out / "runs").iterdir()
+    return runs
+
+
+@pytest.mark.parametrize("model", ["transformer", "lstm"])
+def test_kill_9_mid_epoch_with_val_check_interval_then_resume(
+    model: str, uninterrupted_by_step: dict[str, Path], tmp_path: Path
+) -> None:
+    whole = uninterrupted_by_step[model]
+    periods = PARTS[model] * BY_STEP_EPOCHS
+    assert len(validation_steps(read_jsonl(whole))) == periods
+    manifest = json.loads((whole / "manifest.json").read_text())
+    assert (manifest["epochs_completed"], manifest["periods_completed"]) == (
+        BY_STEP_EPOCHS,
+        periods,
+    )
+    # Kill at a random point after the second validation (inside epoch 0), leaving at least
+    # three validations of margin for the polling's lag.
+    fraction = random.Random().uniform(0.0, 0.5)
+    print(f"kill -9 after 2 validations + {fraction:.2f} of one")  # to reproduce
+    clock = EpochClock(2)
+    extra = (BY_STEP, f"trainer.max_epochs={BY_STEP_EPOCHS}")
+    run_dir, _, _ = run_until(
+        model,
+        tmp_path / "out",
+        clock,
+        signal.SIGKILL,
+        lambda: fraction * clock.last_epoch_s,
+        *extra,
+    )
+    killed = json.loads((run_dir / "manifest.json").read_text())
+    assert killed["status"] == "running" and (killed["periods_completed"] or 0) >= 1
+    print(f"killed after {killed['periods_completed']} saved validation(s)")
+
+    done = resume(run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_same_as_uninterrupted(run_dir, whole)
 
 
 @pytest.mark.parametrize("model", ["transformer", "lstm"])

@@ -45,6 +45,14 @@ class TrainerConfig(Settings):
             a resume does not reproduce an uninterrupted run). The best checkpoint is then
             evaluated as usual. Both frameworks apply it the same way, so equal budgets give
             a fair comparison.
+        val_check_interval: Validate within epochs too: every that many training steps (an
+            int), or every that fraction of an epoch (a float in ``(0, 1]``, rounded up to
+            whole steps), and always at an epoch's end; ``None`` validates once per epoch.
+            Each validation is logged (at the step it follows), ranked for top-k,
+            checkpointed and resumable after ``kill -9`` like an epoch's end, and early
+            stopping's ``patience`` counts validations (see :mod:`trainers.periods`). An
+            interval of at least an epoch is the same as ``None``. A resumed run must keep
+            the interval it started with.
         top_k: Checkpoints kept by validation accuracy (``-1`` keeps all, ``0`` none).
         early_stopping: Stop when validation accuracy has not improved for ``patience``
             epochs.
@@ -85,6 +93,7 @@ class TrainerConfig(Settings):
 
     max_epochs: int = 100
     max_minutes: float | None = None
+    val_check_interval: int | float | None = None
     top_k: int = 3
     early_stopping: bool = False
     patience: int = 5
@@ -123,6 +132,7 @@ class TrainerConfig(Settings):
             "gradient_clip_val",
             "max_minutes",
         )
+        self.check_val_check_interval()
         if self.top_k < -1:
             self.fail(
                 "top_k", f"must be -1 (keep all), 0 (none) or a positive count, got {self.top_k}"
@@ -137,6 +147,32 @@ class TrainerConfig(Settings):
             self.fail("devices", f"must be a positive integer or 'auto', got {self.devices}")
         if not self.strategy:
             self.fail("strategy", "must be a non-empty strategy name such as 'auto' or 'ddp'")
+
+    def check_val_check_interval(self) -> None:
+        """``val_check_interval``: ``None``, a positive number of steps or a fraction of an
+        epoch in ``(0, 1]``.
+
+        Example:
+            >>> TrainerConfig(val_check_interval=1.5)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            models.settings.SettingsError: trainer.val_check_interval: a fraction of an epoch ...
+        """
+        value = self.val_check_interval
+        if value is None:
+            return
+        if isinstance(value, int) and value < 1:
+            self.fail(
+                "val_check_interval",
+                f"must be a positive number of training steps (e.g. 500) or a fraction of an "
+                f"epoch in (0, 1] (e.g. 0.25), got {value}",
+            )
+        if isinstance(value, float) and not 0.0 < value <= 1.0:
+            self.fail(
+                "val_check_interval",
+                f"a fraction of an epoch must be in (0, 1] (e.g. 0.25), got {value}; give a "
+                "whole number for a count of training steps",
+            )
 
     def placement_overrides(self) -> tuple[str, ...]:
         """The :attr:`PLACEMENT_KEYS` set to something other than their defaults: only then

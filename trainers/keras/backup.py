@@ -29,6 +29,9 @@ from trainers.signals import epoch_end_done
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """Epoch-end backups (weights with optimizer state, and the next epoch) for resume.
 
+    Keras' epochs are the run's validation periods (:mod:`trainers.periods`), so a backup
+    follows every validation, and "epoch" here means period.
+
     Args:
         backup_dir: The backup folder (created on the first save).
         on_saved: Called with the number of finished epochs once an epoch's backup is

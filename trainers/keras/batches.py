@@ -3,13 +3,17 @@
 :class:`~stories.encoding.TransformerInputs` (one ``input_ids`` input).
 
 Training batches come from :func:`trainers.batching.epoch_batches`, so the order depends only
-on ``(seed, epoch)`` (the same order as the Lightning trainer, and the same after a resume).
+on ``(seed, epoch)`` (the same order as the Lightning trainer, and the same after a resume),
+served to the trainer as one stream that Keras cuts into validation periods
+(:mod:`trainers.periods`).
 Each batch is cut to its own longest story and question: real tokens are never dropped,
 padding is. Prediction sorts rows by length and restores row order at the end.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -18,7 +22,8 @@ import numpy as np
 
 from models.lstm import QUESTION_INPUT, STORY_INPUT
 from stories.encoding import LSTMInputs, TransformerInputs
-from trainers.batching import epoch_batches
+from trainers.batching import epoch_batches, steps_per_epoch
+from trainers.periods import ValidationSchedule
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] in the loss, as Keras does.
 EPSILON = 1e-7
@@ -72,7 +77,15 @@ def example_lengths(data: LSTMInputs | TransformerInputs) -> np.ndarray:
 
 
 class BucketedBatches(keras.utils.PyDataset):
-    """One epoch of training batches; :class:`EpochOrder` sets :attr:`epoch` before each epoch.
+    """Training batches of one epoch (a ``PyDataset``; :attr:`epoch` selects the epoch), and
+    of a whole run as one stream (:meth:`stream`).
+
+    The trainer fits on :meth:`stream`: Keras trains one validation period
+    (:mod:`trainers.periods`) per epoch, taking at most ``schedule.longest`` steps from it
+    (``fit(steps_per_epoch=...)``); a shorter period is ended by
+    :class:`~trainers.keras.tracking.EpochTracking`. Either way the batches of epoch ``e`` are
+    those of :func:`~trainers.batching.epoch_batches` for ``(seed, e)``, also when Keras reads
+    the stream ahead.
 
     Args:
         data: The encoded training split.
@@ -81,8 +94,12 @@ class BucketedBatches(keras.utils.PyDataset):
         bucket_by_length: Batch similar lengths together (see
             :func:`~trainers.batching.epoch_batches`).
         multiple: Width rounding (see :func:`batch_inputs`).
-        epoch: The first epoch (a resumed run's).
+        epoch: The epoch served as a ``PyDataset``.
+        schedule: The validation periods of :meth:`stream`; default one per epoch.
     """
+
+    #: Epoch orders kept at once (the stream may be read ahead into the next epoch).
+    CACHED_EPOCHS: ClassVar[int] = 2
 
     def __init__(
         self,
@@ -92,6 +109,7 @@ class BucketedBatches(keras.utils.PyDataset):
         bucket_by_length: bool = True,
         multiple: int = 1,
         epoch: int = 0,
+        schedule: ValidationSchedule | None = None,
     ):
         super().__init__()
         self.data = data
@@ -101,24 +119,71 @@ class BucketedBatches(keras.utils.PyDataset):
         self.multiple = multiple
         self.lengths = example_lengths(data)
         self.labels = np.asarray(data.labels, dtype=np.float32)[:, None]
-        self._batches: list[np.ndarray] = []
+        steps = steps_per_epoch(len(self.lengths), batch_size)
+        self.schedule = ValidationSchedule(steps) if schedule is None else schedule
+        self._orders: dict[int, list[np.ndarray]] = {}
+        self._lock = threading.Lock()  # Keras may read the stream from another thread
         self.epoch = epoch
 
     @property
     def epoch(self) -> int:
-        """The epoch whose batches are served."""
+        """The epoch whose batches are served as a ``PyDataset``."""
         return self._epoch
 
     @epoch.setter
     def epoch(self, epoch: int) -> None:
         self._epoch = epoch
-        self._batches = epoch_batches(
-            self.lengths, self.batch_size, self.seed, epoch, self.bucket_by_length
-        )
+        self._batches = self.order(epoch)
+
+    def order(self, epoch: int) -> list[np.ndarray]:
+        """The batches (row indices) of ``epoch``, in order."""
+        with self._lock:
+            if epoch not in self._orders:
+                if len(self._orders) >= self.CACHED_EPOCHS:
+                    del self._orders[min(self._orders)]
+                self._orders[epoch] = epoch_batches(
+                    self.lengths, self.batch_size, self.seed, epoch, self.bucket_by_length
+                )
+            return self._orders[epoch]
 
     def rows(self, index: int) -> np.ndarray:
         """Row indices of batch ``index`` of the current epoch."""
         return self._batches[index]
+
+    def examples(self, period: int, steps: int | None = None) -> int:
+        """Training examples of the first ``steps`` steps (``None``: all) of ``period``."""
+        span = self.schedule.period(period)
+        order = self.order(span.epoch)
+        count = span.length if steps is None else steps
+        return sum(len(order[span.start + step]) for step in range(count))
+
+    def stream(self, period: int = 0) -> Iterator[tuple[Any, np.ndarray]]:
+        """The batches of the run from the start of ``period`` on, endlessly (the trainer
+        stops after the last period)."""
+        first = self.schedule.period(period)
+        epoch, batch = first.epoch, first.start
+        while True:
+            order = self.order(epoch)
+            for rows in order[batch:]:
+                yield batch_inputs(self.data, rows, self.multiple), self.labels[rows]
+            epoch, batch = epoch + 1, 0
+
+    def fit_input(self, period: int = 0) -> Any:
+        """What ``model.fit`` reads: :meth:`stream` from ``period`` on. On the TensorFlow
+        backend it is wrapped in a ``tf.data.Dataset`` whose batch widths are left free (Keras
+        would otherwise fix a width that its first two batches happen to share)."""
+        stream = self.stream(period)
+        if keras.backend.backend() != "tensorflow":
+            return stream
+        import tensorflow as tf
+
+        first = next(stream)
+        signature = keras.tree.map_structure(
+            lambda array: tf.TensorSpec([None] * array.ndim, tf.as_dtype(array.dtype)), first
+        )
+        resumed = itertools.chain([first], stream)
+        dataset = tf.data.Dataset.from_generator(lambda: resumed, output_signature=signature)
+        return dataset.prefetch(tf.data.AUTOTUNE)
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -126,21 +191,6 @@ class BucketedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray] | np.ndarray, np.ndarray]:
         rows = self._batches[index]
         return batch_inputs(self.data, rows, self.multiple), self.labels[rows]
-
-
-class EpochOrder(keras.callbacks.Callback):
-    """Tells a :class:`BucketedBatches` which epoch starts (so resume gets the same order).
-
-    Args:
-        batches: The training dataset.
-    """
-
-    def __init__(self, batches: BucketedBatches):
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.batches.epoch = epoch
 
 
 def sorted_batches(lengths: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

@@ -47,9 +47,10 @@ class TopKCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         outcome = self.tracking.outcome
-        if outcome is None or outcome.epoch != epoch:
+        if outcome is None or outcome.period != epoch:
             raise RuntimeError(
                 f"epoch {epoch}: no top-k decision; place TopKCheckpoint after EpochTracking"
             )
         manager = CheckpointManager(self.files, self._save, every_n_epochs=self.every_n_epochs)
-        self.reports.append(manager.apply(outcome.decision))
+        ends_epoch = self.tracking.schedule.period(epoch).ends_epoch
+        self.reports.append(manager.apply(outcome.decision, ends_epoch))

@@ -1,5 +1,10 @@
 """One ``model.fit`` of the Keras trainer: optimizer, batches and callbacks from a
-:class:`~trainers.results.FitRequest`."""
+:class:`~trainers.results.FitRequest`.
+
+Keras' epochs are the run's validation periods (:mod:`trainers.periods`): ``fit`` runs
+``schedule.periods(epochs)`` of them over one stream of batches, at most
+``schedule.longest`` steps each.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from metrics.history import epoch_history
 from trainers.batching import steps_per_epoch
 from trainers.config import TrainerConfig, TrainingSettings
 from trainers.keras.backup import AtomicBackupAndRestore
-from trainers.keras.batches import BucketedBatches, EpochOrder, Predictor
+from trainers.keras.batches import BucketedBatches, Predictor
 from trainers.keras.checkpoint import TopKCheckpoint
 from trainers.keras.compile import compile_for_training
 from trainers.keras.rng import EpochRandomState
@@ -58,7 +63,7 @@ class KerasFit:
         self.backup_dir = backup_dir
         self.width_multiple = width_multiple
         self.run_dir = run_dir
-        self.start = 0 if request.resume is None else request.resume.epoch
+        self.start = 0 if request.resume is None else request.resume.period
 
     @staticmethod
     def clear_backup(backup_dir: Path) -> None:
@@ -80,7 +85,7 @@ class KerasFit:
 
     def early_stopping(self) -> keras.callbacks.EarlyStopping:
         """``EarlyStopping`` on the routine's validation accuracy, replayed up to the resume
-        epoch so patience counts the epochs before the interruption too."""
+        period so patience counts the validations before the interruption too."""
         stopper = _ResumableEarlyStopping(
             monitor=EpochTracking.VAL_ACCURACY_KEY,
             mode="max",
@@ -89,22 +94,23 @@ class KerasFit:
         )
         if self.start > 0:
             history = epoch_history(self.run_dir / self.METRICS_FILE)
-            column = history[ns.epoch_metric("val", "accuracy")]
-            stopper.past = [float(column.loc[e]) for e in range(self.start)]
+            column = history[ns.epoch_metric("val", "accuracy")].dropna().sort_index()
+            stopper.past = [float(value) for value in column.iloc[: self.start]]
         return stopper
 
     def run(self, extra: list[keras.callbacks.Callback]) -> tuple[int, bool]:
-        """Fit; returns ``(epochs completed in the run, stopped early)``."""
+        """Fit; returns ``(periods completed in the run, stopped early)``."""
         request = self.request
         hp = request.hyperparams.training
         model = request.model
+        schedule = request.schedule
         batches = BucketedBatches(
             request.train_data,
             hp.batch_size,
             self.seed,
             hp.bucket_by_length,
             self.width_multiple,
-            epoch=self.start,
+            schedule=schedule,
         )
         total = steps_per_epoch(len(request.train_data), hp.batch_size) * request.epochs
         compile_for_training(model, self.optimizer(hp, total))
@@ -116,7 +122,7 @@ class KerasFit:
             batches,
             request.budget,
         )
-        callbacks: list[keras.callbacks.Callback] = [EpochOrder(batches), EpochRandomState()]
+        callbacks: list[keras.callbacks.Callback] = [EpochRandomState(schedule)]
         if self.config.progress:
             from tqdm.keras import TqdmCallback
 
@@ -127,13 +133,14 @@ class KerasFit:
             callbacks.append(stopper)
         callbacks.append(AtomicBackupAndRestore(self.backup_dir, request.on_epoch_saved))
         model.fit(
-            batches,
-            epochs=request.epochs,
+            batches.fit_input(self.start),
+            epochs=schedule.periods(request.epochs),
+            steps_per_epoch=schedule.longest,
             callbacks=[*callbacks, *extra],
             shuffle=False,  # the batch order is ours (epoch_batches)
             verbose=0,
         )
-        done = self.start if tracking.outcome is None else tracking.outcome.epoch + 1
+        done = self.start if tracking.outcome is None else tracking.outcome.period + 1
         early = stopper is not None and stopper.stopped_epoch > 0
         return done, early or tracking.stopped_by_budget
 

@@ -15,6 +15,11 @@ loop at once; Keras then ends the epoch as usual, so the partial epoch is valida
 (top-k, ``best``, ``last`` and the backup, which resumes at the next epoch) and counts as an
 epoch.
 
+Keras' epochs are validation periods (:mod:`trainers.periods`): each takes at most
+``schedule.longest`` steps of the batch stream, and a shorter one (the last period of an
+epoch cut by ``trainer.val_check_interval``) is ended here after its last step, the same way,
+except that training then goes on with the next period.
+
 Training loss and accuracy are Keras' epoch metrics ``bce`` and ``accuracy``
 (:data:`~trainers.keras.compile.BCE_METRIC`, :data:`~trainers.keras.compile.ACCURACY_METRIC`):
 per-example binary cross-entropy and accuracy averaged over every example of the epoch (so
@@ -48,7 +53,7 @@ class EpochTracking(keras.callbacks.Callback):
         val_data: The encoded validation split.
         metadata_val: Its metadata, row-aligned.
         predictor: Validation prediction (batch size and width rounding).
-        batches: The training batches (the steps of an epoch, the rows of each).
+        batches: The training batch stream (its schedule, the rows of each batch).
         budget: The time budget; ``None`` for none.
 
     Attributes:
@@ -76,27 +81,32 @@ class EpochTracking(keras.callbacks.Callback):
         self.metadata_val = metadata_val
         self.predictor = predictor
         self.batches = batches
+        self.schedule = batches.schedule
         self.budget = budget
         self.outcome: EpochOutcome | None = None
         self.stopped_by_budget = False
         self.clock = EpochClock()
-        self._epoch = 0
-        self._cut_examples: int | None = None  # examples of an epoch the budget cut short
+        self._period = self.schedule.period(0)
+        self._trained: int | None = None  # steps of a period the budget cut short
+        self._ended_period = False  # this callback ended a short period's Keras epoch
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.clock.start()
-        self._epoch = epoch
-        self._cut_examples = None
+        self._period = self.schedule.period(epoch)
+        self._trained = None
+        self._ended_period = False
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.budget is None or self.stopped_by_budget or not self.budget.spent():
-            return
-        self.model.stop_training = True
-        self.stopped_by_budget = True
-        steps, total = batch + 1, len(self.batches)
-        if steps < total:
-            self._cut_examples = sum(len(self.batches.rows(i)) for i in range(steps))
-            self.budget.stopped_mid_epoch(self._epoch, steps, total)
+        steps, total = batch + 1, self._period.length
+        if self.budget is not None and not self.stopped_by_budget and self.budget.spent():
+            self.model.stop_training = True
+            self.stopped_by_budget = True
+            if steps < total:
+                self._trained = steps
+                self.budget.stopped_mid_epoch(self.schedule, self._period, steps)
+        elif steps == total < self.schedule.longest:
+            self.model.stop_training = True  # a short period ends here; training goes on
+            self._ended_period = True
 
     def learning_rate(self) -> float | None:
         """The optimizer's current learning rate (its schedule at its step count)."""
@@ -110,6 +120,8 @@ class EpochTracking(keras.callbacks.Callback):
         self._check_finite(epoch, logs)
         self.clock.training_done()
         probabilities, losses = self.predictor(self.model, self.val_data)
+        counted = self._trained is not None or self.schedule.by_step
+        examples = self.batches.examples(epoch, self._trained) if counted else None
         self.outcome = self.routine(
             epoch,
             float(logs[BCE_METRIC]),
@@ -118,10 +130,12 @@ class EpochTracking(keras.callbacks.Callback):
             probabilities,
             self.metadata_val,
             losses=losses,
-            stats=self.clock.stats(self.learning_rate(), self._cut_examples),
+            stats=self.clock.stats(self.learning_rate(), examples, self._trained),
         )
         logs[self.VAL_ACCURACY_KEY] = self.outcome.val_accuracy
         logs[self.VAL_LOSS_KEY] = self.outcome.val_loss
+        if self._ended_period:
+            self.model.stop_training = False  # callbacks after this one may still stop it
         if not self.stopped_by_budget and self.budget is not None and self.budget.spent():
             self.model.stop_training = True
             self.stopped_by_budget = True

@@ -1,14 +1,15 @@
 """``KerasTrainer``: the dual-encoder LSTM (:mod:`models.lstm`) trained with Keras 3.
 
 ``model.fit`` runs over :class:`~trainers.keras.batches.BucketedBatches` (the shared
-``(seed, epoch)`` batch order, each batch padded to its own longest row) with these
-callbacks, in order:
+``(seed, epoch)`` batch order as one stream, each batch padded to its own longest row), one
+Keras epoch per validation period (:mod:`trainers.periods`: the epoch itself unless
+``trainer.val_check_interval`` cuts it), with these callbacks, in order:
 
-* :class:`~trainers.keras.batches.EpochOrder` - tells the dataset which epoch starts;
 * :class:`~trainers.keras.rng.EpochRandomState` - dropout randomness from the epoch;
 * ``tqdm.keras.TqdmCallback`` - progress bars (``trainer.progress``);
 * :class:`~trainers.keras.tracking.EpochTracking` - one validation pass, the shared routine,
-  the time budget (``trainer.max_minutes``, asked after every step);
+  the time budget (``trainer.max_minutes``, asked after every step), the end of a short
+  period;
 * :class:`~trainers.keras.checkpoint.TopKCheckpoint` - top-k, ``best`` and ``last`` files;
 * ``keras.callbacks.EarlyStopping`` on the routine's validation accuracy
   (``trainer.early_stopping``), its state replayed from ``metrics.jsonl`` on resume;
@@ -273,8 +274,8 @@ class KerasTrainer(ModelTrainer):
             width_multiple=self.width_multiple,
             run_dir=self.run_dir,
         )
-        epochs_completed, stopped_early = fit.run(self.extra_callbacks)
-        return FitSummary(epochs_completed, stopped_early, placement.device, placement.precision)
+        periods, stopped_early = fit.run(self.extra_callbacks)
+        return self.fit_summary(periods, stopped_early, placement.device, placement.precision)
 
     def _placement(self) -> Placement:
         if self.placement is None:

@@ -5,12 +5,15 @@
   :class:`~trainers.lightning.relay.RoutineRelay` (with the epoch's timing and the optimiser's
   learning rate at its end) and logs the monitor keys.
 * :class:`PolicyCheckpoint` is ``ModelCheckpoint`` with the shared top-k policy's tie rule and
-  ``best.ckpt``.
+  ``best.ckpt``; :class:`PeriodicCheckpoint` keeps the optional every-N-epochs files. Both name
+  files by the epoch and step of :mod:`trainers.periods` (Lightning's epoch is a validation
+  period).
 * :class:`BudgetStop` stops training once ``trainer.max_minutes`` is spent: after the current
   step (the partial epoch is validated and saved as a finished one) or after an epoch's
   validation (see :mod:`trainers.budget`).
 * :class:`InterruptRecorder` remembers a ``KeyboardInterrupt`` that Lightning turns into
   ``SystemExit``.
+* :class:`BatchOrder` selects each epoch's training batches.
 """
 
 from __future__ import annotations
@@ -32,9 +35,14 @@ from metrics import namespaces as ns
 from trainers.budget import TimeBudget
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
 from trainers.epoch import EpochClock
-from trainers.lightning.checkpointing import lightning_checkpoint_kwargs
+from trainers.lightning.checkpointing import (
+    lightning_checkpoint_kwargs,
+    lightning_periodic_checkpoint_kwargs,
+)
+from trainers.lightning.data import EpochBatchSampler
 from trainers.lightning.module import StoryModule
 from trainers.lightning.relay import EpochVerdict, RoutineRelay
+from trainers.periods import ValidationSchedule
 from trainers.signals import epoch_end_done
 
 logger = logging.getLogger(__name__)
@@ -69,12 +77,20 @@ class EpochReporter(Callback):
         relay: The routine's door (see :class:`~trainers.lightning.relay.RoutineRelay`).
         labels: Validation labels, row-aligned.
         metadata: Validation metadata, row-aligned.
+        schedule: The validation periods (Lightning's epochs).
     """
 
-    def __init__(self, relay: RoutineRelay, labels: np.ndarray, metadata: pd.DataFrame):
+    def __init__(
+        self,
+        relay: RoutineRelay,
+        labels: np.ndarray,
+        metadata: pd.DataFrame,
+        schedule: ValidationSchedule,
+    ):
         self.relay = relay
         self.labels = np.asarray(labels)
         self.metadata = metadata
+        self.schedule = schedule
         self.verdict: EpochVerdict | None = None
         self.clock = EpochClock()
 
@@ -105,6 +121,12 @@ class EpochReporter(Callback):
         train_loss, train_accuracy, examples = pl_module.train_totals()
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
         cut = done < trainer.num_training_batches  # the time budget stopped it mid-epoch
+        period = self.schedule.period(trainer.current_epoch)
+        trained = min(done * trainer.world_size, period.length) if cut else None
+        counted = cut or self.schedule.by_step  # else the whole training split
+        stats = self.clock.stats(
+            self.learning_rate(trainer), examples if counted else None, trained
+        )
         verdict = None
         if trainer.is_global_zero:
             verdict = self.relay(
@@ -115,7 +137,7 @@ class EpochReporter(Callback):
                 probs,
                 self.metadata,
                 losses,
-                self.clock.stats(self.learning_rate(trainer), examples if cut else None),
+                stats,
             )
         self.verdict = trainer.strategy.broadcast(verdict, src=0)
         assert self.verdict is not None
@@ -131,7 +153,47 @@ class EpochReporter(Callback):
             )
 
 
-class PolicyCheckpoint(ModelCheckpoint):
+class PeriodNames(ModelCheckpoint):
+    """``ModelCheckpoint`` whose file names read the epoch and the step of the period just
+    validated (:mod:`trainers.periods`), not Lightning's epoch (a period) and step.
+
+    Args:
+        reporter: Holds the verdict of the period just validated.
+        **kwargs: ``ModelCheckpoint``'s arguments.
+    """
+
+    def __init__(self, reporter: EpochReporter, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.reporter = reporter
+
+    def _monitor_candidates(self, trainer: pl.Trainer) -> dict[str, torch.Tensor]:
+        candidates = super()._monitor_candidates(trainer)
+        verdict = self.reporter.verdict
+        if verdict is not None and verdict.period == trainer.current_epoch:
+            candidates["epoch"] = torch.tensor(verdict.epoch)
+            if verdict.step is not None:
+                candidates["step"] = torch.tensor(verdict.step)
+        return candidates
+
+
+class PeriodicCheckpoint(PeriodNames):
+    """The optional every-N-epochs files (``trainer.every_n_epochs``), saved at the end of
+    every N-th epoch whatever the validation periods.
+
+    Args:
+        files: The run's checkpoint files.
+        every_n_epochs: N.
+        reporter: Holds the verdict of the period just validated.
+    """
+
+    def __init__(self, files: CheckpointFiles, every_n_epochs: int, reporter: EpochReporter):
+        parts = reporter.schedule.parts
+        super().__init__(
+            reporter, **lightning_periodic_checkpoint_kwargs(files, every_n_epochs * parts)
+        )
+
+
+class PolicyCheckpoint(PeriodNames):
     """``ModelCheckpoint`` configured by, and evicting by, the shared :class:`TopKPolicy`;
     also keeps ``best.ckpt``.
 
@@ -148,6 +210,8 @@ class PolicyCheckpoint(ModelCheckpoint):
         reporter: Holds the verdict of the epoch just validated.
         on_saved: Called with the number of finished epochs once an epoch's ``last.ckpt``
             and ``best.ckpt`` are written; ``None`` for nothing.
+
+    With ``trainer.val_check_interval`` every "epoch" here is a validation period.
     """
 
     TMP_PREFIX = CheckpointFiles.TMP_PREFIX
@@ -159,9 +223,9 @@ class PolicyCheckpoint(ModelCheckpoint):
         reporter: EpochReporter,
         on_saved: Callable[[int], None] | None = None,
     ):
-        super().__init__(**lightning_checkpoint_kwargs(files, policy))
+        by_step = reporter.schedule.by_step
+        super().__init__(reporter, **lightning_checkpoint_kwargs(files, policy, by_step))
         self.files = files
-        self.reporter = reporter
         self.on_saved = on_saved
         self._best_written: int | None = None
         self._last_saved_step: int | None = None
@@ -194,7 +258,7 @@ class PolicyCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         self._write_best(trainer)
         if self.on_saved is not None:
-            self.on_saved(trainer.current_epoch + 1)
+            self.on_saved(trainer.current_epoch + 1)  # periods finished
         epoch_end_done()  # the epoch is wholly saved: a stop signal that came meanwhile acts
 
     def _save_last_checkpoint(
@@ -205,9 +269,9 @@ class PolicyCheckpoint(ModelCheckpoint):
 
     def _write_best(self, trainer: pl.Trainer) -> None:
         verdict = self.reporter.verdict
-        if verdict is None or not verdict.is_new_best or verdict.epoch == self._best_written:
+        if verdict is None or not verdict.is_new_best or verdict.period == self._best_written:
             return
-        self._best_written = verdict.epoch
+        self._best_written = verdict.period
         name = self.files.best_filename
         if self.save_top_k == 0:
             self._save_checkpoint(trainer, str(self.files.directory / name))
@@ -260,6 +324,26 @@ class PolicyCheckpoint(ModelCheckpoint):
         super()._remove_checkpoint(trainer, str(fallback))
 
 
+class BatchOrder(Callback):
+    """Tells the training batch sampler which epoch (validation period) starts, so that
+    every epoch trains on its own order (:func:`~trainers.batching.epoch_batches`).
+
+    Lightning calls ``set_epoch`` on a loader's sampler, and on its batch sampler's
+    ``sampler``, but not on the batch sampler itself, which is what
+    :class:`~trainers.lightning.data.EpochBatchSampler` is. The loader's iterator is made after
+    this hook, so the epoch's batches are those of the epoch set here.
+    """
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sampler = getattr(trainer.train_dataloader, "batch_sampler", None)
+        if not isinstance(sampler, EpochBatchSampler):
+            raise TypeError(
+                f"the training loader's batch sampler is {type(sampler).__name__}, not the "
+                "EpochBatchSampler of StoryDataModule"
+            )
+        sampler.set_epoch(trainer.current_epoch)
+
+
 class InterruptRecorder(Callback):
     """Records the ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM as
     :class:`~trainers.signals.TrainingInterrupted`) that ended fitting: Lightning exits
@@ -286,13 +370,15 @@ class BudgetStop(Callback):
 
     Args:
         budget: The run's time budget.
+        schedule: The validation periods (Lightning's epochs).
 
     Attributes:
         stopped: Whether the budget ended training.
     """
 
-    def __init__(self, budget: TimeBudget):
+    def __init__(self, budget: TimeBudget, schedule: ValidationSchedule):
         self.budget = budget
+        self.schedule = schedule
         self.stopped = False
 
     def _spent(self, trainer: pl.Trainer) -> bool:
@@ -315,7 +401,9 @@ class BudgetStop(Callback):
         if steps < total:
             trainer.fit_loop.epoch_loop.batch_progress.is_last_batch = True
             if trainer.is_global_zero:
-                self.budget.stopped_mid_epoch(trainer.current_epoch, steps, total)
+                period = self.schedule.period(trainer.current_epoch)
+                trained = min(steps * trainer.world_size, period.length)
+                self.budget.stopped_mid_epoch(self.schedule, period, trained)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self.stopped:

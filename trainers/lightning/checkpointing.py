@@ -11,7 +11,9 @@ from typing import Any
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
 
 
-def lightning_checkpoint_kwargs(files: CheckpointFiles, policy: TopKPolicy) -> dict[str, Any]:
+def lightning_checkpoint_kwargs(
+    files: CheckpointFiles, policy: TopKPolicy, by_step: bool = False
+) -> dict[str, Any]:
     """Keyword arguments of Lightning's ``ModelCheckpoint`` that reproduce ``policy``.
 
     ``ModelCheckpoint`` then keeps the same top-k files, with the same names, as
@@ -26,6 +28,9 @@ def lightning_checkpoint_kwargs(files: CheckpointFiles, policy: TopKPolicy) -> d
     Args:
         files: The run's checkpoint files (framework ``lightning``).
         policy: The top-k policy.
+        by_step: Name the files by the step too (``trainer.val_check_interval``); the
+            checkpoint callback must then give the period's epoch and step as ``epoch`` and
+            ``step``.
 
     Example:
         >>> from pathlib import Path
@@ -36,7 +41,7 @@ def lightning_checkpoint_kwargs(files: CheckpointFiles, policy: TopKPolicy) -> d
     """
     return {
         "dirpath": str(files.directory),
-        "filename": files.lightning_filename(),
+        "filename": files.lightning_filename(by_step),
         "monitor": policy.monitor,
         "mode": policy.mode,
         "save_top_k": policy.k,

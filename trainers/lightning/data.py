@@ -1,8 +1,10 @@
 """Batches of encoded Transformer inputs for Lightning: the shared epoch order, padded per batch.
 
 Training batches come from :func:`trainers.batching.epoch_batches` (the same ``(seed, epoch)``
-gives the same batches in both frameworks and after a resume); prediction batches are sorted
-by length. Every batch is cut to the longest row in it, so padding is short and no real token
+gives the same batches in both frameworks and after a resume); Lightning's epoch is a
+validation period (:mod:`trainers.periods`), which trains a slice of its epoch's batches
+(the whole epoch without ``trainer.val_check_interval``). Prediction batches are sorted by
+length. Every batch is cut to the longest row in it, so padding is short and no real token
 is ever dropped. Under DDP each process takes every ``world_size``-th batch (training) or a
 strided share of the rows (prediction); shares are padded with repeats to equal sizes, as
 ``DistributedSampler`` does, and every batch carries its row indices so the repeats can be
@@ -30,7 +32,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainers.batching import epoch_batches
+from trainers.batching import epoch_batches, steps_per_epoch
+from trainers.periods import ValidationSchedule
 
 if TYPE_CHECKING:
     from stories.encoding import TransformerInputs
@@ -96,7 +99,8 @@ def prediction_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]
 
 
 class EpochBatchSampler(Sampler[list[int]]):
-    """This process's training batches of each epoch (Lightning calls :meth:`set_epoch`).
+    """This process's training batches of each validation period (Lightning's epoch;
+    :class:`~trainers.lightning.callbacks.BatchOrder` calls :meth:`set_epoch`).
 
     Args:
         lengths: Token length of each training row.
@@ -105,6 +109,8 @@ class EpochBatchSampler(Sampler[list[int]]):
         bucket_by_length: Length bucketing (see :func:`~trainers.batching.epoch_batches`).
         rank: This process's global rank.
         world_size: Number of processes.
+        schedule: The validation periods; default one per epoch.
+        period: The first period served.
     """
 
     def __init__(
@@ -115,6 +121,8 @@ class EpochBatchSampler(Sampler[list[int]]):
         bucket_by_length: bool,
         rank: int = 0,
         world_size: int = 1,
+        schedule: ValidationSchedule | None = None,
+        period: int = 0,
     ):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
@@ -122,22 +130,24 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.bucket_by_length = bucket_by_length
         self.rank = rank
         self.world_size = world_size
-        self.epoch = 0
+        steps = steps_per_epoch(len(self.lengths), batch_size)
+        self.schedule = ValidationSchedule(steps) if schedule is None else schedule
+        self.epoch = period
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order :meth:`__iter__` yields."""
+        """Select the period (Lightning's epoch) whose batches :meth:`__iter__` yields."""
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
+        period = self.schedule.period(self.epoch)
         batches = epoch_batches(
-            self.lengths, self.batch_size, self.seed, self.epoch, self.bucket_by_length
+            self.lengths, self.batch_size, self.seed, period.epoch, self.bucket_by_length
         )
-        for batch in shard(batches, self.rank, self.world_size):
+        for batch in shard(batches[period.start : period.stop], self.rank, self.world_size):
             yield batch.tolist()
 
     def __len__(self) -> int:
-        batches = -(-len(self.lengths) // self.batch_size)
-        return -(-batches // self.world_size)
+        return -(-self.schedule.period(self.epoch).length // self.world_size)
 
 
 class StoryDataModule(pl.LightningDataModule):
@@ -150,6 +160,9 @@ class StoryDataModule(pl.LightningDataModule):
         eval_batch_size: Validation batch size.
         seed: The run's seed (training order).
         bucket_by_length: Length-bucketed training batches.
+        schedule: The validation periods (Lightning's epochs); default one per epoch. When
+            periods differ in length, the trainer reloads the training loader every epoch
+            so that Lightning knows each one's length.
     """
 
     def __init__(
@@ -160,6 +173,7 @@ class StoryDataModule(pl.LightningDataModule):
         eval_batch_size: int,
         seed: int,
         bucket_by_length: bool = True,
+        schedule: ValidationSchedule | None = None,
     ):
         super().__init__()
         self.train = train
@@ -168,6 +182,7 @@ class StoryDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.seed = seed
         self.bucket_by_length = bucket_by_length
+        self.schedule = schedule
 
     def _placement(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -182,6 +197,8 @@ class StoryDataModule(pl.LightningDataModule):
             self.bucket_by_length,
             rank,
             world_size,
+            self.schedule,
+            period=0 if self.trainer is None else self.trainer.current_epoch,
         )
         return self._loader(self.train, sampler)
 

@@ -9,8 +9,9 @@ and accuracy (:meth:`train_totals`) and the validation predictions with their ro
 epoch's report. With ``state_targets`` (per-sentence directions of the training rows) it adds
 the model's ``state_loss_weight`` times its auxiliary state loss (a model that has a
 ``forward_with_states``, like the entity memory). Each training epoch
-seeds torch from ``(seed, epoch, rank)``, so dropout draws do not depend on whether the run
-was resumed.
+seeds torch from ``(seed, epoch, rank)`` (and the part of the epoch, for a validation period
+after the first of its epoch: :mod:`trainers.periods`), so dropout draws do not depend on
+whether the run was resumed.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trainers.batching import lr_multiplier
 from trainers.config import Hyperparams
 from trainers.errors import NonFiniteLossError
 from trainers.lightning.data import Batch
+from trainers.periods import ValidationSchedule
 
 #: ``forward_with_states`` of a model with an auxiliary state head: logits and state logits.
 StatesForward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -62,6 +64,10 @@ class StoryModule(pl.LightningModule):
             rows (:func:`stories.semantics.state_targets`); when given, the model must have
             ``forward_with_states`` and its state loss is added. The reported training loss
             stays the answer's loss alone.
+        schedule: The validation periods (Lightning's epochs are periods); default one per
+            epoch.
+        total_steps: Optimiser steps of the whole run (the learning-rate schedule's length);
+            default Lightning's ``estimated_stepping_batches``.
     """
 
     def __init__(
@@ -70,6 +76,8 @@ class StoryModule(pl.LightningModule):
         hyperparams: Hyperparams,
         seed: int = 0,
         state_targets: np.ndarray | None = None,
+        schedule: ValidationSchedule | None = None,
+        total_steps: int | None = None,
     ):
         super().__init__()
         self.model = model
@@ -87,6 +95,8 @@ class StoryModule(pl.LightningModule):
         )
         self.hp = hyperparams.training
         self.seed = seed
+        self.schedule = schedule
+        self.total_steps = total_steps
         self.loss_fn = nn.BCEWithLogitsLoss(reduction="none")
         self.state_targets = state_targets
         self.state_loss_weight = float(getattr(model, "state_loss_weight", 0.0))
@@ -99,7 +109,12 @@ class StoryModule(pl.LightningModule):
         return one_logit(self.model(input_ids))
 
     def on_train_epoch_start(self) -> None:
-        sequence = np.random.SeedSequence([self.seed, self.current_epoch, self.global_rank])
+        epoch, part = self.current_epoch, 0
+        if self.schedule is not None:
+            period = self.schedule.period(self.current_epoch)
+            epoch, part = period.epoch, period.part
+        entropy = [self.seed, epoch, self.global_rank, *([part] if part else [])]
+        sequence = np.random.SeedSequence(entropy)
         torch.manual_seed(int(sequence.generate_state(1)[0]))
         self._train_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
 
@@ -162,7 +177,7 @@ class StoryModule(pl.LightningModule):
             optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
         else:
             optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr)
-        total = int(self.trainer.estimated_stepping_batches)
+        total = self.total_steps or int(self.trainer.estimated_stepping_batches)
 
         def factor(step: int) -> float:
             return lr_multiplier(step, total, hp.warmup_steps, hp.lr_schedule)

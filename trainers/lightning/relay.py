@@ -30,12 +30,16 @@ class EpochVerdict:
         val_accuracy: Validation accuracy.
         val_loss: Validation loss.
         is_new_best: Whether the epoch is the new best (``best.ckpt`` is to be written).
+        period: The validation period (Lightning's epoch; :mod:`trainers.periods`).
+        step: The step the validation followed, with ``trainer.val_check_interval``.
     """
 
     epoch: int
     val_accuracy: float
     val_loss: float
     is_new_best: bool
+    period: int
+    step: int | None = None
 
 
 class RoutineRelay:
@@ -50,7 +54,7 @@ class RoutineRelay:
 
     def __init__(self, routine: EpochRoutine, spawn: bool = False):
         self.routine: EpochRoutine | None = routine
-        self.last_epoch: int | None = None
+        self.last_period: int | None = None
         self._requests: Any = None
         self._replies: Any = None
         self._thread: threading.Thread | None = None
@@ -93,9 +97,14 @@ class RoutineRelay:
         outcome = self.routine(
             epoch, train_loss, train_accuracy, y_true, y_prob, metadata, losses=losses, stats=stats
         )
-        self.last_epoch = outcome.epoch
+        self.last_period = outcome.period
         return EpochVerdict(
-            outcome.epoch, outcome.val_accuracy, outcome.val_loss, outcome.is_new_best
+            outcome.epoch,
+            outcome.val_accuracy,
+            outcome.val_loss,
+            outcome.is_new_best,
+            outcome.period,
+            outcome.step,
         )
 
     def serve(self) -> None:

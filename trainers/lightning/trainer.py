@@ -38,12 +38,13 @@ from trainers.checkpoints import Framework
 from trainers.config import Hyperparams
 from trainers.config.model import TARGET_KEY
 from trainers.errors import CheckpointError, ResumeError, TrainerInputError
-from trainers.lightning.checkpointing import lightning_periodic_checkpoint_kwargs
 from trainers.results import FitRequest, FitSummary, ResumePoint, TrainingResult
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl
     import pandas as pd
+
+    from trainers.periods import ValidationSchedule
 
 #: Environment variables that mark a process launched by Lightning for a rank other than zero.
 RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "RANK")
@@ -261,7 +262,7 @@ class LightningTrainer(ModelTrainer):
                 state = self._load_state(last)
                 if "epoch" not in state:
                     raise ResumeError(f"{last}: not a Lightning training checkpoint")
-                return ResumePoint(last, int(state["epoch"]) + 1)
+                return ResumePoint(last, int(state["epoch"]) + 1)  # Lightning's epochs: periods
         raise ResumeError(
             f"{self.run_dir}: no {self.files.last_filename} in {self.files.directory} or "
             f"{self.files.fallback_directory}; no epoch finished, so there is nothing to "
@@ -303,11 +304,12 @@ class LightningTrainer(ModelTrainer):
         hp = self.coerce_hyperparams(hyperparams)
         epochs = self.config.max_epochs if epochs is None else epochs
         resume = self._resolve_resume(resume_from)
+        schedule = self.validation_schedule(len(train_data), hp)
         self.seed_everything()
         request = self._fit_request(  # its routine is never called here: rank zero runs it
             (model, train_data, val_data, metadata_train, metadata_val),
             hp,
-            epochs,
+            (epochs, schedule),
             resume,
             Tracker(self.run_dir, []),
             echo=None,
@@ -318,9 +320,11 @@ class LightningTrainer(ModelTrainer):
 
     def _fit(self, request: FitRequest) -> FitSummary:
         from trainers.lightning.callbacks import (
+            BatchOrder,
             BudgetStop,
             EpochReporter,
             InterruptRecorder,
+            PeriodicCheckpoint,
             PolicyCheckpoint,
         )
         from trainers.lightning.data import StoryDataModule
@@ -329,23 +333,36 @@ class LightningTrainer(ModelTrainer):
         from trainers.lightning.relay import RoutineRelay
 
         hp = request.hyperparams
+        schedule = request.schedule
         spawn = self.config.strategy in self.SPAWN_STRATEGIES
         relay = RoutineRelay(request.routine, spawn=spawn)
-        reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val)
+        reporter = EpochReporter(relay, request.val_data.labels, request.metadata_val, schedule)
         interrupts = InterruptRecorder()
         # A spawned rank zero cannot reach this process's manifest: it is written at the end.
         on_saved = None if spawn else request.on_epoch_saved
         callbacks: list[pl.Callback] = [
+            BatchOrder(),
             reporter,
             interrupts,
             PolicyCheckpoint(request.files, request.policy, reporter, on_saved),
         ]
+        if self.config.every_n_epochs is not None:
+            callbacks.append(PeriodicCheckpoint(self.files, self.config.every_n_epochs, reporter))
         if request.budget is not None:
-            callbacks.append(BudgetStop(request.budget))
-        trainer = self._lightning_trainer(request.epochs, callbacks)
+            callbacks.append(BudgetStop(request.budget, schedule))
+        trainer = self._lightning_trainer(schedule.periods(request.epochs), callbacks, schedule)
         self._record_placement(self._device(trainer), str(trainer.precision))
+        world_size = trainer.world_size
+        total_steps = sum(
+            -(-schedule.period(part).length // world_size) for part in range(schedule.parts)
+        )
         module = StoryModule(
-            request.model, hp, seed=self.seed, state_targets=self._state_targets(request)
+            request.model,
+            hp,
+            seed=self.seed,
+            state_targets=self._state_targets(request),
+            schedule=schedule,
+            total_steps=total_steps * request.epochs,
         )
         data = StoryDataModule(
             request.train_data,
@@ -354,6 +371,7 @@ class LightningTrainer(ModelTrainer):
             eval_batch_size=self.config.eval_batch_size,
             seed=self.seed,
             bucket_by_length=hp.training.bucket_by_length,
+            schedule=schedule,
         )
         ckpt_path = None if request.resume is None else str(request.resume.checkpoint)
         sigint = signal.getsignal(signal.SIGINT)
@@ -369,16 +387,16 @@ class LightningTrainer(ModelTrainer):
             relay.close()
             if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and sigint is not None:
                 signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C on shutdown
-        last = relay.last_epoch  # the main process ran the routine (rank zero or spawn parent)
+        last = relay.last_period  # the main process ran the routine (rank zero or spawn parent)
         if last is None and reporter.verdict is not None:
-            last = reporter.verdict.epoch  # a ddp worker
-        start = 0 if request.resume is None else request.resume.epoch
+            last = reporter.verdict.period  # a ddp worker
+        start = 0 if request.resume is None else request.resume.period
         completed = start if last is None else last + 1
-        return FitSummary(
-            epochs_completed=completed,
-            stopped_early=completed < request.epochs,
-            device=self._device(trainer),
-            precision=str(trainer.precision),
+        return self.fit_summary(
+            completed,
+            completed < schedule.periods(request.epochs),
+            self._device(trainer),
+            str(trainer.precision),
         )
 
     @staticmethod
@@ -397,9 +415,13 @@ class LightningTrainer(ModelTrainer):
                 f"language, but the training split's {error}; set model.state_loss_weight=0"
             ) from None
 
-    def _lightning_trainer(self, epochs: int, callbacks: list[pl.Callback]) -> pl.Trainer:
+    def _lightning_trainer(
+        self, periods: int, callbacks: list[pl.Callback], schedule: ValidationSchedule
+    ) -> pl.Trainer:
+        """Lightning's trainer for ``periods`` of its epochs (validation periods); it loads
+        the training batches again every epoch when periods differ in length."""
         import lightning.pytorch as pl
-        from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+        from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 
         from metrics import namespaces as ns
 
@@ -415,9 +437,6 @@ class LightningTrainer(ModelTrainer):
                     min_delta=config.min_delta,
                 )
             )
-        if config.every_n_epochs is not None:
-            kwargs = lightning_periodic_checkpoint_kwargs(self.files, config.every_n_epochs)
-            callbacks.append(ModelCheckpoint(**kwargs))
         if config.progress:
             callbacks.append(TQDMProgressBar())
         from trainers.lightning.quiet import quiet_lightning
@@ -429,7 +448,8 @@ class LightningTrainer(ModelTrainer):
                 num_nodes=config.num_nodes,
                 strategy=config.strategy,
                 precision=self._precision(cuda),  # type: ignore[arg-type]
-                max_epochs=epochs,
+                max_epochs=periods,
+                reload_dataloaders_every_n_epochs=1 if schedule.parts > 1 else 0,
                 callbacks=callbacks,
                 gradient_clip_val=config.gradient_clip_val,
                 deterministic=config.deterministic

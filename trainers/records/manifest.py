@@ -89,6 +89,9 @@ class RunManifest:
         ended_at: UTC end of the last attempt, ``None`` while running.
         durations: Seconds spent, by phase (``train``, ``evaluate``).
         epochs_completed: Epochs finished so far.
+        periods_completed: Validation periods finished so far, with
+            ``trainer.val_check_interval`` (``trainers/periods.py``); ``None`` when the run
+            validates once per epoch.
         stopped_early: Whether early stopping ended training.
         best: ``epoch``, ``val_accuracy``, ``val_loss``, ``checkpoint`` of the best epoch.
         checkpoints: ``best``, ``last`` and ``top_k`` paths, relative to the run directory.
@@ -121,6 +124,7 @@ class RunManifest:
     ended_at: str | None = None
     durations: dict[str, float] = field(default_factory=dict)
     epochs_completed: int = 0
+    periods_completed: int | None = None
     stopped_early: bool = False
     best: dict[str, Any] = field(default_factory=dict)
     checkpoints: dict[str, Any] = field(default_factory=dict)
@@ -191,6 +195,21 @@ class RunManifest:
                 raise AttributeError(f"RunManifest has no field {name!r}")
             setattr(self, name, value)
         self.save()
+
+    @property
+    def saved_progress(self) -> bool:
+        """Whether a checkpoint to resume from was recorded: a finished epoch, or with
+        ``trainer.val_check_interval`` a finished validation period."""
+        return self.epochs_completed > 0 or (self.periods_completed or 0) > 0
+
+    @property
+    def trained_so_far(self) -> str:
+        """How far training got, for people: ``3 epoch(s)``, or with validation periods
+        ``1 epoch(s) and 3 validation(s)``."""
+        epochs = f"{self.epochs_completed} epoch(s)"
+        if self.periods_completed is None:
+            return epochs
+        return f"{epochs} and {self.periods_completed} validation(s)"
 
     @property
     def training_done(self) -> bool:

@@ -408,7 +408,7 @@ def restart_unstarted_run(run_dir: str | Path, keep: Collection[str] = ()) -> bo
         manifest: RunManifest | None = RunManifest.load(run_dir)
     except (ValueError, TypeError):  # damaged: nothing can be continued from it
         manifest = None
-    if manifest is not None and (manifest.epochs_completed > 0 or manifest.training_done):
+    if manifest is not None and (manifest.saved_progress or manifest.training_done):
         return False
     if manifest is not None and manifest.config:
         from trainers.tracking.factory import abandon_tracked_run

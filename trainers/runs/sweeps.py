@@ -190,12 +190,14 @@ class EarlierRun:
             resumes it).
         epochs_completed: Epochs it finished.
         best_val_accuracy: Its best validation accuracy (what ``train.py`` returns), if any.
+        trained_so_far: How far it trained, for people (:attr:`RunManifest.trained_so_far`).
     """
 
     run_dir: Path
     state: Literal["finished", "interrupted"]
     epochs_completed: int
     best_val_accuracy: float | None
+    trained_so_far: str = ""
 
 
 def earlier_run(
@@ -235,6 +237,7 @@ def earlier_run(
                 state="finished",
                 epochs_completed=manifest.epochs_completed,
                 best_val_accuracy=_best(manifest),
+                trained_so_far=manifest.trained_so_far,
             )
     unfinished = []
     for path in sorted((root / Registry.RUNS_DIR).glob(f"*/{RunManifest.FILENAME}")):
@@ -256,6 +259,7 @@ def earlier_run(
         state="interrupted",
         epochs_completed=latest.epochs_completed,
         best_val_accuracy=_best(latest),
+        trained_so_far=latest.trained_so_far,
     )
 
 

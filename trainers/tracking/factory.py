@@ -35,13 +35,14 @@ class Opening:
 
     Attributes:
         run_name: Name of the run in Neptune and MLflow.
-        resume_epoch: First epoch of a resumed run, or ``None``.
+        resume_step: First tracker step of a resumed run (its epoch, or with
+            ``trainer.val_check_interval`` its step), or ``None``.
         context: The context of a new run (MLflow sets it as tags when it creates the run).
         attach: Reopen the run only to add values (re-evaluation): its recorded end is kept.
     """
 
     run_name: str
-    resume_epoch: int | None = None
+    resume_step: int | None = None
     context: RunContext | None = None
     attach: bool = False
 
@@ -81,7 +82,7 @@ def _mlflow(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
 def _tensorboard(config: ResolvedTrackerConfig, opening: Opening) -> Sink:
     from trainers.tracking.sinks.tensorboard import TensorBoardSink
 
-    return TensorBoardSink(config.tensorboard_dir, resume_epoch=opening.resume_epoch)
+    return TensorBoardSink(config.tensorboard_dir, resume_step=opening.resume_step)
 
 
 #: Optional sinks by config name (``jsonl`` is always created first).
@@ -111,7 +112,7 @@ def build_sinks(
     Raises:
         OSError: If ``metrics.jsonl`` cannot be opened: without it there is no record.
     """
-    sinks: list[Sink] = [JsonlSink(config.run_dir, resume_epoch=opening.resume_epoch)]
+    sinks: list[Sink] = [JsonlSink(config.run_dir, resume_step=opening.resume_step)]
     failures: dict[str, str] = {}
     for name in config.sinks:
         if name == JsonlSink.name:
@@ -130,7 +131,7 @@ def open_tracker(
     output_root: str | Path,
     run_dir: str | Path,
     run_name: str | None = None,
-    resume_epoch: int | None = None,
+    resume_step: int | None = None,
     *,
     context: RunContext | None = None,
     attach: bool = False,
@@ -147,9 +148,10 @@ def open_tracker(
             and ``.neptune``.
         run_dir: The run directory (``metrics.jsonl`` lives there).
         run_name: Name of the run in Neptune and MLflow; default the run directory name.
-        resume_epoch: First epoch a resumed run trains; records of later epochs left by
-            the interrupted run are dropped so nothing is logged twice. ``None`` for a
-            new run.
+        resume_step: First tracker step a resumed run logs (its first epoch, or with
+            ``trainer.val_check_interval`` its first step); records from there on left by
+            the interrupted run are dropped so nothing is logged twice. ``None`` for a new
+            run.
         context: Where a new run came from (:class:`~trainers.tracking.context.RunContext`).
         attach: Reopen a run only to add values (re-evaluating it): MLflow keeps a finished
             run's status and end time, and no system metrics are recorded.
@@ -158,7 +160,7 @@ def open_tracker(
     resolved = config.resolve(output_root, run_dir)
     if context is not None:
         context = context.redacted(secrets.redact)
-    opening = Opening(run_name or resolved.run_dir.name, resume_epoch, context, attach)
+    opening = Opening(run_name or resolved.run_dir.name, resume_step, context, attach)
     sinks, failures = build_sinks(resolved, opening, secrets)
     tracker = Tracker(resolved.run_dir, sinks, secrets, failures)
     if context is not None:

@@ -53,7 +53,7 @@ def context_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         uri = f"sqlite:///{root.resolve().as_posix()}/mlflow.db"
         ended = mlflow_run(uri, CONTEXT.run_id)[1].info.end_time
         time.sleep(1.1)
-        with open_tracker(config, root, run_dir, resume_epoch=2, attach=True) as again:
+        with open_tracker(config, root, run_dir, resume_step=2, attach=True) as again:
             again.log_field(ns.eval_metric("test", "accuracy"), 0.75)
         assert again.disabled == {}
     return {"root": root, "run_dir": run_dir, "uri": uri, "ended": ended}

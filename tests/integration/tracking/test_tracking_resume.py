@@ -40,7 +40,7 @@ def run_interrupted_and_resumed(root: Path) -> Path:
         train(run, range(3))  # epochs 0-2 with their checkpoints; last.* is epoch 2
         train(run, [3], save=False)  # epoch 3 recorded, its files never saved
         raise KeyboardInterrupt
-    with open_tracker(CONFIG, root, run_dir, resume_epoch=3) as tracker:
+    with open_tracker(CONFIG, root, run_dir, resume_step=3) as tracker:
         tracker.log_parameters(PARAMETERS)
         train(start(tracker, run_dir, TopKPolicy(k=2), resume_epoch=3), range(3, 5))
     return run_dir

@@ -154,7 +154,7 @@ def test_each_run_is_a_tensorboard_hparams_session(tmp_path: Path) -> None:
     killed.log_fields({ns.best("val_accuracy"): 0.5})
     killed.close("killed")
     assert _session(killed_dir)[1:] == ({}, False)  # no final metrics for an unfinished run
-    resumed = TensorBoardSink(killed_dir, resume_epoch=1)  # parameters are not logged again
+    resumed = TensorBoardSink(killed_dir, resume_step=1)  # parameters are not logged again
     resumed.log_fields({ns.eval_metric("valid_a", "accuracy"): 0.75})
     resumed.close("finished")
     assert _session(killed_dir) == ({"seed": 1}, {"eval/valid_a/accuracy": 0.75}, True)

@@ -173,3 +173,40 @@ def test_state_store_restores_the_state_before_the_resume_epoch(tmp_path: Path) 
     assert store.load(10, TopKPolicy(k=2)).to_dict() == snapshots[2]
     with pytest.raises(ValueError, match="differ"):
         store.load(3, TopKPolicy(k=3))
+
+
+def test_validations_inside_epochs_are_ordered_and_tied_by_step() -> None:
+    policy = TopKPolicy(k=2)
+    decisions = [
+        policy.update(epoch, score, score, f"s{step}", step=step)
+        for epoch, step, score in [(0, 4, 0.6), (0, 8, 0.6), (0, 11, 0.7), (1, 15, 0.6)]
+    ]
+    assert [d.rank for d in decisions] == [1, 2, 1, None]  # a tie: the earlier step stays
+    assert [entry.step for entry in policy.ranking()] == [11, 4]
+    assert policy.best is not None and (policy.best.epoch, policy.best.step) == (0, 11)
+    with pytest.raises(ValueError, match="step 11 was already decided"):
+        policy.update(0, 0.9, 0.9, "again", step=11)
+    restored = TopKPolicy.from_dict(json.loads(json.dumps(policy.to_dict())))
+    assert restored.to_dict() == policy.to_dict()
+
+
+def test_file_names_and_lightning_template_with_steps(tmp_path: Path) -> None:
+    files = CheckpointFiles.for_run(tmp_path, "lightning", "all_4dir")
+    name = files.epoch_filename(1, 0.75, step=450)
+    assert name == "lightning-all_4dir-epoch=001-step=000450-val_acc=0.7500.ckpt"
+    template = lightning_checkpoint_kwargs(files, TopKPolicy(), by_step=True)["filename"]
+    candidates = {"epoch": 1, "step": 450, "val/accuracy": 0.75}
+    assert format_like_lightning(template, candidates) == name
+
+
+def test_state_store_knows_the_tracker_step_a_resumed_run_starts_at(tmp_path: Path) -> None:
+    store = TopKStateStore(tmp_path / "topk_state.json")
+    assert store.next_step(3) == 0  # nothing stored: from the start
+    for period, step in enumerate([4, 8, 11, 15]):
+        store.save(period, TopKPolicy(), step=step)
+    assert [store.next_step(period) for period in (1, 2, 3, 4)] == [5, 9, 12, 16]
+    assert store.next_step() == 16  # after the last stored period
+    by_epoch = TopKStateStore(tmp_path / "by_epoch.json")
+    for epoch in range(3):
+        by_epoch.save(epoch, TopKPolicy())
+    assert by_epoch.next_step(2) == 2  # the epoch itself, as before

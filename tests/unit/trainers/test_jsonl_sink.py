@@ -57,7 +57,7 @@ def test_resume_drops_the_interrupted_epochs(tmp_path: Path) -> None:
     first._file.write('{"name": "metrics/train/lo')  # a line cut short by the crash
     first._file.flush()
 
-    resumed = JsonlSink(run_dir, resume_epoch=3)
+    resumed = JsonlSink(run_dir, resume_step=3)
     resumed.log_parameters({"parameters/seed": 0})  # unchanged: not repeated
     write_epochs(resumed, range(3, 5))
     resumed.close("finished")

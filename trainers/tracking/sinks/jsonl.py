@@ -9,13 +9,14 @@ One JSON object per line (read back by :mod:`metrics.history`)::
      "kind": "artifact"}
     {"name": "context/git/commit", "value": "3f2a...", "kind": "field"}
 
-``step`` is the 0-based epoch. A field is written only when its value changes, so a resumed
+``step`` is the 0-based epoch (with ``trainer.val_check_interval``: the training step a
+validation followed). A field is written only when its value changes, so a resumed
 run does not repeat its parameters. Artifact paths are relative to the run directory when the
 file lies inside it. Non-finite floats are written as ``NaN``/``Infinity`` (Python's ``json``
 reads them). :meth:`JsonlSink.flush` flushes and fsyncs.
 
-Resume: opened with ``resume_epoch=E``, the sink cuts the file before the first series record
-with ``step >= E`` (dropping that epoch's fields too, and any line cut short by a crash), so a
+Resume: opened with ``resume_step=S``, the sink cuts the file before the first series record
+with ``step >= S`` (dropping that epoch's fields too, and any line cut short by a crash), so a
 resumed run's file reads like an uninterrupted one.
 """
 
@@ -41,7 +42,7 @@ class JsonlSink:
 
     Args:
         run_dir: The run directory (created if missing).
-        resume_epoch: First epoch of a resumed run; records from that epoch on are dropped.
+        resume_step: First step of a resumed run; records from that step on are dropped.
             ``None``: keep the file as it is and append.
     """
 
@@ -51,16 +52,16 @@ class JsonlSink:
     FIELD: ClassVar[str] = "field"
     ARTIFACT: ClassVar[str] = "artifact"
 
-    def __init__(self, run_dir: str | Path, resume_epoch: int | None = None):
+    def __init__(self, run_dir: str | Path, resume_step: int | None = None):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / self.FILENAME
         self._fields: dict[str, Any] = {}
         if self.path.exists():
-            self._reopen(resume_epoch)
+            self._reopen(resume_step)
         self._file = self.path.open("a", encoding="utf-8")
 
-    def _reopen(self, resume_epoch: int | None) -> None:
+    def _reopen(self, resume_step: int | None) -> None:
         lines = self.path.read_text(encoding="utf-8").splitlines()
         kept: list[str] = []
         for index, line in enumerate(lines):
@@ -69,15 +70,15 @@ class JsonlSink:
             except json.JSONDecodeError:
                 continue  # blank, or cut short by a crash
             if (
-                resume_epoch is not None
+                resume_step is not None
                 and record.get("kind") == self.SERIES
-                and int(record.get("step", -1)) >= resume_epoch
+                and int(record.get("step", -1)) >= resume_step
             ):
                 logger.info(
-                    "%s: dropped %d line(s) from epoch %d on (resume)",
+                    "%s: dropped %d line(s) from step %d on (resume)",
                     self.path,
                     len(lines) - index,
-                    resume_epoch,
+                    resume_step,
                 )
                 break
             if record.get("kind") == self.FIELD:

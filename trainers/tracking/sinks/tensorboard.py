@@ -34,7 +34,7 @@ class TensorBoardSink:
 
     Args:
         log_dir: Event file directory (``<run_dir>/tensorboard`` by default).
-        resume_epoch: First epoch of a resumed run (TensorBoard's ``purge_step``), or ``None``.
+        resume_step: First step of a resumed run (TensorBoard's ``purge_step``), or ``None``.
     """
 
     name: str = "tensorboard"
@@ -60,11 +60,11 @@ class TensorBoardSink:
     HPARAM_EVAL_METRICS: ClassVar[tuple[str, ...]] = ("accuracy", "loss")
     HPARAM_BEST_FIELDS: ClassVar[tuple[str, ...]] = ("val_accuracy", "epoch")
 
-    def __init__(self, log_dir: str | Path, resume_epoch: int | None = None):
+    def __init__(self, log_dir: str | Path, resume_step: int | None = None):
         from tensorboardX import SummaryWriter
 
         self.log_dir = Path(log_dir)
-        self.writer = SummaryWriter(logdir=str(log_dir), purge_step=resume_epoch)
+        self.writer = SummaryWriter(logdir=str(log_dir), purge_step=resume_step)
         self._step = 0
         self._closed = False
         self._context: dict[str, Scalar] = {}

@@ -21,7 +21,7 @@ from trainers.results import FitRequest, FitSummary, ResumePoint
 class FakeTrainer(ModelTrainer):
     FRAMEWORK: ClassVar = "keras"
 
-    #: Raise this exception at the start of the given epoch (set by tests).
+    #: Raise this exception at the start of the given epoch (validation period; set by tests).
     fail_at: tuple[int, BaseException] | None = None
 
     def build_model(self, hyperparams: Hyperparams | Mapping[str, Any], vocab_size: int) -> Any:
@@ -54,7 +54,7 @@ class FakeTrainer(ModelTrainer):
 
     def _fit(self, request: FitRequest) -> FitSummary:
         model = request.model
-        start = 0 if request.resume is None else request.resume.epoch
+        start = 0 if request.resume is None else request.resume.period
         if request.resume is not None:
             self.load_checkpoint(model, request.resume.checkpoint)
         manager = CheckpointManager(
@@ -62,7 +62,8 @@ class FakeTrainer(ModelTrainer):
         )
         ticks = iter(range(1_000_000))
         clock = EpochClock(lambda: float(next(ticks)))  # deterministic: histories compare equal
-        for epoch in range(start, request.epochs):
+        periods = request.schedule.periods(request.epochs)
+        for epoch in range(start, periods):
             clock.start()
             if self.fail_at is not None and self.fail_at[0] == epoch:
                 raise self.fail_at[1]
@@ -81,8 +82,8 @@ class FakeTrainer(ModelTrainer):
                 losses=val_losses,
                 stats=clock.stats(learning_rate=0.3),
             )
-            manager.apply(outcome.decision)
-        return FitSummary(request.epochs, False, "cpu", "32")
+            manager.apply(outcome.decision, request.schedule.period(epoch).ends_epoch)
+        return self.fit_summary(periods, False, "cpu", "32")
 
     def _resume_point(self) -> ResumePoint:
         last = self.files.directory / self.files.last_filename

@@ -36,11 +36,12 @@ def documented_patterns(repo_root) -> list[re.Pattern[str]]:
     return patterns
 
 
-def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
+def logged_names(run_dir, tiny_4dir, config: TrainerConfig) -> set[str]:
+    """The names a (fake) run with ``config`` logs, with the pipeline's files."""
     trainer = FakeTrainer(
-        tmp_path / "runs" / "r",
+        run_dir,
         dataset=tiny_4dir,
-        config=TrainerConfig(max_epochs=3),
+        config=config,
         echo=None,
         invocation=Invocation(("python", "train.py"), "train.py", sweep="s1"),
     )
@@ -63,7 +64,14 @@ def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
     log_run_files(trainer)
     trainer.close()
     lines = (trainer.run_dir / "metrics.jsonl").read_text().splitlines()
-    logged = {json.loads(line)["name"] for line in lines}
+    return {json.loads(line)["name"] for line in lines}
+
+
+def test_every_logged_name_is_documented(tmp_path, tiny_4dir, repo_root):
+    by_epoch = logged_names(tmp_path / "runs" / "r", tiny_4dir, TrainerConfig(max_epochs=3))
+    by_step = TrainerConfig(max_epochs=2, val_check_interval=0.5)
+    logged = by_epoch | logged_names(tmp_path / "runs" / "s", tiny_4dir, by_step)
+    assert "best/step" in logged - by_epoch  # a step only with val_check_interval
     patterns = documented_patterns(repo_root)
     undocumented = sorted(n for n in logged if not any(p.fullmatch(n) for p in patterns))
     assert undocumented == []

@@ -6,7 +6,7 @@ import keras  # noqa: F401  (the Keras backend must load here)
 import numpy as np
 
 from stories.encoding import LSTMInputs
-from trainers.batching import epoch_batches
+from trainers.batching import epoch_batches, steps_per_epoch
 from trainers.keras.batches import (
     BucketedBatches,
     Predictor,
@@ -72,3 +72,21 @@ def test_predictor_returns_row_order_and_per_example_bce() -> None:
     expected = -(y * np.log(probabilities) + (1 - y) * np.log(1 - probabilities))
     np.testing.assert_allclose(losses, expected, rtol=1e-6)
     assert model.widths == sorted(model.widths) and len(model.widths) == 3  # sorted by length
+
+
+def test_the_stream_runs_on_from_a_period_across_epochs() -> None:
+    from itertools import islice
+
+    from trainers.periods import ValidationSchedule
+
+    data = fake_inputs()
+    schedule = ValidationSchedule(steps_per_epoch(len(data), 8), 2)
+    batches = BucketedBatches(data, batch_size=8, seed=3, schedule=schedule)
+    orders = [epoch_batches(example_lengths(data), 8, 3, epoch) for epoch in (0, 1, 2)]
+    whole = [rows for order in orders for rows in order]
+    first = schedule.period(3)
+    start = first.epoch * schedule.steps_per_epoch + first.start
+    for i, (_, y) in enumerate(islice(batches.stream(3), len(whole) - start)):
+        np.testing.assert_array_equal(y[:, 0], data.labels[whole[start + i]])
+    assert batches.examples(3) == sum(len(whole[start + i]) for i in range(first.length))
+    assert batches.examples(3, steps=1) == len(whole[start])

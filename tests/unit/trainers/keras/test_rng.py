@@ -37,3 +37,18 @@ def test_same_epoch_gives_the_same_dropout_masks() -> None:
     first, other, again = draw(1), draw(2), draw(1)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
+
+
+def test_an_epochs_counter_range_is_shared_among_its_periods() -> None:
+    from trainers.periods import ValidationSchedule
+
+    callback = EpochRandomState(ValidationSchedule(10, 4))  # 3 periods per epoch
+    counters = [callback.counter(index) for index in range(6)]
+    third = EpochRandomState.STRIDE // 3
+    assert counters == [
+        0,
+        third,
+        2 * third,
+        *(EpochRandomState.STRIDE + k * third for k in range(3)),
+    ]
+    assert EpochRandomState().counter(5) == 5 * EpochRandomState.STRIDE  # once per epoch

@@ -14,6 +14,7 @@ from tests.clocks import TickingClock
 from trainers.budget import TimeBudget
 from trainers.errors import NonFiniteLossError
 from trainers.keras.tracking import EpochTracking
+from trainers.periods import ValidationSchedule
 
 
 class Routine:
@@ -26,7 +27,7 @@ class Routine:
         self.calls.append(
             dict(epoch=epoch, loss=train_loss, acc=train_accuracy, prob=y_prob, stats=stats)
         )
-        return SimpleNamespace(epoch=epoch, val_accuracy=0.75, val_loss=0.5)
+        return SimpleNamespace(epoch=epoch, period=epoch, val_accuracy=0.75, val_loss=0.5)
 
 
 class Predictor:
@@ -39,23 +40,25 @@ class Predictor:
 
 
 class Batches:
-    """Training batches of the given sizes (what EpochTracking asks of them)."""
+    """An epoch of training batches of the given sizes (what EpochTracking asks of them)."""
 
-    def __init__(self, *sizes: int) -> None:
+    def __init__(self, *sizes: int, interval: int | None = None) -> None:
         self.sizes = sizes
+        self.schedule = ValidationSchedule(len(sizes), interval)
 
-    def __len__(self) -> int:
-        return len(self.sizes)
+    def examples(self, period: int, steps: int | None = None) -> int:
+        span = self.schedule.period(period)
+        count = span.length if steps is None else steps
+        return sum(self.sizes[span.start : span.start + count])
 
-    def rows(self, index: int) -> np.ndarray:
-        return np.arange(self.sizes[index])
 
-
-def make(budget: TimeBudget | None = None) -> tuple[EpochTracking, Routine, Predictor]:
+def make(
+    budget: TimeBudget | None = None, interval: int | None = None
+) -> tuple[EpochTracking, Routine, Predictor]:
     routine, predictor = Routine(), Predictor()
     data = SimpleNamespace(labels=np.array([1, 0, 1]))
     metadata = pd.DataFrame({"category": ["a"] * 3})
-    batches = Batches(4, 4, 3, 4, 4)
+    batches = Batches(4, 4, 3, 4, 4, interval=interval)
     callback = EpochTracking(routine, data, metadata, predictor, batches, budget)  # type: ignore[arg-type]
     return callback, routine, predictor
 
@@ -127,3 +130,34 @@ def test_a_budget_spent_during_validation_stops_after_the_whole_epoch() -> None:
     assert not model.stop_training
     callback.on_epoch_end(0, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
     assert model.stop_training and routine.calls[0]["stats"].examples is None  # a whole epoch
+
+
+def test_a_short_period_ends_its_keras_epoch_and_training_goes_on() -> None:
+    callback, routine, _ = make(interval=2)  # periods of 2, 2 and 1 steps
+    model = SimpleNamespace(optimizer=None, stop_training=False)
+    callback.set_model(model)
+    callback.on_epoch_begin(2)  # the epoch's last period: 1 step, shorter than the longest
+    callback.on_train_batch_end(0)
+    assert model.stop_training  # Keras ends the epoch after this step
+    callback.on_epoch_end(2, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
+    assert not model.stop_training  # the next period trains
+    assert routine.calls[0]["stats"].examples == 4  # the period's one batch
+    callback.on_epoch_begin(3)  # a whole-length period ends with Keras' own epoch
+    for step in range(2):
+        callback.on_train_batch_end(step)
+    assert not model.stop_training
+
+
+def test_a_budget_spent_in_a_period_says_where_a_resumed_run_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    callback, routine, _ = make(ticking_budget(1), interval=2)
+    model = SimpleNamespace(optimizer=None, stop_training=False)
+    callback.set_model(model)
+    callback.on_epoch_begin(1)  # steps 3 and 4 of the epoch
+    callback.on_train_batch_end(0)
+    callback.on_epoch_end(1, {"loss": 0.9, "bce": 0.7, "accuracy": 0.55})
+    assert model.stop_training and routine.calls[0]["stats"].steps == 1
+    assert routine.calls[0]["stats"].examples == 3  # the third batch
+    assert "after step 000003 (1 of the 2 steps" in caplog.text
+    assert "a resumed run starts at epoch 000 step 000005" in caplog.text

@@ -76,3 +76,15 @@ def test_validation_loader_is_length_sorted_and_covers_rows_once() -> None:
     rows = np.concatenate([batch[2].numpy() for batch in module.val_dataloader()])
     assert sorted(rows.tolist()) == list(range(30))
     assert (np.diff(data.lengths[rows]) >= 0).all()
+
+
+def test_sampler_serves_each_validation_periods_slice_of_its_epoch() -> None:
+    from trainers.periods import ValidationSchedule
+
+    data = _inputs(40)  # 5 batches of 8: periods of 2, 2 and 1
+    schedule = ValidationSchedule(5, 2)
+    sampler = EpochBatchSampler(data.lengths, 8, 3, True, schedule=schedule, period=4)
+    order = [b.tolist() for b in epoch_batches(data.lengths, 8, 3, 1)]
+    assert list(sampler) == order[2:4] and len(sampler) == 2  # period 4: epoch 1, part 1
+    sampler.set_epoch(5)
+    assert list(sampler) == order[4:] and len(sampler) == 1

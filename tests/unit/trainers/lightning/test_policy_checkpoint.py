@@ -12,6 +12,7 @@ import torch
 
 from trainers.checkpoints import CheckpointFiles, TopKPolicy
 from trainers.lightning.callbacks import EpochReporter, PolicyCheckpoint
+from trainers.periods import ValidationSchedule
 
 
 class _Strategy:
@@ -34,7 +35,7 @@ def _run(tmp_path: Path, k: int, scores: list[float]) -> tuple[set[str], set[str
     files = CheckpointFiles(tmp_path / "checkpoints", "lightning", "tiny")
     files.directory.mkdir(parents=True)
     policy = TopKPolicy(k=k)
-    reporter = EpochReporter(None, np.zeros(1), pd.DataFrame())  # type: ignore[arg-type]
+    reporter = EpochReporter(None, np.zeros(1), pd.DataFrame(), ValidationSchedule(1))  # type: ignore[arg-type]
     callback = PolicyCheckpoint(files, TopKPolicy(k=k), reporter)
 
     def save(trainer: Any, path: str) -> None:
