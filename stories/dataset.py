@@ -64,7 +64,8 @@ class StoryDataset:
         name: Dataset name (the version folder name for generated datasets).
         path: Dataset folder, or the user's JSONL file.
         splits: Split name -> DataFrame with at least ``story``, ``question``, ``answer``,
-            ``label``, ``category``, ``noun_count``, each read on first access.
+            ``label``, ``category``, ``noun_count``: a :class:`~stories.splitfile.SplitFrames`
+            that reads each on first access (a plain mapping of frames is taken as loaded).
         manifest: ``manifest.json`` of a generated dataset; a small description for user data.
         vocab: Vocabulary of the ``train`` split (``None`` for user data without one until a
             model's vocabulary is attached with :meth:`with_vocab`).
@@ -76,11 +77,15 @@ class StoryDataset:
 
     name: str
     path: Path
-    splits: SplitFrames
+    splits: Mapping[str, pd.DataFrame]
     manifest: dict[str, Any]
     vocab: Vocabulary | None
     cache_dir: Path | None = field(default=None, repr=False)
     files: Mapping[str, SplitFile] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.splits, SplitFrames):
+            self.splits = SplitFrames.of(self.splits)
 
     def __getitem__(self, split: str) -> pd.DataFrame:
         self._check_split(split)
@@ -96,7 +101,8 @@ class StoryDataset:
         """The file to read ``split`` from in chunks: ``None`` once its frame is loaded (or
         for user data)."""
         self._check_split(split)
-        return None if self.splits.loaded(split) is not None else self.files.get(split)
+        lazy = isinstance(self.splits, SplitFrames) and self.splits.loaded(split) is None
+        return self.files.get(split) if lazy else None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.splits)
