@@ -13,7 +13,7 @@ import pytest
 from stories import load_dataset
 from stories import splitfile as splitfile_module
 from stories.config import SPLITS
-from stories.dataset import ENCODED_COLUMNS, METADATA_COLUMNS
+from stories.dataset import ENCODED_COLUMNS, METADATA_COLUMNS, SMALL_COLUMNS
 from stories.encoding import (
     LSTM,
     TRANSFORMER,
@@ -22,7 +22,7 @@ from stories.encoding import (
     encode_transformer_chunks,
     oov_rate,
 )
-from stories.splitfile import SplitFile
+from stories.splitfile import CHUNK_ROWS, SplitFile
 from stories.vocab import Vocabulary
 
 
@@ -64,6 +64,24 @@ def test_columns_and_row_counts_match_the_frames(fresh, tiny_4dir):
         pd.testing.assert_frame_equal(dataset.metadata(split), frame[list(METADATA_COLUMNS)])
         pd.testing.assert_frame_equal(dataset.columns(split, ["label"]), frame[["label"]])
     assert dataset.metadata("train").dtypes.astype(str).tolist() == ["str", "int64"]
+
+
+def test_the_small_columns_are_read_in_one_pass_and_kept(fresh, monkeypatch):
+    dataset, _ = fresh
+    passes = []
+    real = SplitFile.chunks
+
+    def counting(self, columns, size=CHUNK_ROWS):
+        passes.append((self.path.stem, tuple(columns)))
+        return real(self, columns, size)
+
+    monkeypatch.setattr(SplitFile, "chunks", counting)
+    assert dataset.columns("train", ["label"]).columns.tolist() == ["label"]
+    dataset.metadata("train")
+    dataset.columns("train", ["noun_count", "label"])
+    assert passes == [("train", SMALL_COLUMNS)]
+    dataset.columns("train", ["id"])
+    assert passes[1:] == [("train", ("id",))]
 
 
 def test_chunks_cover_the_rows_in_order(tiny_4dir):
