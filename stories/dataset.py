@@ -3,13 +3,18 @@
 Example::
 
     ds = build_dataset("all_4dir", size="tiny", seed=0)
-    ds["train"].head()                   # a pandas DataFrame
+    ds["train"].head()                   # a pandas DataFrame, read on first access
+    ds.metadata("train")                 # category and noun_count only, without the text
     inputs = ds.encode_transformer("test")  # memory-mapped, cached .npy
+
+A generated version's split frames are read only when asked for (``ds[split]``): its
+metadata, row counts and encoded arrays come from the split files chunk by chunk, so what a
+training run holds does not grow with the stories' text (see :mod:`stories.splitfile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -30,14 +35,21 @@ from stories.encoding import (
     TransformerInputs,
     cache_key,
     encode_lstm,
+    encode_lstm_chunks,
     encode_transformer,
+    encode_transformer_chunks,
 )
 from stories.errors import DataFileError
-from stories.jsonl import read_records
+from stories.splitfile import SplitFile, SplitFrames, split_frame
 from stories.vocab import Vocabulary
 
 #: Columns every split frame has (user files may add more).
 METADATA_COLUMNS: Final[tuple[str, ...]] = ("category", "noun_count")
+#: The columns without text, read from a split file together and then kept (about 30 bytes
+#: of memory a row): what the metadata, the checks and the summary read.
+SMALL_COLUMNS: Final[tuple[str, ...]] = ("label", *METADATA_COLUMNS)
+#: Columns the encoded arrays are made from.
+ENCODED_COLUMNS: Final[tuple[str, ...]] = ("story", "question", "label")
 ENCODED_DIR: Final = "encoded"
 TRAIN_SPLIT: Final = "train"
 #: The split that picks the best epoch when ``data.valid_split`` does not name one, in order.
@@ -55,26 +67,46 @@ class StoryDataset:
         name: Dataset name (the version folder name for generated datasets).
         path: Dataset folder, or the user's JSONL file.
         splits: Split name -> DataFrame with at least ``story``, ``question``, ``answer``,
-            ``label``, ``category``, ``noun_count``.
+            ``label``, ``category``, ``noun_count``: a :class:`~stories.splitfile.SplitFrames`
+            that reads each on first access (a plain mapping of frames is taken as loaded).
         manifest: ``manifest.json`` of a generated dataset; a small description for user data.
         vocab: Vocabulary of the ``train`` split (``None`` for user data without one until a
             model's vocabulary is attached with :meth:`with_vocab`).
         cache_dir: Where encoded arrays are cached (``None``: not cached).
+        files: The split files of a generated version, which :meth:`columns`,
+            :meth:`chunks`, :meth:`num_rows` and the encoders read instead of a split's frame
+            while it is not loaded (empty for user data, held in memory).
     """
 
     name: str
     path: Path
-    splits: dict[str, pd.DataFrame]
+    splits: Mapping[str, pd.DataFrame]
     manifest: dict[str, Any]
     vocab: Vocabulary | None
     cache_dir: Path | None = field(default=None, repr=False)
+    files: Mapping[str, SplitFile] = field(default_factory=dict, repr=False)
+    _small: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.splits, SplitFrames):
+            self.splits = SplitFrames.of(self.splits)
 
     def __getitem__(self, split: str) -> pd.DataFrame:
+        self._check_split(split)
+        return self.splits[split]
+
+    def _check_split(self, split: str) -> None:
         if split not in self.splits:
             raise KeyError(
                 f"dataset {self.name} has no split {split!r}; it has {list(self.splits)}"
             )
-        return self.splits[split]
+
+    def _file(self, split: str) -> SplitFile | None:
+        """The file to read ``split`` from in chunks: ``None`` once its frame is loaded (or
+        for user data)."""
+        self._check_split(split)
+        lazy = isinstance(self.splits, SplitFrames) and self.splits.loaded(split) is None
+        return self.files.get(split) if lazy else None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.splits)
@@ -87,9 +119,41 @@ class StoryDataset:
         """Content hash of the dataset (the manifest's, or of the user files)."""
         return str(self.manifest["hash"])
 
+    def num_rows(self, split: str) -> int:
+        """The row count of ``split`` (a generated split's from the manifest: nothing read)."""
+        file = self._file(split)
+        return file.rows if file is not None else len(self[split])
+
+    def columns(self, split: str, names: Sequence[str]) -> pd.DataFrame:
+        """The columns ``names`` of ``split``, as ``self[split][list(names)]`` gives them; a
+        generated split whose frame is not loaded is read chunk by chunk, keeping only them
+        (and, for any of :data:`SMALL_COLUMNS`, all of those, kept for the next call).
+
+        Raises:
+            KeyError: No such split, or no such column.
+        """
+        file = self._file(split)
+        if file is None:
+            return self[split][list(names)]
+        if not set(names) <= set(SMALL_COLUMNS):
+            return file.columns(names)
+        if split not in self._small:
+            self._small[split] = file.columns(SMALL_COLUMNS)
+        return self._small[split][list(names)]
+
+    def chunks(self, split: str, names: Sequence[str]) -> Iterator[pd.DataFrame]:
+        """The rows of ``split`` in order, with the columns ``names``, a chunk at a time
+        (:data:`stories.splitfile.CHUNK_ROWS` rows; one chunk when the frame is loaded)."""
+        file = self._file(split)
+        if file is None:
+            yield self[split][list(names)]
+        else:
+            yield from file.chunks(names)
+
     def metadata(self, split: str) -> pd.DataFrame:
-        """The metadata columns of ``split`` (what the metrics break down by)."""
-        return self[split][list(METADATA_COLUMNS)]
+        """The metadata columns of ``split`` (what the metrics break down by), without its
+        text."""
+        return self.columns(split, METADATA_COLUMNS)
 
     def validation_split(self, requested: str | None = None) -> str:
         """The split that picks the best epoch: ``requested``, else ``valid_a``, else
@@ -116,7 +180,9 @@ class StoryDataset:
 
     def with_vocab(self, vocab: Vocabulary) -> StoryDataset:
         """The same splits encoded with another vocabulary (e.g. a trained model's)."""
-        return StoryDataset(self.name, self.path, self.splits, self.manifest, vocab, self.cache_dir)
+        return StoryDataset(
+            self.name, self.path, self.splits, self.manifest, vocab, self.cache_dir, self.files
+        )
 
     def _require_vocab(self) -> Vocabulary:
         if self.vocab is None:
@@ -132,33 +198,40 @@ class StoryDataset:
         return self.cache_dir / cache_key(vocab)
 
     def encode_transformer(self, split: str) -> TransformerInputs:
-        """Transformer arrays of ``split`` (cached as memory-mapped ``.npy``)."""
+        """Transformer arrays of ``split`` (cached as memory-mapped ``.npy``, encoded chunk
+        by chunk)."""
         vocab = self._require_vocab()
-        return encode_transformer(self[split], vocab, cache_dir=self._cache_for(vocab), key=split)
+        cache = self._cache_for(vocab)
+        if cache is None:
+            return encode_transformer(self[split], vocab)
+        return encode_transformer_chunks(
+            lambda: self.chunks(split, ENCODED_COLUMNS),
+            self.num_rows(split),
+            vocab,
+            cache_dir=cache,
+            key=split,
+        )
 
     def encode_lstm(self, split: str) -> LSTMInputs:
-        """LSTM arrays of ``split`` (cached as memory-mapped ``.npy``)."""
+        """LSTM arrays of ``split`` (cached as memory-mapped ``.npy``, encoded chunk by
+        chunk)."""
         vocab = self._require_vocab()
-        return encode_lstm(self[split], vocab, cache_dir=self._cache_for(vocab), key=split)
+        cache = self._cache_for(vocab)
+        if cache is None:
+            return encode_lstm(self[split], vocab)
+        return encode_lstm_chunks(
+            lambda: self.chunks(split, ENCODED_COLUMNS),
+            self.num_rows(split),
+            vocab,
+            cache_dir=cache,
+            key=split,
+        )
 
     def summary(self) -> Any:
         """A :class:`stories.summary.DatasetSummary` (printable)."""
         from stories.summary import summarize
 
         return summarize(self)
-
-
-#: Columns of a split frame, also when it is empty.
-FRAME_COLUMNS: Final[tuple[str, ...]] = (
-    "id", "story", "question", "answer", "label", "category", "noun_count", "split",
-)  # fmt: skip
-
-
-def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=FRAME_COLUMNS)
-    for column in ("label", "noun_count"):
-        frame[column] = frame[column].astype("int64")
-    return frame
 
 
 def build_dataset(
@@ -193,12 +266,17 @@ def build_dataset(
 
 
 def _load_generated(folder: Path, verified: bool = False) -> StoryDataset:
+    """The version in ``folder``; no split's rows are read until asked for."""
     manifest = read_manifest(folder)
     if not verified:
         verify_files(folder, manifest)
-    splits = {split: _frame(read_records(folder / f"{split}.jsonl")) for split in SPLITS}
+    files = {
+        split: SplitFile(folder / f"{split}.jsonl", int(manifest["totals"][split]))
+        for split in SPLITS
+    }
+    splits = SplitFrames({split: file.frame for split, file in files.items()})
     vocab = Vocabulary.load(folder / VOCAB)
-    return StoryDataset(folder.name, folder, splits, manifest, vocab, folder / ENCODED_DIR)
+    return StoryDataset(folder.name, folder, splits, manifest, vocab, folder / ENCODED_DIR, files)
 
 
 def open_dataset(
@@ -255,7 +333,7 @@ def load_dataset(path: str | Path, *, cache_root: str | Path | None = None) -> S
     """Load a generated dataset folder, a user's dataset folder or one user split file.
 
     * A folder with ``manifest.json`` is a generated version: its files are checked against
-      the manifest's sha256 first.
+      the manifest's sha256 first, and each split's frame is read on first access.
     * A folder without one holds a user's splits: one ``<split>.jsonl``, ``.csv`` or
       ``.parquet`` file each (one format per folder), or a Hugging Face ``DatasetDict`` saved
       with ``save_to_disk`` (see :mod:`stories.userdata`).
@@ -291,11 +369,12 @@ def load_dataset(path: str | Path, *, cache_root: str | Path | None = None) -> S
         raise DataFileError(
             f"{path}: no such file or folder; give a dataset folder or a split file"
         )
-    splits = {split: _frame(user.records[split]) for split in ordered(list(user.records))}
+    frames = {split: split_frame(user.records[split]) for split in ordered(list(user.records))}
     manifest = manifest_for(name, path, user)
     vocab = None
-    if "train" in splits:
-        train = splits["train"]
+    if "train" in frames:
+        train = frames["train"]
         vocab = Vocabulary.build([*train["story"], *train["question"]])
     root = Path(cache_root) if cache_root is not None else default_cache
+    splits = SplitFrames.of(frames)
     return StoryDataset(name, path, splits, manifest, vocab, root / manifest["version"])

@@ -96,13 +96,17 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 
 def summarize(dataset: StoryDataset) -> DatasetSummary:
-    """Compute the :class:`DatasetSummary` of ``dataset`` (encodes its splits for the LSTM)."""
+    """Compute the :class:`DatasetSummary` of ``dataset`` (encodes its splits for the LSTM).
+
+    A generated split's frame is not read: its counts come from its label and metadata
+    columns, its lengths and OOV rate from its encoded (memory-mapped) arrays.
+    """
     frames = []
     balance = {}
     lengths = {}
     oov = {}
     for split in dataset:
-        frame = dataset[split]
+        frame = dataset.columns(split, ["category", "noun_count", "label"])
         grouped = frame.groupby(["category", "noun_count"])["label"].agg(yes="sum", total="size")
         grouped["no"] = grouped["total"] - grouped["yes"]
         frames.append(grouped.reset_index().assign(split=split))
@@ -116,9 +120,9 @@ def summarize(dataset: StoryDataset) -> DatasetSummary:
         if dataset.vocab is not None:
             inputs = dataset.encode_lstm(split)
             story_lengths = np.asarray(inputs.story_lengths)
-            oov[split] = oov_rate(np.asarray(inputs.story_ids)) if len(frame) else 0.0
+            oov[split] = oov_rate(inputs.story_ids) if len(frame) else 0.0
         else:
-            story_lengths = frame["story"].str.count(r"\w+|[^\w\s]").to_numpy()
+            story_lengths = dataset[split]["story"].str.count(r"\w+|[^\w\s]").to_numpy()
             oov[split] = float("nan")
         lengths[split] = _length_stats(story_lengths)
     counts = pd.concat(frames, ignore_index=True)[

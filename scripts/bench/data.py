@@ -12,6 +12,10 @@ Generation at scale: a version of N and of 10 N training stories is built, each 
 process that then reports its examples/s and the peak memory (RSS) of the largest process of
 its tree, itself or a generation worker; the peak should stay flat (within 20%) since the
 rows stream to disk.
+
+Loading at scale: :func:`report_loading` opens such a version in a fresh process and reports
+the peak memory of loading it, of ``train.py``'s data stage or of its summary; it should not
+grow with the stories' text (split frames are read only when asked for).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from scripts.bench.common import BenchmarkRow, best_time, estimate_row, seconds
 from scripts.bench.stats import Goal, median_estimate, ratio_estimate
 from scripts.bench.trials import InProcess, take_turns
-from stories import DatasetConfig, build_dataset, load_dataset
+from stories import DatasetConfig, StoryDataset, build_dataset, load_dataset
 from stories.build import build_version, plan_tasks, read_manifest, run_tasks
 from stories.config import SPLITS
 
@@ -42,6 +46,8 @@ SCALE = {False: 100_000, True: 10_000}
 #: The larger generation's peak memory over the smaller's stays below this.
 GOAL_PEAK_GROWTH = 1.2
 GOAL_CACHED_LOAD_SECONDS = 1.0
+#: What :func:`report_loading` measures.
+LOADING_STAGES = ("load", "train", "summary")
 
 
 def _generation_rate(config: DatasetConfig, workers: int) -> tuple[float, int]:
@@ -104,6 +110,46 @@ def report_generation(stories: int, output_dir: str) -> None:
     seconds = time.perf_counter() - start
     examples = sum(read_manifest(folder)["totals"].values())
     print(json.dumps({"rate": examples / seconds, "peak_mib": _peak_mib()}))
+
+
+def report_loading(stories: int, output_dir: str, stage: str) -> None:
+    """Open the version :func:`report_generation` builds under ``output_dir`` (built first
+    when missing), do ``stage`` and print, as JSON, the seconds it took and the peak RSS of
+    this process (run in a fresh process).
+
+    Stages: ``load`` (:func:`stories.load_dataset`), ``train`` (what ``train.py`` does with
+    the data before training: the checks, the run's record of the split sizes, and the
+    Transformer arrays and metadata of the train and validation splits) and ``summary``
+    (what ``scripts/generate_data.py`` prints).
+
+    Raises:
+        ValueError: An unknown stage.
+    """
+    if stage not in LOADING_STAGES:
+        raise ValueError(f"stage: {stage!r} is not one of {list(LOADING_STAGES)}")
+    config = DatasetConfig.preset("all_4dir", split_sizes={"train": stories})
+    folder, _ = build_version(config, 0, Path(output_dir), progress=False)
+    start = time.perf_counter()
+    dataset = load_dataset(folder)
+    if stage == "train":
+        _train_data_stage(dataset)
+    elif stage == "summary":
+        str(dataset.summary())
+    seconds = time.perf_counter() - start
+    print(json.dumps({"stage": stage, "seconds": seconds, "peak_mib": _peak_mib()}))
+
+
+def _train_data_stage(dataset: StoryDataset) -> None:
+    from trainers.config import Hyperparams
+    from trainers.records.run import DatasetInfo
+    from trainers.runs.data_checks import check_training_data
+
+    valid = dataset.validation_split()
+    check_training_data(dataset, valid, Hyperparams.of("transformer"), SPLITS)
+    DatasetInfo.from_dataset(dataset)
+    for split in ("train", valid):
+        dataset.encode_transformer(split)
+        dataset.metadata(split)
 
 
 def _fresh_generation(stories: int) -> tuple[float, float]:

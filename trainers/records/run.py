@@ -54,7 +54,7 @@ class DatasetInfo:
             version=str(manifest.get("version") or dataset.name),
             hash=str(manifest.get("hash", "")),
             path=str(dataset.path),
-            split_sizes={split: len(dataset[split]) for split in dataset},
+            split_sizes={split: dataset.num_rows(split) for split in dataset},
         )
 
     def to_dict(self) -> dict[str, Any]:

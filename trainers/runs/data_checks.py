@@ -58,12 +58,12 @@ def check_training_data(
         )
     warnings = []
     for split in dict.fromkeys((TRAIN_SPLIT, valid_split, *splits)):
-        answer = one_class(dataset[split])
+        answer = one_class(dataset.columns(split, ["label"]))
         if answer is None:
             continue
         message = (
             f"{source(dataset, split)}: split {split!r} has only {answer!r} answers "
-            f"({len(dataset[split])} rows)"
+            f"({dataset.num_rows(split)} rows)"
         )
         if split != valid_split:
             raise DataFileError(
@@ -93,7 +93,8 @@ def one_class(frame: pd.DataFrame) -> str | None:
 
 
 def check_input_limits(dataset: StoryDataset, model: Hyperparams, splits: tuple[str, ...]) -> None:
-    """Refuse the first row the model cannot read (its settings' ``input_problem``).
+    """Refuse the first row the model cannot read (its settings' ``input_problem``), reading
+    each split chunk by chunk.
 
     Raises:
         DataFileError: Naming the file, the row (counted from 1) and the limit.
@@ -105,8 +106,10 @@ def check_input_limits(dataset: StoryDataset, model: Hyperparams, splits: tuple[
     if settings is None or type(settings).input_problem is ModelSettings.input_problem:
         return  # the network reads any length
     for split in dict.fromkeys(splits):
-        frame = dataset[split]
-        pairs = zip(frame["story"], frame["question"], strict=True)
+        chunks = dataset.chunks(split, ["story", "question"])
+        pairs = (
+            pair for chunk in chunks for pair in zip(chunk["story"], chunk["question"], strict=True)
+        )
         for row, (story, question) in enumerate(pairs, 1):
             problem = settings.input_problem(tokenize(story), tokenize(question))
             if problem is not None:
