@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -63,6 +64,58 @@ def epoch_batches(
     if bucket_by_length:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+class EpochOrders:
+    """:func:`epoch_batches` of one training split, each epoch's computed once: a run that
+    validates inside epochs (``trainer.val_check_interval``) reads an epoch's order once per
+    validation period, and sorting a large split costs a tenth of a second per million rows.
+    The latest :attr:`KEPT` epochs are kept (a reader may look ahead into the next epoch);
+    calls may come from several threads.
+
+    Args:
+        lengths: Token length of each example.
+        batch_size: Examples per batch.
+        seed: The run's seed.
+        bucket_by_length: Length bucketing (see :func:`epoch_batches`).
+
+    Example:
+        >>> orders = EpochOrders(np.array([5, 50, 6, 49, 7, 48]), 2, seed=0)
+        >>> orders(1) is orders(1), len(orders(0))
+        (True, 3)
+    """
+
+    KEPT = 2
+
+    def __init__(
+        self, lengths: np.ndarray, batch_size: int, seed: int, bucket_by_length: bool = True
+    ):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.bucket_by_length = bucket_by_length
+        self._orders: dict[int, list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, epoch: int) -> list[np.ndarray]:
+        """The batches of ``epoch``, in order."""
+        with self._lock:
+            if epoch not in self._orders:
+                if len(self._orders) >= self.KEPT:
+                    del self._orders[min(self._orders)]
+                self._orders[epoch] = epoch_batches(
+                    self.lengths, self.batch_size, self.seed, epoch, self.bucket_by_length
+                )
+            return self._orders[epoch]
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.update(_orders={}, _lock=None)  # a spawned process computes its own
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:

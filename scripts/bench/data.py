@@ -11,7 +11,8 @@ machine, and its interval shows by how much it moved within the run.
 Generation at scale: a version of N and of 10 N training stories is built, each in a fresh
 process that then reports its examples/s and the peak memory (RSS) of the largest process of
 its tree, itself or a generation worker; the peak should stay flat (within 20%) since the
-rows stream to disk.
+rows stream to disk. Each trainer then trains on the 10 N version and on the ``default`` size
+side by side (:mod:`scripts.bench.scale`): its throughput should not fall with the data.
 
 Loading at scale: :func:`report_loading` opens such a version in a fresh process and reports
 the peak memory of loading it, of ``train.py``'s data stage or of its summary; it should not
@@ -29,10 +30,11 @@ import time
 from pathlib import Path
 
 from scripts.bench.common import BenchmarkRow, best_time, estimate_row, seconds
+from scripts.bench.scale import FRAMEWORKS, compare
 from scripts.bench.stats import Goal, median_estimate, ratio_estimate
 from scripts.bench.trials import InProcess, take_turns
 from stories import DatasetConfig, StoryDataset, build_dataset, load_dataset
-from stories.build import build_version, plan_tasks, read_manifest, run_tasks
+from stories.build import DATASETS_DIR, build_version, plan_tasks, read_manifest, run_tasks
 from stories.config import SPLITS
 
 SECTION = "data"
@@ -152,16 +154,16 @@ def _train_data_stage(dataset: StoryDataset) -> None:
         dataset.metadata(split)
 
 
-def _fresh_generation(stories: int) -> tuple[float, float]:
-    """``(examples/s, peak MiB)`` of :func:`report_generation` run in a new process."""
+def _fresh_generation(stories: int, output_dir: str) -> tuple[float, float]:
+    """``(examples/s, peak MiB)`` of :func:`report_generation` run in a new process, building
+    under ``output_dir``."""
     code = f"from scripts.bench.data import report_generation; report_generation({stories}, "
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            [sys.executable, "-c", f"{code}{tmp!r})"],
-            cwd=Path(__file__).resolve().parents[2],
-            capture_output=True,
-            text=True,
-        )
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}{output_dir!r})"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"generating {stories:,} stories failed:\n{done.stderr[-2000:]}")
     figures = json.loads(done.stdout.splitlines()[-1])
@@ -169,9 +171,25 @@ def _fresh_generation(stories: int) -> tuple[float, float]:
 
 
 def _scale(quick: bool) -> list[BenchmarkRow]:
-    """Generation of N and 10 N training stories in fresh processes: rates and peak memory."""
+    """Generation of N and 10 N training stories in fresh processes (rates and peak
+    memory), then each trainer's throughput on the 10 N version against the default size's."""
     small = SCALE[quick]
-    figures = {n: _fresh_generation(n) for n in (small, 10 * small)}
+    with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as first:
+            figures = {small: _fresh_generation(small, first)}
+        figures[10 * small] = _fresh_generation(10 * small, tmp)
+        (large,) = (p for p in Path(tmp, DATASETS_DIR).iterdir() if p.is_dir())
+        default = build_dataset("all_4dir", size="tiny" if quick else "default", progress=False)
+        throughput = [
+            row
+            for framework in FRAMEWORKS
+            for row in compare(framework, str(default.path), str(large), 10 * small, quick)
+        ]
+    return _generation_rows(figures, small) + throughput
+
+
+def _generation_rows(figures: dict[int, tuple[float, float]], small: int) -> list[BenchmarkRow]:
+    """The rows of the generation at scale: each size's rate and peak, and the growth."""
     rows = [
         BenchmarkRow(
             SECTION,

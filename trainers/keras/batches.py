@@ -13,7 +13,6 @@ padding is. Prediction sorts rows by length and restores row order at the end.
 from __future__ import annotations
 
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -22,7 +21,7 @@ import numpy as np
 
 from models.lstm import QUESTION_INPUT, STORY_INPUT
 from stories.encoding import LSTMInputs, TransformerInputs
-from trainers.batching import epoch_batches, steps_per_epoch
+from trainers.batching import EpochOrders, steps_per_epoch
 from trainers.periods import ValidationSchedule
 
 #: Probabilities are clipped to [EPSILON, 1 - EPSILON] in the loss, as Keras does.
@@ -96,10 +95,10 @@ class BucketedBatches(keras.utils.PyDataset):
         multiple: Width rounding (see :func:`batch_inputs`).
         epoch: The epoch served as a ``PyDataset``.
         schedule: The validation periods of :meth:`stream`; default one per epoch.
-    """
 
-    #: Epoch orders kept at once (the stream may be read ahead into the next epoch).
-    CACHED_EPOCHS: ClassVar[int] = 2
+    Attributes:
+        order: The batches (row indices) of an epoch, by epoch (:class:`EpochOrders`).
+    """
 
     def __init__(
         self,
@@ -121,8 +120,7 @@ class BucketedBatches(keras.utils.PyDataset):
         self.labels = np.asarray(data.labels, dtype=np.float32)[:, None]
         steps = steps_per_epoch(len(self.lengths), batch_size)
         self.schedule = ValidationSchedule(steps) if schedule is None else schedule
-        self._orders: dict[int, list[np.ndarray]] = {}
-        self._lock = threading.Lock()  # Keras may read the stream from another thread
+        self.order = EpochOrders(self.lengths, batch_size, seed, bucket_by_length)
         self.epoch = epoch
 
     @property
@@ -134,17 +132,6 @@ class BucketedBatches(keras.utils.PyDataset):
     def epoch(self, epoch: int) -> None:
         self._epoch = epoch
         self._batches = self.order(epoch)
-
-    def order(self, epoch: int) -> list[np.ndarray]:
-        """The batches (row indices) of ``epoch``, in order."""
-        with self._lock:
-            if epoch not in self._orders:
-                if len(self._orders) >= self.CACHED_EPOCHS:
-                    del self._orders[min(self._orders)]
-                self._orders[epoch] = epoch_batches(
-                    self.lengths, self.batch_size, self.seed, epoch, self.bucket_by_length
-                )
-            return self._orders[epoch]
 
     def rows(self, index: int) -> np.ndarray:
         """Row indices of batch ``index`` of the current epoch."""

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainers.batching import epoch_batches, steps_per_epoch
+from trainers.batching import EpochOrders, steps_per_epoch
 from trainers.periods import ValidationSchedule
 
 if TYPE_CHECKING:
@@ -111,6 +111,9 @@ class EpochBatchSampler(Sampler[list[int]]):
         world_size: Number of processes.
         schedule: The validation periods; default one per epoch.
         period: The first period served.
+        orders: The epochs' batch orders, shared by the samplers of one fit (the trainer
+            makes a new sampler for each period when periods differ in length); default its
+            own.
     """
 
     def __init__(
@@ -123,6 +126,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         world_size: int = 1,
         schedule: ValidationSchedule | None = None,
         period: int = 0,
+        orders: EpochOrders | None = None,
     ):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
@@ -132,6 +136,11 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.world_size = world_size
         steps = steps_per_epoch(len(self.lengths), batch_size)
         self.schedule = ValidationSchedule(steps) if schedule is None else schedule
+        self.orders = (
+            EpochOrders(self.lengths, batch_size, seed, bucket_by_length)
+            if orders is None
+            else orders
+        )
         self.epoch = period
 
     def set_epoch(self, epoch: int) -> None:
@@ -140,9 +149,7 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         period = self.schedule.period(self.epoch)
-        batches = epoch_batches(
-            self.lengths, self.batch_size, self.seed, period.epoch, self.bucket_by_length
-        )
+        batches = self.orders(period.epoch)
         for batch in shard(batches[period.start : period.stop], self.rank, self.world_size):
             yield batch.tolist()
 
@@ -183,6 +190,7 @@ class StoryDataModule(pl.LightningDataModule):
         self.seed = seed
         self.bucket_by_length = bucket_by_length
         self.schedule = schedule
+        self.orders = EpochOrders(train.lengths, batch_size, seed, bucket_by_length)
 
     def _placement(self) -> tuple[int, int]:
         trainer = self.trainer
@@ -199,6 +207,7 @@ class StoryDataModule(pl.LightningDataModule):
             world_size,
             self.schedule,
             period=0 if self.trainer is None else self.trainer.current_epoch,
+            orders=self.orders,
         )
         return self._loader(self.train, sampler)
 
