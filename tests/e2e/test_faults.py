@@ -200,6 +200,16 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return runs
 
 
+def kill_9_after(model: str, out: Path, validations: int, fraction: float, *extra: str) -> Path:
+    """Start a run, ``kill -9`` it ``fraction`` of a validation's time after its
+    ``validations``-th validation is in ``metrics.jsonl``; returns its folder."""
+    clock = EpochClock(validations)
+    run_dir, _, _ = run_until(
+        model, out, clock, signal.SIGKILL, lambda: fraction * clock.last_epoch_s, *extra
+    )
+    return run_dir
+
+
 def validation_steps(stored: Stored) -> list[int]:
     """The steps at which a sink holds a validation accuracy."""
     return sorted({step for name, step in stored.series if name == "metrics/val/accuracy"})
@@ -252,16 +262,8 @@ def test_kill_9_mid_epoch_with_val_check_interval_then_resume(
     # three validations of margin for the polling's lag.
     fraction = random.Random().uniform(0.0, 0.5)
     print(f"kill -9 after 2 validations + {fraction:.2f} of one")  # to reproduce
-    clock = EpochClock(2)
     extra = (BY_STEP, f"trainer.max_epochs={BY_STEP_EPOCHS}")
-    run_dir, _, _ = run_until(
-        model,
-        tmp_path / "out",
-        clock,
-        signal.SIGKILL,
-        lambda: fraction * clock.last_epoch_s,
-        *extra,
-    )
+    run_dir = kill_9_after(model, tmp_path / "out", 2, fraction, *extra)
     killed = json.loads((run_dir / "manifest.json").read_text())
     assert killed["status"] == "running" and (killed["periods_completed"] or 0) >= 1
     print(f"killed after {killed['periods_completed']} saved validation(s)")
@@ -283,14 +285,7 @@ def test_kill_9_during_training_then_resume(
     after_epochs = chooser.randint(2, EPOCHS - 3)
     fraction = chooser.uniform(0.0, 0.5)
     print(f"kill -9 after {after_epochs} epoch(s) + {fraction:.2f} epoch")  # to reproduce
-    clock = EpochClock(after_epochs)
-    run_dir, _, _ = run_until(
-        model,
-        tmp_path / "out",
-        clock,
-        signal.SIGKILL,
-        lambda: fraction * clock.last_epoch_s,
-    )
+    run_dir = kill_9_after(model, tmp_path / "out", after_epochs, fraction)
     killed = json.loads((run_dir / "manifest.json").read_text())
     assert killed["status"] == "running"
     # Nothing runs at a SIGKILL, yet the manifest says how far the run got: it is written as

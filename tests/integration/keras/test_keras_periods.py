@@ -19,7 +19,7 @@ ENDS = [4, 8, 11, 15, 19, 22]
 
 
 def test_validations_follow_every_interval_and_each_epochs_end(make_trainer, splits) -> None:
-    trainer = make_trainer(max_epochs=2, val_check_interval=INTERVAL, top_k=-1)
+    trainer = make_trainer(max_epochs=2, val_check_interval=INTERVAL, top_k=-1, every_n_epochs=1)
     _, result = fit(trainer, splits)
     trainer.close()
     values = series(trainer.run_dir)
@@ -38,7 +38,13 @@ def test_validations_follow_every_interval_and_each_epochs_end(make_trainer, spl
         1,
         1,
     ]
-    files = {p.name for p in (trainer.run_dir / "checkpoints").glob("keras-*.h5")}
+    periodic = sorted(p.name for p in (trainer.run_dir / "checkpoints").glob("*-periodic-*"))
+    assert periodic == [trainer.files.periodic_filename(epoch) for epoch in (0, 1)]
+    files = {
+        p.name
+        for p in (trainer.run_dir / "checkpoints").glob("keras-*.h5")
+        if "-periodic-" not in p.name
+    }
     assert files == {entry.filename for entry in result.top_k}
     assert all("-step=" in name for name in files)
     assert result.best_step in ENDS

@@ -51,7 +51,9 @@ def test_periods_slice_each_epochs_order_and_log_at_their_steps(
 ) -> None:
     seen = recorded_rows(monkeypatch)
     run_dir = tmp_path / "run"
-    trainer = make_trainer(run_dir, small, max_epochs=2, val_check_interval=3, top_k=-1)
+    trainer = make_trainer(
+        run_dir, small, max_epochs=2, val_check_interval=3, top_k=-1, every_n_epochs=1
+    )
     _, result = fit(trainer, small, hyperparams(batch_size=BATCH_SIZE))
     trainer.close()
     steps = -(-len(small.train) // BATCH_SIZE)
@@ -69,6 +71,8 @@ def test_periods_slice_each_epochs_order_and_log_at_their_steps(
     assert result.epochs_completed == 2 and len(result.top_k) == len(ends)
     assert {entry.step for entry in result.top_k} == set(ends)
     assert all(f"-step={entry.step:06d}-" in entry.filename for entry in result.top_k)
+    periodic = sorted(p.name for p in (run_dir / "checkpoints").glob("*-periodic-*"))
+    assert periodic == [trainer.files.periodic_filename(epoch) for epoch in (0, 1)]
 
 
 def test_a_run_resumed_mid_epoch_ends_exactly_like_an_uninterrupted_one(
