@@ -39,7 +39,12 @@ class RecordingProcessor(MetricsProcessor):
 
 
 def main(
-    output_root: str, run_dir: str, strategy: str, devices: int, max_minutes: float | None = None
+    output_root: str,
+    run_dir: str,
+    strategy: str,
+    devices: int,
+    max_minutes: float | None = None,
+    val_check_interval: int | None = None,
 ) -> None:
     ds = build_dataset("all_4dir", size="tiny", seed=0, output_dir=output_root, progress=False)
     train, val = ds.encode_transformer("train"), ds.encode_transformer("valid_a")
@@ -58,6 +63,7 @@ def main(
         strategy=strategy,
         num_threads=1,
         max_minutes=max_minutes,
+        val_check_interval=val_check_interval,
     )
     processor = RecordingProcessor()
     trainer = LightningTrainer(
@@ -70,6 +76,7 @@ def main(
         "seen": processor.seen,
         "best_epoch": result.best_epoch,
         "epochs_completed": result.epochs_completed,
+        "steps": sorted({entry.step for entry in result.top_k if entry.step is not None}),
         "stopped_early": result.stopped_early,
         "top_k": [entry.filename for entry in result.top_k],
     }
@@ -78,5 +85,6 @@ def main(
 
 
 if __name__ == "__main__":
-    minutes = float(sys.argv[5]) if len(sys.argv) > 5 else None
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), minutes)
+    minutes = float(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] != "none" else None
+    interval = int(sys.argv[6]) if len(sys.argv) > 6 else None
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), minutes, interval)

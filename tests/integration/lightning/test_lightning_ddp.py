@@ -80,3 +80,20 @@ def test_a_time_budget_stops_every_process_after_the_same_step(
         assert (result["epochs_completed"], result["stopped_early"]) == (1, True)
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (0, 1)  # 1 of the 2 steps of each process
+
+
+@pytest.mark.slow
+def test_validations_inside_epochs_run_once_across_processes(
+    tiny_4dir: Any, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    # 64 training rows in batches of 16: 4 steps an epoch, 2 per process; a validation after
+    # every 2 steps of the epoch order (one step of each process)
+    seen = _run(Path(tiny_4dir.path).parent.parent, run_dir, "ddp", 2, "none", "2")
+    worker = json.loads((run_dir / "seen-rank1.json").read_text())
+    assert len(seen["seen"]) == 4  # two validations in each of the two epochs, scored once
+    assert len(seen["steps"]) == 2 and set(seen["steps"]) <= {2, 4, 6, 8}  # top-2 of 4
+    values = series(run_dir)
+    assert {step for (_, step) in values} == {2, 4, 6, 8}
+    for result in (seen, worker):
+        assert result["epochs_completed"] == 2 and result["top_k"] == seen["top_k"]
