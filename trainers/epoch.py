@@ -231,10 +231,11 @@ class EpochRoutine:
             ns.epoch_metric("train", "loss"): train_loss,
             ns.epoch_metric("train", "accuracy"): train_accuracy,
             **result.epoch_namespaces(stage=self.STAGE),
-            **self._stat_series(stats),
         }
         if step is not None:
             series[ns.epoch_progress()] = self.schedule.epochs_trained(period, trained)
+        # metrics/epoch/seconds last: a reader of metrics.jsonl knows the epoch's values are in
+        series.update(self._stat_series(stats))
         self.tracker.log_metrics(series, step=tracker_step)
 
         val_accuracy = float(result.accuracy)

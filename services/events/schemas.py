@@ -69,7 +69,12 @@ class RunEpoch(RunEvent):
     """An epoch ended: its values under the trackers' names, and the best so far."""
 
     type: Literal["run.epoch.v1"] = "run.epoch.v1"
-    epoch: int = Field(description="0-based, as the trackers' step")
+    epoch: int = Field(description="0-based")
+    step: int | None = Field(
+        default=None,
+        description="the training step the validation followed, when the run validates inside "
+        "epochs (trainer.val_check_interval; several events per epoch); else null",
+    )
     max_epochs: int | None = None
     metrics: dict[str, float] = Field(
         description="metrics/train/loss, metrics/val/accuracy, metrics/epoch/seconds, "

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -138,16 +139,18 @@ class RecordTail:
             self._best = float(value)
         if isinstance(step, int):
             values = self._epoch_values.setdefault(step, {})
-            if name in EPOCH_VALUES:
+            if name in EPOCH_VALUES or name == ns.epoch_progress():
                 values[name] = float(value)
             if name == _VAL_ACCURACY:
                 self._best = max(self._best or 0.0, float(value))
             if name == ns.epoch_seconds():
                 del self._epoch_values[step]
+                progress = values.get(ns.epoch_progress())
                 return [
                     RunEpoch(
                         **self.common,
-                        epoch=step,
+                        epoch=step if progress is None else math.ceil(progress) - 1,
+                        step=None if progress is None else step,
                         max_epochs=self.max_epochs,
                         metrics=values,
                         best_val_accuracy=self._best,

@@ -362,6 +362,7 @@
     let planned = Number(body.dataset.maxEpochs || 0);
     let drawScheduled = false;
 
+    let byStep = false; // the run validates inside epochs: x is epochs trained, fractional
     function add(name, epoch, value) {
       if (!series.has(name)) series.set(name, new Map());
       series.get(name).set(epoch, value);
@@ -380,8 +381,10 @@
         drawChart(document.getElementById("chart-accuracy"), lines(SERIES.accuracy), planned, { unit: true, best, title: "accuracy" });
         drawChart(document.getElementById("chart-loss"), lines(SERIES.loss), planned, { title: "loss" });
         const epochs = val ? val.size : 0;
+        const unit = byStep ? "validation" : "epoch";
+        const at = best ? (byStep ? `after ${best[0].toFixed(2)} epochs` : `epoch ${best[0]}`) : "";
         document.getElementById("curve-note").textContent = epochs
-          ? `${epochs} epoch${epochs === 1 ? "" : "s"}${planned ? ` of ${planned}` : ""}${best ? ` · best validation accuracy ${best[1].toFixed(4)} (epoch ${best[0]})` : ""}`
+          ? `${epochs} ${unit}${epochs === 1 ? "" : "s"}${planned && !byStep ? ` of ${planned}` : ""}${best ? ` · best validation accuracy ${best[1].toFixed(4)} (${at})` : ""}`
           : "";
       });
     }
@@ -442,10 +445,13 @@
       }, offset ? String(offset) : "");
     }
 
+    // x: epochs trained; a run validating inside epochs logs them (metrics/epoch/progress)
     api("GET", `${path}/metrics`).then((metrics) => {
+      const progress = new Map(metrics.series["metrics/epoch/progress"] || []);
+      if (progress.size) byStep = true;
       for (const [name, points] of Object.entries(metrics.series)) {
         if (![...SERIES.accuracy, ...SERIES.loss].some(([known]) => known === name)) continue;
-        for (const [step, value] of points) add(name, step + 1, value);
+        for (const [step, value] of points) add(name, progress.get(step) ?? step + 1, value);
       }
       draw();
     }).catch(() => draw());
@@ -456,7 +462,9 @@
         const data = JSON.parse(event.data);
         if (type === "run.epoch.v1") {
           if (data.max_epochs) planned = data.max_epochs;
-          for (const [name, value] of Object.entries(data.metrics)) add(name, data.epoch + 1, value);
+          if (data.step !== null && data.step !== undefined) byStep = true;
+          const x = data.metrics["metrics/epoch/progress"] ?? data.epoch + 1;
+          for (const [name, value] of Object.entries(data.metrics)) add(name, x, value);
           draw();
         }
         if ((type === "run.queued.v1" || type === "run.started.v1") && logEnded) followLog();
