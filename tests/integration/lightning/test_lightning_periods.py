@@ -127,3 +127,27 @@ def test_resuming_with_another_interval_is_refused(tmp_path: Path, small: Small)
     again = make_trainer(run_dir, small, max_epochs=2)
     with pytest.raises(ResumeError, match=r"val_check_interval=2, not null.*=2$"):
         fit(again, small, hyperparams(batch_size=BATCH_SIZE), resume_from=run_dir)
+
+
+def test_the_time_budget_cuts_a_period_and_a_resume_starts_the_next(
+    tmp_path: Path, small: Small, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.clocks import TickingClock
+
+    run_dir = tmp_path / "run"
+    trainer = make_trainer(run_dir, small, max_epochs=2, val_check_interval=2, max_minutes=4 / 60)
+    # 4 steps an epoch, periods of 2; checks: steps 1 and 2, the validation, step 3: spent
+    trainer.budget_clock = TickingClock()
+    _, result = fit(trainer, small, hyperparams(batch_size=BATCH_SIZE))
+    trainer.close()
+    accuracy = ns.epoch_metric("val", "accuracy")
+    assert sorted(s for (name, s) in series(run_dir) if name == accuracy) == [2, 3]
+    assert "after step 000003 (1 of the 2 steps to its next validation)" in caplog.text
+    assert "a resumed run starts at epoch 001 step 000005" in caplog.text
+    assert result.stopped_early and RunManifest.load(run_dir).periods_completed == 2
+
+    resumed = make_trainer(run_dir, small, max_epochs=2, val_check_interval=2)
+    _, after = fit(resumed, small, hyperparams(batch_size=BATCH_SIZE), resume_from=run_dir)
+    resumed.close()
+    assert sorted(s for (name, s) in series(run_dir) if name == accuracy) == [2, 3, 6, 8]
+    assert after.epochs_completed == 2 and not after.stopped_early
