@@ -128,18 +128,13 @@ class EpochBatchSampler(Sampler[list[int]]):
         period: int = 0,
         orders: EpochOrders | None = None,
     ):
-        self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.bucket_by_length = bucket_by_length
+        lengths = np.asarray(lengths)
         self.rank = rank
         self.world_size = world_size
-        steps = steps_per_epoch(len(self.lengths), batch_size)
+        steps = steps_per_epoch(len(lengths), batch_size)
         self.schedule = ValidationSchedule(steps) if schedule is None else schedule
         self.orders = (
-            EpochOrders(self.lengths, batch_size, seed, bucket_by_length)
-            if orders is None
-            else orders
+            EpochOrders(lengths, batch_size, seed, bucket_by_length) if orders is None else orders
         )
         self.epoch = period
 
